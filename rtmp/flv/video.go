@@ -80,8 +80,8 @@ const MaxVideoHeaderSize = 8
 func (t *VideoTag) MarshalHeader(b *[MaxVideoHeaderSize]byte) []byte {
 	if !t.Enhanced {
 		b[0] = t.FrameType<<4 | t.CodecID&0x0f
-		if t.CodecID != VideoCodecAVC {
-			return b[:1]
+		if t.CodecID != VideoCodecAVC || t.FrameType == FrameVideoInfoOrCmd {
+			return b[:1] // command frames carry no AVC packet header
 		}
 		b[1] = t.PacketType
 		putSI24(b[2:], t.CompositionTime)
