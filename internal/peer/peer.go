@@ -1,0 +1,225 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Strict reports whether missing peers fail tests instead of skipping them.
+func Strict() bool { return os.Getenv("CI") != "" || os.Getenv("SIPCAST_INTEROP") != "" }
+
+// Require returns the path of program, or skips (fails when Strict) naming the Debian
+// package to install.
+func Require(t testing.TB, program, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(program)
+	if err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("%s not found: install the Debian package %s (apt-get install --no-install-recommends %s) to run this interop test", program, debianPackage, debianPackage)
+	if Strict() {
+		t.Fatal(msg + " (CI/SIPCAST_INTEROP is set, so a missing peer is a failure)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// WaitListening polls until something accepts TCP connections on addr or the timeout
+// passes. It synchronises on an observable condition, not on elapsed time.
+func WaitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %v: %w", addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not synchronisation
+	}
+}
+
+// Process is a running peer program.
+type Process struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Start runs a program until it exits or the test ends.
+func Start(t testing.TB, path string, args ...string) *Process {
+	t.Helper()
+	p := &Process{cmd: exec.Command(path, args...), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout = p.stderr
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.Kill() })
+	return p
+}
+
+// Wait waits for the program to exit, killing it after timeout.
+func (p *Process) Wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		p.Kill()
+		return fmt.Errorf("%s did not exit within %v; output:\n%s", p.cmd.Path, timeout, p.Output())
+	}
+}
+
+// Kill stops the program and waits for it.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Signal sends sig and waits for the program to exit.
+func (p *Process) Signal(sig os.Signal) {
+	_ = p.cmd.Process.Signal(sig)
+	<-p.done
+}
+
+// Done is closed when the program has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Output returns what the program printed so far (up to 1 MiB).
+func (p *Process) Output() string { return p.stderr.String() }
+
+// Stream is one stream of an ffprobe report.
+type Stream struct {
+	CodecType    string `json:"codec_type"`
+	CodecName    string `json:"codec_name"`
+	Width        int    `json:"width"`
+	Height       int    `json:"height"`
+	NbReadFrames string `json:"nb_read_frames"`
+	Duration     string `json:"duration"`
+}
+
+// Frames returns nb_read_frames as a number.
+func (s Stream) Frames() int { n, _ := strconv.Atoi(s.NbReadFrames); return n }
+
+// Probe is an ffprobe report.
+type Probe struct {
+	Streams []Stream `json:"streams"`
+	Format  struct {
+		Duration string `json:"duration"`
+	} `json:"format"`
+}
+
+// Stream returns the first stream of a type ("video", "audio").
+func (p *Probe) Stream(codecType string) *Stream {
+	for i := range p.Streams {
+		if p.Streams[i].CodecType == codecType {
+			return &p.Streams[i]
+		}
+	}
+	return nil
+}
+
+// Duration returns the container duration.
+func (p *Probe) Duration() time.Duration {
+	f, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	return time.Duration(f * float64(time.Second))
+}
+
+// FFprobe decodes input completely (-count_frames) and reports its streams.
+func FFprobe(t testing.TB, timeout time.Duration, input string, extra ...string) (*Probe, error) {
+	t.Helper()
+	path := Require(t, "ffprobe", "ffmpeg")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := append([]string{"-v", "error", "-count_frames", "-show_entries",
+		"stream=codec_type,codec_name,width,height,nb_read_frames,duration:format=duration", "-of", "json"}, extra...)
+	args = append(args, input)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("ffprobe %s: %v: %s", input, err, strings.TrimSpace(stderr.String()))
+	}
+	var p Probe
+	if err := json.Unmarshal(stdout.Bytes(), &p); err != nil {
+		return nil, fmt.Errorf("ffprobe output: %v", err)
+	}
+	return &p, nil
+}
+
+// PacketTimes returns the decode timestamps (in ms) of the packets of one stream type of
+// a file, in file order, as ffprobe reads them.
+func PacketTimes(t testing.TB, input, codecType string) ([]int64, error) {
+	t.Helper()
+	path := Require(t, "ffprobe", "ffmpeg")
+	sel := "v:0"
+	if codecType == "audio" {
+		sel = "a:0"
+	}
+	out, err := exec.Command(path, "-v", "error", "-select_streams", sel, "-show_entries", "packet=dts",
+		"-of", "csv=p=0", input).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ffprobe packets of %s: %v", input, err)
+	}
+	var ts []int64
+	for _, line := range strings.Fields(string(out)) {
+		line = strings.TrimSuffix(line, ",")
+		if v, err := strconv.ParseInt(line, 10, 64); err == nil {
+			ts = append(ts, v)
+		}
+	}
+	return ts, nil
+}
