@@ -37,11 +37,7 @@ func parseAuthDescription(desc string) (url.Values, bool) {
 	if i < 0 {
 		return nil, false
 	}
-	v, err := url.ParseQuery(desc[i+1:])
-	if err != nil {
-		return nil, false
-	}
-	return v, true
+	return parseRawQuery(desc[i+1:]), true
 }
 
 // adobeStep decides the next connect query after a rejection. It returns the query (without

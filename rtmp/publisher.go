@@ -501,11 +501,12 @@ func (p *Publisher) session(reconnect bool) (published bool, err error) {
 	p.setState(Event{State: StatePublishing})
 
 	readErr := make(chan error, 1)
+	results := make(chan float64, 4)
 	var rd sync.WaitGroup
 	rd.Add(1)
 	go func() {
 		defer rd.Done()
-		readErr <- p.readLoop(c)
+		readErr <- p.readLoop(c, results)
 	}()
 	defer rd.Wait()
 	defer c.nc.Close()
@@ -526,9 +527,51 @@ func (p *Publisher) session(reconnect bool) (published bool, err error) {
 			return true, p.lost(err)
 		case <-p.closeCh:
 			_ = p.drain(c, streamID)
+			p.barrier(c, readErr, results)
 			_ = c.writeAMF(message.ChunkStreamCommand, message.TypeCommandAMF0, 0, "FCUnpublish", 0.0, nil, p.url.PublishName())
 			_ = c.writeAMF(message.ChunkStreamCommand, message.TypeCommandAMF0, 0, "deleteStream", 0.0, nil, float64(streamID))
+			p.shutdown(c, readErr)
 			return true, ErrClosed
+		}
+	}
+}
+
+// barrier sends a command the server must answer and waits (up to 2 s) for the answer:
+// servers handle messages in order, so by then they have processed all media sent before.
+func (p *Publisher) barrier(c *conn, readErr <-chan error, results <-chan float64) {
+	const txid = 6.0
+	if c.writeAMF(message.ChunkStreamCommand, message.TypeCommandAMF0, 0, "createStream", txid, nil) != nil {
+		return
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case id := <-results:
+			if id == txid {
+				return
+			}
+		case <-readErr:
+			return
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// shutdown half-closes the connection and waits briefly for the server to close its side,
+// so that the server reads everything we sent (closing with unread data in our receive
+// buffer would reset the connection and make the server drop the stream's tail).
+func (p *Publisher) shutdown(c *conn, readErr <-chan error) {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.nc.(closeWriter); ok {
+		if cw.CloseWrite() == nil {
+			t := time.NewTimer(2 * time.Second)
+			defer t.Stop()
+			select {
+			case <-readErr:
+			case <-t.C:
+			}
 		}
 	}
 }
@@ -543,7 +586,7 @@ func (p *Publisher) lost(err error) error {
 
 // readLoop consumes what the server sends while publishing (acknowledgements, pings,
 // status messages) and returns when the connection fails or the server reports an error.
-func (p *Publisher) readLoop(c *conn) error {
+func (p *Publisher) readLoop(c *conn, results chan<- float64) error {
 	var m chunk.Message
 	for {
 		if err := c.read(&m); err != nil {
@@ -558,6 +601,12 @@ func (p *Publisher) readLoop(c *conn) error {
 		cmd, err := parseCommand(&m)
 		if err != nil {
 			continue
+		}
+		if cmd.Name == "_result" || cmd.Name == "_error" {
+			select {
+			case results <- cmd.TxID:
+			default:
+			}
 		}
 		if cmd.Name == "onStatus" {
 			info := cmd.info()

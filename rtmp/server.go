@@ -179,6 +179,7 @@ type packet struct {
 	timestamp uint32
 	data      []byte
 	key       bool // video keyframe
+	header    bool // metadata or sequence header: never skipped while waiting for a keyframe
 }
 
 type player struct {
@@ -441,6 +442,7 @@ func (ss *session) media(m *chunk.Message) {
 			ss.rec, ss.recClose = nil, nil
 		}
 	}
+	p.header = seq || m.Type == message.TypeDataAMF0
 	s := ss.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -469,7 +471,7 @@ func (ss *session) media(m *chunk.Message) {
 // send queues p for a player without blocking; a slow player loses video until the next
 // keyframe.
 func (pl *player) send(p *packet) {
-	if pl.waitKey && p.typ == message.TypeVideo && !p.key {
+	if pl.waitKey && p.typ == message.TypeVideo && !p.key && !p.header {
 		pl.dropped++
 		return
 	}
@@ -666,7 +668,7 @@ func fnv32(s string) uint32 {
 // checkAuth runs one step of Adobe authentication on a connect query. It returns the
 // rejection description to send, or ok.
 func (s *Server) checkAuth(query string) (string, bool) {
-	v, _ := url.ParseQuery(query)
+	v := parseRawQuery(query)
 	const prefix = "[ AccessManager.Reject ] : "
 	if v.Get("authmod") != "adobe" {
 		return prefix + "[ code=403 need auth; authmod=adobe ] : ", false
@@ -698,3 +700,22 @@ func (s *Server) checkAuth(query string) (string, bool) {
 }
 
 var _ = errors.New
+
+// parseRawQuery parses a query without turning '+' into a space: ffmpeg sends base64
+// responses unescaped.
+func parseRawQuery(q string) url.Values {
+	v := url.Values{}
+	for _, kv := range strings.Split(q, "&") {
+		k, val, _ := strings.Cut(kv, "=")
+		if uv, err := url.PathUnescape(val); err == nil {
+			val = uv
+		}
+		if uk, err := url.PathUnescape(k); err == nil {
+			k = uk
+		}
+		if k != "" {
+			v.Add(k, val)
+		}
+	}
+	return v
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -143,6 +144,7 @@ func (p *Process) Output() string { return p.stderr.String() }
 
 // Stream is one stream of an ffprobe report.
 type Stream struct {
+	Index        int    `json:"index"`
 	CodecType    string `json:"codec_type"`
 	CodecName    string `json:"codec_name"`
 	Width        int    `json:"width"`
@@ -154,9 +156,17 @@ type Stream struct {
 // Frames returns nb_read_frames as a number.
 func (s Stream) Frames() int { n, _ := strconv.Atoi(s.NbReadFrames); return n }
 
+// Packet is one packet of an ffprobe report.
+type Packet struct {
+	StreamIndex  int    `json:"stream_index"`
+	PTSTime      string `json:"pts_time"`
+	DurationTime string `json:"duration_time"`
+}
+
 // Probe is an ffprobe report.
 type Probe struct {
 	Streams []Stream `json:"streams"`
+	Packets []Packet `json:"packets"`
 	Format  struct {
 		Duration string `json:"duration"`
 	} `json:"format"`
@@ -172,10 +182,24 @@ func (p *Probe) Stream(codecType string) *Stream {
 	return nil
 }
 
-// Duration returns the container duration.
+// Duration returns the media duration measured on the packets: from the earliest
+// presentation time to the end of the latest packet, over all streams. (Live inputs have
+// no container duration.)
 func (p *Probe) Duration() time.Duration {
-	f, _ := strconv.ParseFloat(p.Format.Duration, 64)
-	return time.Duration(f * float64(time.Second))
+	first, end := math.Inf(1), math.Inf(-1)
+	for _, pk := range p.Packets {
+		pts, err := strconv.ParseFloat(pk.PTSTime, 64)
+		if err != nil {
+			continue
+		}
+		d, _ := strconv.ParseFloat(pk.DurationTime, 64)
+		first = math.Min(first, pts)
+		end = math.Max(end, pts+d)
+	}
+	if end < first {
+		return 0
+	}
+	return time.Duration((end - first) * float64(time.Second))
 }
 
 // FFprobe decodes input completely (-count_frames) and reports its streams.
@@ -185,7 +209,8 @@ func FFprobe(t testing.TB, timeout time.Duration, input string, extra ...string)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args := append([]string{"-v", "error", "-count_frames", "-show_entries",
-		"stream=codec_type,codec_name,width,height,nb_read_frames,duration:format=duration", "-of", "json"}, extra...)
+		"stream=index,codec_type,codec_name,width,height,nb_read_frames,duration:format=duration:packet=stream_index,pts_time,duration_time",
+		"-of", "json"}, extra...)
 	args = append(args, input)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, args...)

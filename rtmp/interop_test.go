@@ -1,0 +1,324 @@
+package rtmp
+
+import (
+	"crypto/tls"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/internal/testmedia"
+)
+
+// checkDecoded asserts what a peer decoded: h264 1280x720 and aac, frame counts within
+// one of what was sent, duration within 0.2 s.
+func checkDecoded(t *testing.T, pr *peer.Probe, clip *testmedia.Clip, loops int) {
+	t.Helper()
+	v, a := pr.Stream("video"), pr.Stream("audio")
+	require.NotNil(t, v, "no video stream")
+	require.NotNil(t, a, "no audio stream")
+	require.Equal(t, "h264", v.CodecName)
+	require.Equal(t, 1280, v.Width)
+	require.Equal(t, 720, v.Height)
+	require.Equal(t, "aac", a.CodecName)
+	require.InDelta(t, loops*clip.VideoFrames, v.Frames(), 1, "video frames")
+	require.InDelta(t, loops*clip.AudioFrames, a.Frames(), 1, "audio frames")
+	want := time.Duration(loops) * clip.Duration
+	require.InDelta(t, want.Seconds(), pr.Duration().Seconds(), 0.2, "duration")
+}
+
+func publishClip(t *testing.T, url string, clip *testmedia.Clip, opts ...PublisherOption) *Publisher {
+	t.Helper()
+	p, err := NewPublisher(url, append(clipOptions(clip), opts...)...)
+	require.NoError(t, err)
+	require.NoError(t, p.Ready(ctxT(t, 20*time.Second)))
+	feed(t, p, clip, 1, false, nil)
+	require.NoError(t, p.Close())
+	st := p.Stats()
+	require.EqualValues(t, clip.VideoFrames, st.VideoFrames)
+	require.EqualValues(t, clip.AudioFrames, st.AudioFrames)
+	require.Zero(t, st.DroppedVideo+st.DroppedAudio)
+	return p
+}
+
+func TestInteropPublisherToNginx(t *testing.T) {
+	clip := loadClip(t)
+	n := peer.StartNginx(t, peer.NginxOptions{})
+	publishClip(t, n.URL("plain"), clip)
+	n.Stop() // closes the recording
+	files := n.Recordings()
+	require.Len(t, files, 1, "nginx recordings; log:\n%s", n.ErrorLog())
+	pr, err := peer.FFprobe(t, time.Minute, files[0])
+	require.NoError(t, err)
+	checkDecoded(t, pr, clip, 1)
+}
+
+func TestInteropPublisherToNginxRTMPS(t *testing.T) {
+	clip := loadClip(t)
+	ca := peer.NewCA(t)
+	n := peer.StartNginx(t, peer.NginxOptions{CertFile: ca.CertFile, KeyFile: ca.KeyFile})
+	url := fmt.Sprintf("rtmps://localhost:%d/live/tls", n.TLSPort)
+
+	t.Run("untrusted certificate names the host", func(t *testing.T) {
+		p, err := NewPublisher(url, append(clipOptions(clip), WithMaxAttempts(1))...)
+		require.NoError(t, err)
+		<-p.Done()
+		err = p.Err()
+		require.ErrorIs(t, err, ErrTLSVerify)
+		require.Contains(t, err.Error(), "localhost")
+	})
+
+	publishClip(t, url, clip, WithTLSConfig(&tls.Config{RootCAs: ca.Pool}))
+	n.Stop()
+	files := n.Recordings()
+	require.Len(t, files, 1)
+	pr, err := peer.FFprobe(t, time.Minute, files[0])
+	require.NoError(t, err)
+	checkDecoded(t, pr, clip, 1)
+}
+
+func TestInteropPublisherToFFmpegListen(t *testing.T) {
+	clip := loadClip(t)
+	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
+	port := peer.FreePort(t)
+	out := filepath.Join(t.TempDir(), "out.flv")
+	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/s", port)
+	proc := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "warning", "-listen", "1", "-i", url, "-c", "copy", "-f", "flv", out)
+	// The publisher retries (connection refused) until ffmpeg listens.
+	publishClip(t, url, clip, WithBackoff(50*time.Millisecond, 200*time.Millisecond))
+	require.NoError(t, proc.Wait(30*time.Second), proc.Output())
+	pr, err := peer.FFprobe(t, time.Minute, out)
+	require.NoError(t, err)
+	checkDecoded(t, pr, clip, 1)
+}
+
+func TestInteropFFmpegToServerFFprobePlays(t *testing.T) {
+	clip := loadClip(t)
+	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
+	peer.Require(t, "ffprobe", "ffmpeg")
+	events, evOpt := serverEvents()
+	srv, err := NewServer(evOpt)
+	require.NoError(t, err)
+	defer srv.Close()
+	addr, err := srv.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	url := "rtmp://" + addr.String() + "/live/cam"
+
+	type result struct {
+		pr  *peer.Probe
+		err error
+	}
+	probed := make(chan result, 1)
+	go func() {
+		pr, err := peer.FFprobe(t, 2*time.Minute, url)
+		probed <- result{pr, err}
+	}()
+	waitEvent(t, events, false, true, 30*time.Second) // ffprobe is playing
+	pub := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "warning", "-re", "-i",
+		filepath.Join(testmedia.Dir(), "av720p.flv"), "-c", "copy", "-f", "flv", url)
+	require.NoError(t, pub.Wait(time.Minute), pub.Output())
+	r := <-probed
+	require.NoError(t, r.err)
+	checkDecoded(t, r.pr, clip, 1)
+}
+
+// TestInteropReconnectNginx stops and restarts nginx three times during a 30-second
+// publish.
+func TestInteropReconnectNginx(t *testing.T) {
+	if testing.Short() {
+		t.Skip("30-second test")
+	}
+	clip := loadClip(t)
+	n := peer.StartNginx(t, peer.NginxOptions{})
+	log := newStateLog()
+	keyRequests := 0
+	p, err := NewPublisher(n.URL("flap"), append(clipOptions(clip), WithEvents(log.add), WithKeyframeRequest(func() { keyRequests++ }))...)
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.Ready(ctxT(t, 10*time.Second)))
+	stop := make(chan struct{})
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		feed(t, p, clip, 8, true, stop) // 32 s
+	}()
+	for i := 0; i < 3; i++ {
+		time.Sleep(5 * time.Second) // the scenario's schedule: let it publish, not synchronisation
+		n.Stop()
+		log.waitState(t, StateRetrying, 10*time.Second)
+		time.Sleep(time.Second) // server down for a second
+		n.Start()
+		up := time.Now()
+		log.waitState(t, StatePublishing, 10*time.Second)
+		resumed := time.Since(up)
+		require.Less(t, resumed, 2*time.Second, "publisher resumed %v after the server came back", resumed)
+	}
+	<-fed
+	require.NoError(t, p.Close())
+	n.Stop()
+	st := p.Stats()
+	require.EqualValues(t, 3, st.Reconnects)
+
+	files := n.Recordings()
+	require.Len(t, files, 4, "one recording per publish session")
+	for _, f := range files {
+		for _, kind := range []string{"video", "audio"} {
+			dts, err := peer.PacketTimes(t, f, kind)
+			require.NoError(t, err)
+			require.NotEmpty(t, dts, "%s: no %s", f, kind)
+			for i := 1; i < len(dts); i++ {
+				require.GreaterOrEqual(t, dts[i], dts[i-1], "%s: %s DTS went backwards at packet %d", f, kind, i)
+			}
+		}
+		pr, err := peer.FFprobe(t, time.Minute, f)
+		require.NoError(t, err)
+		require.Equal(t, 1280, pr.Stream("video").Width, "each session starts decodable (keyframe + sequence header)")
+	}
+}
+
+// TestInteropReconnectTimestampsAcrossSessions checks, with ffprobe on what the server
+// received, that timestamps continue across reconnects (nginx rebases each recording to
+// zero, so this uses the in-process server, restarted on the same port).
+func TestInteropReconnectTimestampsAcrossSessions(t *testing.T) {
+	peer.Require(t, "ffprobe", "ffmpeg")
+	clip := loadClip(t)
+	rec := &fileRecorder{dir: t.TempDir()}
+	port := peer.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	start := func() (*Server, chan StreamEvent) {
+		ev, evOpt := serverEvents()
+		srv, err := NewServer(WithRecorder(rec.open), evOpt)
+		require.NoError(t, err)
+		_, err = srv.Listen(addr)
+		require.NoError(t, err)
+		return srv, ev
+	}
+	srv, ev := start()
+	log := newStateLog()
+	p, err := NewPublisher("rtmp://"+addr+"/live/x", append(clipOptions(clip), WithEvents(log.add), WithBackoff(20*time.Millisecond, 100*time.Millisecond))...)
+	require.NoError(t, err)
+	defer p.Close()
+	for session := 0; session < 3; session++ {
+		waitEvent(t, ev, true, true, 10*time.Second)
+		log.waitState(t, StatePublishing, 10*time.Second)
+		// One clip per session, continuing the timeline.
+		for i := range clip.Frames {
+			f := clip.Frames[i]
+			f.DTS += time.Duration(session) * clip.Duration
+			f.PTS += time.Duration(session) * clip.Duration
+			p.WriteFrame(&f)
+		}
+		// Wait until everything was written before taking the server down.
+		want := uint64((session + 1) * clip.VideoFrames)
+		for p.Stats().VideoFrames < want {
+			select {
+			case <-time.After(10 * time.Millisecond): // polling a counter
+			case <-p.Done():
+				t.Fatal("publisher stopped")
+			}
+		}
+		if session < 2 {
+			require.NoError(t, srv.Close())
+			waitEvent(t, ev, true, false, 10*time.Second)
+			srv, ev = start()
+		}
+	}
+	require.NoError(t, p.Close())
+	waitEvent(t, ev, true, false, 10*time.Second)
+	require.NoError(t, srv.Close())
+	files := rec.list()
+	require.Len(t, files, 3)
+	last := int64(math.MinInt64)
+	for _, f := range files {
+		dts, err := peer.PacketTimes(t, f, "video")
+		require.NoError(t, err)
+		require.NotEmpty(t, dts)
+		require.GreaterOrEqual(t, dts[0], last, "%s starts before the previous session ended", f)
+		for i := 1; i < len(dts); i++ {
+			require.GreaterOrEqual(t, dts[i], dts[i-1])
+		}
+		last = dts[len(dts)-1]
+	}
+	require.Greater(t, last, int64(2*clip.Duration/time.Millisecond), "timeline continued over three sessions")
+}
+
+func TestInteropUnknownApplicationNginx(t *testing.T) {
+	clip := loadClip(t)
+	n := peer.StartNginx(t, peer.NginxOptions{})
+	p, err := NewPublisher(fmt.Sprintf("rtmp://broadcast:s3cr3tP4ss@127.0.0.1:%d/test/stream", n.Port), append(clipOptions(clip), WithMaxAttempts(1))...)
+	require.NoError(t, err)
+	<-p.Done()
+	err = p.Err()
+	require.ErrorIs(t, err, ErrClosedDuringConnect)
+	require.Contains(t, err.Error(), `RTMP server closed the connection during connect: check the application name "test" in rtmp://127.0.0.1:`)
+	require.NotContains(t, err.Error(), "s3cr3tP4ss")
+}
+
+func TestInteropBadNameNginx(t *testing.T) {
+	clip := loadClip(t)
+	n := peer.StartNginx(t, peer.NginxOptions{})
+	first, err := NewPublisher(n.URL("dup"), clipOptions(clip)...)
+	require.NoError(t, err)
+	defer first.Close()
+	require.NoError(t, first.Ready(ctxT(t, 10*time.Second)))
+	second, err := NewPublisher(n.URL("dup"), append(clipOptions(clip), WithMaxAttempts(1))...)
+	require.NoError(t, err)
+	<-second.Done()
+	require.ErrorIs(t, second.Err(), ErrBadName)
+	require.Contains(t, second.Err().Error(), "NetStream.Publish.BadName")
+}
+
+func TestInteropAdobeAuth(t *testing.T) {
+	clip := loadClip(t)
+	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
+	rec := &fileRecorder{dir: t.TempDir()}
+	events, evOpt := serverEvents()
+	srv, err := NewServer(WithRecorder(rec.open), evOpt, WithAdobeAuth(func(user string) (string, bool) {
+		return "broadcast-pw", user == "broadcast"
+	}))
+	require.NoError(t, err)
+	defer srv.Close()
+	addr, err := srv.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+
+	t.Run("ffmpeg authenticates against our server", func(t *testing.T) {
+		url := "rtmp://broadcast:broadcast-pw@" + addr.String() + "/live/ff"
+		pub := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "warning", "-i",
+			filepath.Join(testmedia.Dir(), "av720p.flv"), "-c", "copy", "-f", "flv", url)
+		require.NoError(t, pub.Wait(time.Minute), pub.Output())
+		waitEvent(t, events, true, false, 10*time.Second)
+		files := rec.list()
+		require.NotEmpty(t, files)
+		pr, err := peer.FFprobe(t, time.Minute, files[len(files)-1])
+		require.NoError(t, err)
+		checkDecoded(t, pr, clip, 1)
+	})
+	t.Run("ffmpeg with a wrong password is refused", func(t *testing.T) {
+		pub := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-i",
+			filepath.Join(testmedia.Dir(), "av720p.flv"), "-c", "copy", "-f", "flv", "rtmp://broadcast:nope@"+addr.String()+"/live/ff2")
+		require.Error(t, pub.Wait(time.Minute))
+	})
+	t.Run("our publisher authenticates", func(t *testing.T) {
+		publishClip(t, "rtmp://broadcast:broadcast-pw@"+addr.String()+"/live/ours", clip)
+	})
+	t.Run("wrong password gives a clear error", func(t *testing.T) {
+		p, err := NewPublisher("rtmp://broadcast:wrong-pw@"+addr.String()+"/live/ours", append(clipOptions(clip), WithMaxAttempts(1))...)
+		require.NoError(t, err)
+		<-p.Done()
+		require.ErrorIs(t, p.Err(), ErrAuthFailed)
+		require.Contains(t, p.Err().Error(), `wrong password for user "broadcast"`)
+		require.NotContains(t, p.Err().Error(), "wrong-pw")
+	})
+	t.Run("no credentials says to add them", func(t *testing.T) {
+		p, err := NewPublisher("rtmp://"+addr.String()+"/live/ours", append(clipOptions(clip), WithMaxAttempts(1))...)
+		require.NoError(t, err)
+		<-p.Done()
+		require.ErrorIs(t, p.Err(), ErrAuthRequired)
+		require.True(t, strings.Contains(p.Err().Error(), "user:password"))
+	})
+}
