@@ -136,8 +136,7 @@ func TestInteropReconnectNginx(t *testing.T) {
 	clip := loadClip(t)
 	n := peer.StartNginx(t, peer.NginxOptions{})
 	log := newStateLog()
-	keyRequests := 0
-	p, err := NewPublisher(n.URL("flap"), append(clipOptions(clip), WithEvents(log.add), WithKeyframeRequest(func() { keyRequests++ }))...)
+	p, err := NewPublisher(n.URL("flap"), append(clipOptions(clip), WithEvents(log.add))...)
 	require.NoError(t, err)
 	defer p.Close()
 	require.NoError(t, p.Ready(ctxT(t, 10*time.Second)))
