@@ -1,9 +1,11 @@
 package rtmp
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/rtmp/flv"
 )
 
 // checkDecoded asserts what a peer decoded: h264 1280x720 and aac, frame counts within
@@ -184,6 +187,7 @@ func TestInteropReconnectNginx(t *testing.T) {
 // received, that timestamps continue across reconnects (nginx rebases each recording to
 // zero, so this uses the in-process server, restarted on the same port).
 func TestInteropReconnectTimestampsAcrossSessions(t *testing.T) {
+	checkNoLeaks(t)
 	peer.Require(t, "ffprobe", "ffmpeg")
 	clip := loadClip(t)
 	rec := &fileRecorder{dir: t.TempDir()}
@@ -212,11 +216,10 @@ func TestInteropReconnectTimestampsAcrossSessions(t *testing.T) {
 			f.PTS += time.Duration(session) * clip.Duration
 			p.WriteFrame(&f)
 		}
-		// Wait until everything was written before taking the server down.
-		want := uint64((session + 1) * clip.VideoFrames)
-		for p.Stats().VideoFrames < want {
+		// Wait until the server has recorded this session's video before taking it down.
+		for countVideoTags(rec.list()) < (session+1)*clip.VideoFrames {
 			select {
-			case <-time.After(10 * time.Millisecond): // polling a counter
+			case <-time.After(10 * time.Millisecond): // polling the recording
 			case <-p.Done():
 				t.Fatal("publisher stopped")
 			}
@@ -273,6 +276,7 @@ func TestInteropBadNameNginx(t *testing.T) {
 }
 
 func TestInteropAdobeAuth(t *testing.T) {
+	checkNoLeaks(t)
 	clip := loadClip(t)
 	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
 	rec := &fileRecorder{dir: t.TempDir()}
@@ -320,4 +324,27 @@ func TestInteropAdobeAuth(t *testing.T) {
 		require.ErrorIs(t, p.Err(), ErrAuthRequired)
 		require.True(t, strings.Contains(p.Err().Error(), "user:password"))
 	})
+}
+
+// countVideoTags counts the complete video frame tags in FLV files being written.
+func countVideoTags(files []string) int {
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		r, err := flv.NewFileReader(bytes.NewReader(b))
+		if err != nil {
+			continue
+		}
+		var tag flv.Tag
+		for r.Read(&tag) == nil {
+			var v flv.VideoTag
+			if tag.Type == flv.TagVideo && v.Unmarshal(tag.Data) == nil && v.PacketType == flv.PacketCodedFrames {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -35,6 +35,7 @@ func (s *syncBuffer) String() string {
 // credentials in the URL and fails if the password (or user:password) shows up in any log
 // line, event, error or String().
 func TestCredentialsNeverLeak(t *testing.T) {
+	checkNoLeaks(t)
 	const user, pass = "broadcast", "Zq9-s3cr3t-pw"
 	clip := loadClip(t)
 	var logs syncBuffer

@@ -14,6 +14,7 @@ import (
 // TestPublisherToServer publishes the clip to the in-process server and reads back the
 // FLV the server recorded (our bytes; the interop tests decode with ffprobe).
 func TestPublisherToServer(t *testing.T) {
+	checkNoLeaks(t)
 	clip := loadClip(t)
 	rec := &fileRecorder{dir: t.TempDir()}
 	events, evOpt := serverEvents()

@@ -1,0 +1,20 @@
+package h264_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media/h264"
+)
+
+// The clip's SPS must parse to the size ffprobe reports for the file (1280x720).
+func TestParseSPSOfTestClip(t *testing.T) {
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	s, err := h264.ParseSPS(clip.SPS)
+	require.NoError(t, err)
+	require.Equal(t, 1280, s.Width)
+	require.Equal(t, 720, s.Height)
+}
