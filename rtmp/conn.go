@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sipcast/sipcast/rtmp/amf0"
 	"github.com/sipcast/sipcast/rtmp/chunk"
@@ -26,7 +27,7 @@ type conn struct {
 	w         *chunk.Writer
 	cmdBuf    []byte
 	ctlBuf    [10]byte
-	bytesSent uint64
+	bytesSent atomic.Uint64 // read by Stats without taking wmu
 
 	// reader-side state
 	ackWindow uint32
@@ -42,12 +43,12 @@ func newConn(nc net.Conn) *conn {
 
 type countingWriter struct {
 	nc net.Conn
-	n  *uint64
+	n  *atomic.Uint64
 }
 
 func (w countingWriter) Write(p []byte) (int, error) {
 	n, err := w.nc.Write(p)
-	*w.n += uint64(n)
+	w.n.Add(uint64(n))
 	return n, err
 }
 

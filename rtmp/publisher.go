@@ -347,9 +347,7 @@ func (p *Publisher) Stats() Stats {
 	n, b, dv, da := p.q.stats()
 	sent := p.bytesPrev.Load()
 	if c := p.curConn.Load(); c != nil {
-		c.wmu.Lock()
-		sent += c.bytesSent
-		c.wmu.Unlock()
+		sent += c.bytesSent.Load()
 	}
 	return Stats{
 		State: p.State(), BytesSent: sent,
@@ -491,11 +489,8 @@ func (p *Publisher) session(reconnect bool) (published bool, err error) {
 	}
 	p.curConn.Store(c)
 	defer func() {
-		c.wmu.Lock()
-		p.bytesPrev.Add(c.bytesSent)
-		c.bytesSent = 0
-		c.wmu.Unlock()
 		p.curConn.Store(nil)
+		p.bytesPrev.Add(c.bytesSent.Swap(0))
 	}()
 	p.readyOne.Do(func() { close(p.ready) })
 	p.setState(Event{State: StatePublishing})

@@ -1,7 +1,6 @@
 package rtmp
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,23 +13,6 @@ import (
 	"github.com/sipcast/sipcast/internal/peer"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestCredentialsNeverLeak runs the publisher through success and every failure path with
 // credentials in the URL and fails if the password (or user:password) shows up in any log
 // line, event, error or String().
@@ -38,7 +20,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	checkNoLeaks(t)
 	const user, pass = "broadcast", "Zq9-s3cr3t-pw"
 	clip := loadClip(t)
-	var logs syncBuffer
+	var logs peer.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := NewServer(WithServerLogger(logger), WithApps("live"), WithAdobeAuth(func(u string) (string, bool) { return pass, u == user }))
 	require.NoError(t, err)

@@ -66,17 +66,20 @@ func WaitListening(addr string, timeout time.Duration) error {
 // Process is a running peer program.
 type Process struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *SyncBuffer
 	done   chan struct{}
 	err    error
 }
 
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (logs, process output),
+// keeping the first 1 MiB.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (l *SyncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.b.Len() > 1<<20 {
@@ -85,7 +88,8 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns what was written.
+func (l *SyncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -94,7 +98,7 @@ func (l *lockedBuffer) String() string {
 // Start runs a program until it exits or the test ends.
 func Start(t testing.TB, path string, args ...string) *Process {
 	t.Helper()
-	p := &Process{cmd: exec.Command(path, args...), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Process{cmd: exec.Command(path, args...), stderr: &SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
