@@ -15,6 +15,7 @@ import (
 
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/rtmp/flv"
 )
 
@@ -347,4 +348,77 @@ func countVideoTags(files []string) int {
 		}
 	}
 	return n
+}
+
+func TestInteropAudioOnlyAndG711Nginx(t *testing.T) {
+	n := peer.StartNginx(t, peer.NginxOptions{})
+
+	// The bundled audio-only AAC clip.
+	audio, err := testmedia.AudioOnly()
+	require.NoError(t, err)
+	p, err := NewPublisher(n.URL("aac"), WithAudio(AudioTrack{Codec: media.CodecAAC, Config: audio.AudioConfig}))
+	require.NoError(t, err)
+	require.NoError(t, p.Ready(ctxT(t, 10*time.Second)))
+	feed(t, p, audio, 1, false, nil)
+	require.NoError(t, p.Close())
+
+	// Two seconds of G.711 µ-law, 20 ms frames: a 400 Hz tone encoded by hand (G.711 §A).
+	pcmu, err := NewPublisher(n.URL("pcmu"), WithAudio(AudioTrack{Codec: media.CodecPCMU}))
+	require.NoError(t, err)
+	require.NoError(t, pcmu.Ready(ctxT(t, 10*time.Second)))
+	const frames = 100
+	for i := 0; i < frames; i++ {
+		data := make([]byte, 160)
+		for j := range data {
+			s := int16(8000 * math.Sin(2*math.Pi*400*float64(i*160+j)/8000))
+			data[j] = linearToMuLaw(s)
+		}
+		f := media.Frame{Codec: media.CodecPCMU, DTS: time.Duration(i) * 20 * time.Millisecond, Data: data}
+		f.PTS = f.DTS
+		require.True(t, pcmu.WriteFrame(&f))
+	}
+	require.NoError(t, pcmu.Close())
+	n.Stop()
+
+	var aacFile, pcmuFile string
+	for _, f := range n.Recordings() {
+		switch {
+		case strings.Contains(filepath.Base(f), "aac"):
+			aacFile = f
+		case strings.Contains(filepath.Base(f), "pcmu"):
+			pcmuFile = f
+		}
+	}
+	pr, err := peer.FFprobe(t, time.Minute, aacFile)
+	require.NoError(t, err)
+	require.Nil(t, pr.Stream("video"), "an audio-only publish makes an audio-only stream")
+	require.Equal(t, "aac", pr.Stream("audio").CodecName)
+	require.InDelta(t, audio.AudioFrames, pr.Stream("audio").Frames(), 1)
+	require.InDelta(t, audio.Duration.Seconds(), pr.Duration().Seconds(), 0.2)
+
+	pr, err = peer.FFprobe(t, time.Minute, pcmuFile)
+	require.NoError(t, err)
+	require.Equal(t, "pcm_mulaw", pr.Stream("audio").CodecName)
+	require.InDelta(t, frames, pr.Stream("audio").Frames(), 1)
+	require.InDelta(t, 2.0, pr.Duration().Seconds(), 0.2)
+}
+
+// linearToMuLaw is the G.711 µ-law encoder (ITU-T G.711, with the usual bias of 0x84).
+func linearToMuLaw(s int16) byte {
+	const bias, clip = 0x84, 32635
+	sign := byte(0)
+	v := int(s)
+	if v < 0 {
+		v, sign = -v, 0x80
+	}
+	if v > clip {
+		v = clip
+	}
+	v += bias
+	exp := 7
+	for mask := 0x4000; v&mask == 0 && exp > 0; mask >>= 1 {
+		exp--
+	}
+	mant := (v >> (exp + 3)) & 0x0f
+	return ^(sign | byte(exp<<4) | byte(mant))
 }

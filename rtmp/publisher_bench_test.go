@@ -17,13 +17,23 @@ import (
 // startSink runs a minimal RTMP server that accepts one publish and then reads and
 // discards, allocating nothing in steady state, so allocation counts measure the
 // publisher alone.
-func startSink(t testing.TB) string {
+func startSink(t testing.TB) string { return startSinkWith(t, sinkOptions{}) }
+
+type sinkOptions struct {
+	// stall stops reading after publish, as a server whose network is stuck.
+	stall bool
+	// names receives the name sent in publish.
+	names chan string
+}
+
+func startSinkWith(t testing.TB, o sinkOptions) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
+	finished := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); close(done); <-finished })
 	go func() {
-		defer close(done)
+		defer close(finished)
 		nc, err := ln.Accept()
 		if err != nil {
 			return
@@ -52,7 +62,15 @@ func startSink(t testing.TB) string {
 			case "createStream":
 				_ = c.writeAMF(3, message.TypeCommandAMF0, 0, "_result", cmd.TxID, nil, 1.0)
 			case "publish":
+				if o.names != nil {
+					name, _ := firstString(cmd.Args)
+					o.names <- name
+				}
 				_ = c.writeAMF(5, message.TypeCommandAMF0, 1, "onStatus", 0.0, nil, status("status", "NetStream.Publish.Start", ""))
+				if o.stall {
+					<-done
+					return
+				}
 			}
 		}
 	}()
