@@ -422,3 +422,36 @@ func linearToMuLaw(s int16) byte {
 	mant := (v >> (exp + 3)) & 0x0f
 	return ^(sign | byte(exp<<4) | byte(mant))
 }
+
+// A player that says nothing while it watches must not be cut off by the server's idle
+// timeout, and a publisher that keeps sending must not be either.
+func TestInteropSilentPlayerOutlivesIdleTimeout(t *testing.T) {
+	checkNoLeaks(t)
+	clip := loadClip(t)
+	peer.Require(t, "ffprobe", "ffmpeg")
+	events, evOpt := serverEvents()
+	srv, err := NewServer(evOpt, WithIdleTimeout(500*time.Millisecond))
+	require.NoError(t, err)
+	defer srv.Close()
+	addr, err := srv.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	url := "rtmp://" + addr.String() + "/live/long"
+	type result struct {
+		pr  *peer.Probe
+		err error
+	}
+	probed := make(chan result, 1)
+	go func() {
+		pr, err := peer.FFprobe(t, time.Minute, url)
+		probed <- result{pr, err}
+	}()
+	waitEvent(t, events, false, true, 30*time.Second)
+	p, err := NewPublisher(url, clipOptions(clip)...)
+	require.NoError(t, err)
+	require.NoError(t, p.Ready(ctxT(t, 10*time.Second)))
+	feed(t, p, clip, 1, true, nil) // 4 s in real time: eight idle timeouts
+	require.NoError(t, p.Close())
+	r := <-probed
+	require.NoError(t, r.err)
+	checkDecoded(t, r.pr, clip, 1)
+}

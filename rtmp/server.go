@@ -47,6 +47,18 @@ func WithRecorder(open func(key string) (io.WriteCloser, error)) ServerOption {
 	return func(s *Server) error { s.record = open; return nil }
 }
 
+// WithIdleTimeout sets how long a connecting client or a publisher may stay silent before
+// the server closes it (default 30 s). Players are never timed out for silence.
+func WithIdleTimeout(d time.Duration) ServerOption {
+	return func(s *Server) error {
+		if d <= 0 {
+			return fmt.Errorf("rtmp: invalid idle timeout %v", d)
+		}
+		s.idle = d
+		return nil
+	}
+}
+
 // StreamEvent tells about a publisher or player joining or leaving a stream.
 type StreamEvent struct {
 	Key     string // "app/stream"
@@ -70,6 +82,7 @@ type Server struct {
 	apps    []string
 	record  func(string) (io.WriteCloser, error)
 	onEvent func(StreamEvent)
+	idle    time.Duration
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -88,6 +101,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		conns:      make(map[net.Conn]struct{}),
 		streams:    make(map[string]*stream),
 		challenges: newChallengeStore(1024),
+		idle:       30 * time.Second,
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
@@ -236,11 +250,14 @@ type session struct {
 }
 
 func (s *Server) handle(nc net.Conn) {
-	_ = nc.SetDeadline(time.Now().Add(serverIOLimit))
+	_ = nc.SetDeadline(time.Now().Add(s.idle))
 	if err := handshake.Server(nc, 0); err != nil {
 		s.log.Debug("rtmp server: handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 		return
 	}
+	// Writes from here on are small control messages (player media sets its own
+	// deadline); a deadline left from the handshake would break long sessions.
+	_ = nc.SetWriteDeadline(time.Time{})
 	ss := &session{s: s, c: newConn(nc), remote: nc.RemoteAddr().String()}
 	defer ss.cleanup()
 	if err := ss.loop(); err != nil && !isEOF(err) {
@@ -251,7 +268,13 @@ func (s *Server) handle(nc net.Conn) {
 func (ss *session) loop() error {
 	var m chunk.Message
 	for {
-		_ = ss.c.nc.SetReadDeadline(time.Now().Add(serverIOLimit))
+		// Publishers and connecting clients must keep talking; players may stay silent
+		// for as long as they watch.
+		if ss.play == nil {
+			_ = ss.c.nc.SetReadDeadline(time.Now().Add(ss.s.idle))
+		} else {
+			_ = ss.c.nc.SetReadDeadline(time.Time{})
+		}
 		if err := ss.c.read(&m); err != nil {
 			return err
 		}
