@@ -1,7 +1,9 @@
 package rtmp
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,4 +88,39 @@ func TestNewPublisherValidation(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+}
+
+func TestPublisherDialErrors(t *testing.T) {
+	clip := loadClip(t)
+	// The resolver answer is injected: CI machines may have no DNS server at all.
+	noSuchHost := WithDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: "no-such-host.invalid", IsNotFound: true}}
+	})
+	for name, c := range map[string]struct {
+		url      string
+		opts     []PublisherOption
+		sentinel error
+		text     string
+	}{
+		"refused": {fmt.Sprintf("rtmp://127.0.0.1:%d/live/s", freePort(t)), nil, ErrRefused, "is an RTMP server listening on that port?"},
+		"dns":     {"rtmp://no-such-host.invalid/live/s", []PublisherOption{noSuchHost}, ErrResolve, `"no-such-host.invalid"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, err := NewPublisher(c.url, append(append(clipOptions(clip), WithMaxAttempts(1)), c.opts...)...)
+			require.NoError(t, err)
+			<-p.Done()
+			require.ErrorIs(t, p.Err(), c.sentinel)
+			require.ErrorContains(t, p.Err(), c.text)
+			var e *Error
+			require.ErrorAs(t, p.Err(), &e)
+			require.Equal(t, "dial", e.Op)
+		})
+	}
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
