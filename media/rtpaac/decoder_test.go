@@ -45,8 +45,8 @@ var cases = []struct {
 		[][]byte{{0xb1, 0xb2}, {0xc1}}, []uint32{1000, 2024}},
 	{"lbr, two AUs", Config{SizeLength: 6, IndexLength: 2, IndexDeltaLength: 2}, []*rtp.Packet{pkt(0, true,
 		0x00, 0x10, // 16 bits: two 8-bit headers
-		0x08,       // size 2, index 0
-		0x04,       // size 1, delta 0
+		0x08, // size 2, index 0
+		0x04, // size 1, delta 0
 		0xd1, 0xd2, 0xe1)},
 		[][]byte{{0xd1, 0xd2}, {0xe1}}, []uint32{0, 1024}},
 	{"fragmented AU over three packets", hbr, []*rtp.Packet{
