@@ -20,6 +20,7 @@ import (
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/h264"
 	"github.com/sipcast/sipcast/media/rtpaac"
+	"github.com/sipcast/sipcast/media/rtplatm"
 	"github.com/sipcast/sipcast/media/rtph264"
 )
 
@@ -183,4 +184,49 @@ func stripParamSets(avcc []byte) []byte {
 		avcc = rest
 	}
 	return out
+}
+
+// TestInteropFFmpegRTPLATM: ffmpeg sends the clip's AAC as MP4A-LATM (cpresent=0, the
+// config in the SDP), as a Call Bridge sends to a CMS streamer.
+func TestInteropFFmpegRTPLATM(t *testing.T) {
+	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	audio := collect(t)
+	sdpFile := filepath.Join(t.TempDir(), "latm.sdp")
+	proc := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-re",
+		"-i", filepath.Join(testmedia.Dir(), "av720p.flv"),
+		"-map", "0:a", "-c:a", "copy", "-f", "rtp", "-rtpflags", "latm", "-payload_type", "97",
+		fmt.Sprintf("rtp://127.0.0.1:%d", audio.port()), "-sdp_file", sdpFile)
+	require.NoError(t, proc.Wait(time.Minute), proc.Output())
+	raw, err := os.ReadFile(sdpFile)
+	require.NoError(t, err)
+	var sd sdp.SessionDescription
+	require.NoError(t, sd.UnmarshalString(string(raw)))
+	cfg, err := rtplatm.ParseFMTP(fmtpOf(t, &sd, "audio"))
+	require.NoError(t, err)
+	// The clip's AudioSpecificConfig is 5 bytes: AAC-LC 48 kHz stereo plus a backward
+	// compatible SBR signal (sync extension 0x2b7, SBR off); ffmpeg's LATM config carries
+	// only the first 16 bits.
+	require.Equal(t, clip.AudioConfig[:2], cfg.StreamMuxConfig.AudioSpecificConfig)
+
+	d := rtplatm.Decoder{Config: cfg}
+	var frames [][]byte
+	for _, p := range audio.rtpPackets(t) {
+		aus, _, err := d.Decode(p)
+		require.NoError(t, err)
+		for _, au := range aus {
+			frames = append(frames, bytes.Clone(au))
+		}
+	}
+	var src [][]byte
+	for _, f := range clip.Frames {
+		if f.Codec == media.CodecAAC {
+			src = append(src, f.Data)
+		}
+	}
+	require.Equal(t, len(src), len(frames), "audio frame count")
+	for i := range src {
+		require.True(t, bytes.Equal(src[i], frames[i]), "frame %d differs", i)
+	}
 }
