@@ -20,8 +20,8 @@ import (
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/h264"
 	"github.com/sipcast/sipcast/media/rtpaac"
-	"github.com/sipcast/sipcast/media/rtplatm"
 	"github.com/sipcast/sipcast/media/rtph264"
+	"github.com/sipcast/sipcast/media/rtplatm"
 )
 
 // udpCollector keeps a copy of every datagram that arrives on a loopback port.
