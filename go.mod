@@ -10,5 +10,6 @@ require (
 
 require (
 	github.com/pion/randutil v0.1.0 // indirect
+	github.com/pion/rtcp v1.2.15 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )
