@@ -18,6 +18,12 @@ type SPS struct {
 	LevelIdc        uint8
 	// Width and Height are the cropped picture size in pixels.
 	Width, Height int
+	// MaxNumReorderFrames is how many frames may precede a frame in decoding order and
+	// follow it in output order: 0 without B-frames. From the VUI bitstream restriction
+	// when present; otherwise 0 for the Baseline profiles and -1 (unknown) for others.
+	MaxNumReorderFrames int
+	// TimeScale and NumUnitsInTick are the VUI timing information (0 when absent).
+	TimeScale, NumUnitsInTick uint32
 }
 
 // ParseSPS parses an SPS NAL unit, header byte included.
@@ -194,7 +200,154 @@ func (s *SPS) parseRest(r *bitReader) error {
 		}
 	}
 	s.Width, s.Height = width, height
+	s.MaxNumReorderFrames = -1
+	if s.ProfileIdc == 66 {
+		s.MaxNumReorderFrames = 0
+	}
+	vui, err := r.bit()
+	if err != nil || vui == 0 {
+		return nil // the VUI is optional; what we have is enough
+	}
+	_ = s.parseVUI(r) // a truncated VUI leaves the defaults
 	return nil
+}
+
+// parseVUI reads the VUI (H.264 Annex E.1.1) up to the bitstream restriction.
+func (s *SPS) parseVUI(r *bitReader) error {
+	flag := func() (bool, error) { b, err := r.bit(); return b == 1, err }
+	if ar, err := flag(); err != nil {
+		return err
+	} else if ar {
+		idc, err := r.bits(8)
+		if err != nil {
+			return err
+		}
+		if idc == 255 { // Extended_SAR
+			if _, err := r.bits(32); err != nil {
+				return err
+			}
+		}
+	}
+	if ov, err := flag(); err != nil {
+		return err
+	} else if ov {
+		if _, err := r.bit(); err != nil {
+			return err
+		}
+	}
+	if vs, err := flag(); err != nil {
+		return err
+	} else if vs {
+		if _, err := r.bits(4); err != nil { // video_format, video_full_range_flag
+			return err
+		}
+		cd, err := flag()
+		if err != nil {
+			return err
+		}
+		if cd {
+			if _, err := r.bits(24); err != nil {
+				return err
+			}
+		}
+	}
+	if cl, err := flag(); err != nil {
+		return err
+	} else if cl {
+		if _, err := r.ue(); err != nil {
+			return err
+		}
+		if _, err := r.ue(); err != nil {
+			return err
+		}
+	}
+	if ti, err := flag(); err != nil {
+		return err
+	} else if ti {
+		var err error
+		if s.NumUnitsInTick, err = r.bits(32); err != nil {
+			return err
+		}
+		if s.TimeScale, err = r.bits(32); err != nil {
+			return err
+		}
+		if _, err := r.bit(); err != nil { // fixed_frame_rate_flag
+			return err
+		}
+	}
+	nal, err := flag()
+	if err != nil {
+		return err
+	}
+	if nal {
+		if err := skipHRD(r); err != nil {
+			return err
+		}
+	}
+	vcl, err := flag()
+	if err != nil {
+		return err
+	}
+	if vcl {
+		if err := skipHRD(r); err != nil {
+			return err
+		}
+	}
+	if nal || vcl {
+		if _, err := r.bit(); err != nil { // low_delay_hrd_flag
+			return err
+		}
+	}
+	if _, err := r.bit(); err != nil { // pic_struct_present_flag
+		return err
+	}
+	br, err := flag()
+	if err != nil || !br {
+		return err
+	}
+	if _, err := r.bit(); err != nil { // motion_vectors_over_pic_boundaries_flag
+		return err
+	}
+	for i := 0; i < 4; i++ { // max_bytes_per_pic_denom .. log2_max_mv_length_vertical
+		if _, err := r.ue(); err != nil {
+			return err
+		}
+	}
+	n, err := r.ue()
+	if err != nil {
+		return err
+	}
+	if n > 16 {
+		return fmt.Errorf("max_num_reorder_frames %d out of range", n)
+	}
+	s.MaxNumReorderFrames = int(n)
+	return nil
+}
+
+func skipHRD(r *bitReader) error {
+	cnt, err := r.ue()
+	if err != nil {
+		return err
+	}
+	if cnt > 31 {
+		return fmt.Errorf("cpb_cnt_minus1 %d out of range", cnt)
+	}
+	if _, err := r.bits(8); err != nil { // bit_rate_scale, cpb_size_scale
+		return err
+	}
+	for i := uint32(0); i <= cnt; i++ {
+		if _, err := r.ue(); err != nil {
+			return err
+		}
+		if _, err := r.ue(); err != nil {
+			return err
+		}
+		if _, err := r.bit(); err != nil {
+			return err
+		}
+	}
+	_, err = r.bits(20) // four 5-bit lengths
+	return err
 }
 
 func skipScalingList(r *bitReader, size int) error {

@@ -1,0 +1,513 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/sipcast/sipcast/media/rtpdtmf"
+)
+
+// SessionEventType says what happened to a Session.
+type SessionEventType int
+
+// Session events.
+const (
+	// EventFirstPacket: media started arriving (with the address it comes from).
+	EventFirstPacket SessionEventType = iota
+	// EventMediaTimeout: no RTP for the configured time.
+	EventMediaTimeout
+	// EventRemoteLatched: symmetric RTP switched the remote address to where media comes from.
+	EventRemoteLatched
+	// EventBye: the peer sent RTCP BYE.
+	EventBye
+)
+
+// SessionEvent reports a session event.
+type SessionEvent struct {
+	Type   SessionEventType
+	Remote net.Addr
+	// Silence is how long no RTP arrived (EventMediaTimeout).
+	Silence time.Duration
+}
+
+// AppPacket is an RTCP APP packet (RFC 3550 §6.7). The Cisco Meeting Server Call Bridge
+// sends the stream URL in one; its layout is undocumented, so the raw fields are given.
+type AppPacket struct {
+	SSRC    uint32
+	SubType uint8
+	Name    [4]byte
+	Data    []byte
+}
+
+// SessionOption configures a Session.
+type SessionOption func(*Session) error
+
+// WithPortAllocator takes RTP ports from a shared allocator (default: any free port).
+func WithPortAllocator(a *PortAllocator) SessionOption {
+	return func(s *Session) error { s.ports = a; return nil }
+}
+
+// WithLocalIP binds to ip (default 0.0.0.0).
+func WithLocalIP(ip net.IP) SessionOption {
+	return func(s *Session) error { s.localIP = ip; return nil }
+}
+
+// WithRTCPMux carries RTCP on the RTP port (RFC 5761).
+func WithRTCPMux() SessionOption {
+	return func(s *Session) error { s.mux = true; return nil }
+}
+
+// WithSessionLogger sets the logger (default: discard).
+func WithSessionLogger(l *slog.Logger) SessionOption {
+	return func(s *Session) error { s.log = l; return nil }
+}
+
+// WithFrames sets the function that receives every complete frame, from the session's
+// receive goroutine. The frame and its data are valid only during the call; the function
+// must not block.
+func WithFrames(f func(*Frame)) SessionOption {
+	return func(s *Session) error { s.onFrame = f; return nil }
+}
+
+// WithDTMF sets the function that receives telephone events.
+func WithDTMF(f func(rtpdtmf.Event)) SessionOption {
+	return func(s *Session) error { s.onDTMF = f; return nil }
+}
+
+// WithRTCPApp sets the function that receives RTCP APP packets.
+func WithRTCPApp(f func(AppPacket)) SessionOption {
+	return func(s *Session) error { s.onApp = f; return nil }
+}
+
+// WithSessionEvents sets the function told about session events.
+func WithSessionEvents(f func(SessionEvent)) SessionOption {
+	return func(s *Session) error { s.onEvent = f; return nil }
+}
+
+// WithKeyframeHook is called (besides sending PLI when negotiated) whenever a keyframe is
+// needed, so the signalling side can send SIP INFO picture_fast_update (RFC 5168).
+func WithKeyframeHook(f func()) SessionOption {
+	return func(s *Session) error { s.onKeyframe = f; return nil }
+}
+
+// WithMediaTimeouts sets how long the session waits for the first RTP packet and how
+// long media may then stop before EventMediaTimeout (defaults 30 s and 10 s).
+func WithMediaTimeouts(first, after time.Duration) SessionOption {
+	return func(s *Session) error { s.timeoutFirst, s.timeoutAfter = first, after; return nil }
+}
+
+// WithClock shares a clock between the sessions of one call (one per m-line), so their
+// tracks land on one timeline and stay in sync (default: a clock of the session's own).
+func WithClock(c *Clock) SessionOption {
+	return func(s *Session) error { s.clock = c; return nil }
+}
+
+// WithSymmetricRTP turns latching on or off (default on): the remote address follows
+// where valid RTP of a negotiated payload type comes from (NAT traversal).
+func WithSymmetricRTP(enabled bool) SessionOption {
+	return func(s *Session) error { s.symmetric = enabled; return nil }
+}
+
+// Session is the media of one call: its UDP sockets, its receive tracks, RTCP, and one
+// clock. Create it, add tracks, Start it; Close stops and joins everything.
+type Session struct {
+	log          *slog.Logger
+	ports        *PortAllocator
+	localIP      net.IP
+	mux          bool
+	symmetric    bool
+	onFrame      func(*Frame)
+	onDTMF       func(rtpdtmf.Event)
+	onApp        func(AppPacket)
+	onEvent      func(SessionEvent)
+	onKeyframe   func()
+	timeoutFirst time.Duration
+	timeoutAfter time.Duration
+
+	rtpConn  *net.UDPConn
+	rtcpConn *net.UDPConn
+	clock    *Clock
+	tracks   map[uint8]*track
+	started  bool
+
+	remoteMu   sync.Mutex
+	remoteRTP  *net.UDPAddr
+	remoteRTCP *net.UDPAddr
+
+	lastPLI  atomic.Int64
+	ssrc     uint32
+	closing  chan struct{}
+	closeOne sync.Once
+	wg       sync.WaitGroup
+
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	frames  atomic.Uint64
+	plis    atomic.Uint64
+	nacks   atomic.Uint64
+}
+
+// NewSession binds the session's sockets.
+func NewSession(opts ...SessionOption) (*Session, error) {
+	s := &Session{
+		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		symmetric:    true,
+		timeoutFirst: 30 * time.Second,
+		timeoutAfter: 10 * time.Second,
+		tracks:       make(map[uint8]*track),
+		closing:      make(chan struct{}),
+		ssrc:         uint32(time.Now().UnixNano()) | 1,
+	}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if s.ports != nil {
+		s.rtpConn, s.rtcpConn, err = s.ports.listen(s.localIP, s.mux)
+	} else {
+		s.rtpConn, err = net.ListenUDP("udp", &net.UDPAddr{IP: s.localIP})
+		if err == nil && !s.mux {
+			s.rtcpConn, err = net.ListenUDP("udp", &net.UDPAddr{IP: s.localIP})
+			if err != nil {
+				s.rtpConn.Close()
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("media: binding RTP sockets: %w", err)
+	}
+	if s.clock == nil {
+		s.clock = NewClock(time.Now())
+	}
+	return s, nil
+}
+
+// LocalPorts returns the RTP and RTCP ports (equal with rtcp-mux).
+func (s *Session) LocalPorts() (rtpPort, rtcpPort int) {
+	rtpPort = s.rtpConn.LocalAddr().(*net.UDPAddr).Port
+	if s.rtcpConn == nil {
+		return rtpPort, rtpPort
+	}
+	return rtpPort, s.rtcpConn.LocalAddr().(*net.UDPAddr).Port
+}
+
+// SetRemote sets where RTP and RTCP go (from the SDP); symmetric RTP may later move it.
+func (s *Session) SetRemote(rtpAddr, rtcpAddr *net.UDPAddr) {
+	s.remoteMu.Lock()
+	defer s.remoteMu.Unlock()
+	s.remoteRTP, s.remoteRTCP = rtpAddr, rtcpAddr
+}
+
+// AddTrack adds a receive track before Start.
+func (s *Session) AddTrack(cfg TrackConfig) error {
+	if s.started {
+		return errors.New("media: AddTrack after Start")
+	}
+	t, err := newTrack(cfg)
+	if err != nil {
+		return err
+	}
+	s.tracks[cfg.PayloadType] = t
+	s.clock.AddTrack(cfg.clockID(), cfg.ClockRate)
+	return nil
+}
+
+// AudioSpecificConfig returns the AAC configuration of an AAC track, once known.
+func (s *Session) AudioSpecificConfig(payloadType uint8) []byte {
+	if t := s.tracks[payloadType]; t != nil {
+		return t.audioSpecificConfig()
+	}
+	return nil
+}
+
+// Start starts receiving.
+func (s *Session) Start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	s.wg.Add(2)
+	go s.rtpLoop()
+	go s.rtcpSender()
+	if s.rtcpConn != nil {
+		s.wg.Add(1)
+		go s.rtcpLoop()
+	}
+}
+
+// Close stops the session, joins its goroutines and releases its ports. Idempotent.
+func (s *Session) Close() error {
+	s.closeOne.Do(func() {
+		close(s.closing)
+		s.rtpConn.Close()
+		if s.rtcpConn != nil {
+			s.rtcpConn.Close()
+		}
+		s.wg.Wait()
+		if s.ports != nil {
+			s.ports.release(s.rtpConn.LocalAddr().(*net.UDPAddr).Port)
+		}
+	})
+	return nil
+}
+
+// SessionStats are a session's counters.
+type SessionStats struct {
+	Packets, Bytes, Frames uint64
+	PLIs, NACKs            uint64
+}
+
+// Stats returns the counters.
+func (s *Session) Stats() SessionStats {
+	return SessionStats{Packets: s.packets.Load(), Bytes: s.bytes.Load(), Frames: s.frames.Load(), PLIs: s.plis.Load(), NACKs: s.nacks.Load()}
+}
+
+func (s *Session) event(e SessionEvent) {
+	if s.onEvent != nil {
+		s.onEvent(e)
+	}
+}
+
+// RequestKeyframe asks the sender for a keyframe: PLI when a video track negotiated it
+// (at most one every 500 ms), and the keyframe hook.
+func (s *Session) RequestKeyframe() {
+	now := time.Now().UnixNano()
+	last := s.lastPLI.Load()
+	if now-last < int64(500*time.Millisecond) || !s.lastPLI.CompareAndSwap(last, now) {
+		return
+	}
+	for _, t := range s.tracks {
+		if ssrc, ok := t.source(); ok && t.codec.IsVideo() && t.cfg.PLI {
+			if s.sendRTCP(&rtcp.PictureLossIndication{SenderSSRC: s.ssrc, MediaSSRC: ssrc}) == nil {
+				s.plis.Add(1)
+			}
+		}
+	}
+	if s.onKeyframe != nil {
+		s.onKeyframe()
+	}
+}
+
+func (s *Session) sendRTCP(pkts ...rtcp.Packet) error {
+	s.remoteMu.Lock()
+	dst := s.remoteRTCP
+	s.remoteMu.Unlock()
+	if dst == nil {
+		return errors.New("media: no remote RTCP address")
+	}
+	b, err := rtcp.Marshal(pkts)
+	if err != nil {
+		return err
+	}
+	conn := s.rtcpConn
+	if conn == nil {
+		conn = s.rtpConn
+	}
+	_, err = conn.WriteToUDP(b, dst)
+	return err
+}
+
+func isRTCP(b []byte) bool { return len(b) > 1 && b[1] >= 192 && b[1] <= 223 }
+
+// rtpLoop owns the tracks: it reads packets, runs the jitter buffers and depacketizers,
+// and emits frames. Its read deadline follows the next jitter-buffer deadline.
+func (s *Session) rtpLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, 2048)
+	start := time.Now()
+	var lastPacket time.Time
+	timedOut := false
+	emit := func(f *Frame) {
+		s.frames.Add(1)
+		if s.onFrame != nil {
+			s.onFrame(f)
+		}
+	}
+	var missing []uint16
+	for {
+		deadline := time.Now().Add(200 * time.Millisecond)
+		for _, t := range s.tracks {
+			if d, ok := t.buf.NextDeadline(); ok && d.Before(deadline) {
+				deadline = d
+			}
+		}
+		_ = s.rtpConn.SetReadDeadline(deadline)
+		n, from, err := s.rtpConn.ReadFromUDP(buf)
+		now := time.Now()
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return // closed
+			}
+		}
+		if n > 0 {
+			b := buf[:n]
+			if isRTCP(b) {
+				s.handleRTCP(b, now)
+			} else if len(b) >= 12 {
+				pt := b[1] & 0x7f
+				if t := s.tracks[pt]; t != nil {
+					if lastPacket.IsZero() {
+						s.event(SessionEvent{Type: EventFirstPacket, Remote: from})
+					}
+					lastPacket, timedOut = now, false
+					s.packets.Add(1)
+					s.bytes.Add(uint64(n))
+					s.latch(from)
+					ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
+					if old, ok := t.source(); ok && ssrc != old {
+						// A new source: start the track's clock and sequence space over.
+						s.clock.RemoveTrack(t.cfg.clockID())
+						s.clock.AddTrack(t.cfg.clockID(), t.cfg.ClockRate)
+						t.reset()
+					}
+					t.setSource(ssrc)
+					_ = t.buf.Push(b, now)
+					if t.cfg.NACK {
+						missing = s.nack(t, missing[:0])
+					}
+				}
+			}
+		}
+		for _, t := range s.tracks {
+			for {
+				p, lost, ok := t.buf.Pop(now)
+				if !ok {
+					break
+				}
+				t.depacketize(p, lost, s.clock, now, emit, s.onDTMF, s.RequestKeyframe)
+			}
+			// Frames held for B-frame reordering go out when the stream pauses.
+			if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
+				t.reorder.flush(emit)
+			}
+		}
+		limit := s.timeoutAfter
+		since := lastPacket
+		if lastPacket.IsZero() {
+			limit, since = s.timeoutFirst, start
+		}
+		if !timedOut && limit > 0 && now.Sub(since) > limit {
+			timedOut = true
+			s.event(SessionEvent{Type: EventMediaTimeout, Silence: now.Sub(since)})
+		}
+	}
+}
+
+// nack sends a Generic NACK for sequence numbers newly found missing.
+func (s *Session) nack(t *track, missing []uint16) []uint16 {
+	missing = t.buf.Missing(missing)
+	var fresh []uint16
+	for _, m := range missing {
+		if !t.nackValid || int16(m-t.lastNack) > 0 {
+			fresh = append(fresh, m)
+		}
+	}
+	if len(fresh) == 0 {
+		return missing
+	}
+	t.lastNack, t.nackValid = fresh[len(fresh)-1], true
+	pairs := rtcp.NackPairsFromSequenceNumbers(fresh)
+	ssrc, _ := t.source()
+	if s.sendRTCP(&rtcp.TransportLayerNack{SenderSSRC: s.ssrc, MediaSSRC: ssrc, Nacks: pairs}) == nil {
+		s.nacks.Add(1)
+	}
+	return missing
+}
+
+func (s *Session) latch(from *net.UDPAddr) {
+	if !s.symmetric {
+		return
+	}
+	s.remoteMu.Lock()
+	changed := s.remoteRTP == nil || !s.remoteRTP.IP.Equal(from.IP) || s.remoteRTP.Port != from.Port
+	if changed {
+		s.remoteRTP = from
+		if s.mux || s.remoteRTCP == nil {
+			rtcpAddr := *from
+			if !s.mux {
+				rtcpAddr.Port++
+			}
+			s.remoteRTCP = &rtcpAddr
+		}
+	}
+	s.remoteMu.Unlock()
+	if changed {
+		s.event(SessionEvent{Type: EventRemoteLatched, Remote: from})
+	}
+}
+
+func (s *Session) rtcpLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := s.rtcpConn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		s.remoteMu.Lock()
+		if s.symmetric {
+			s.remoteRTCP = from
+		}
+		s.remoteMu.Unlock()
+		s.handleRTCP(buf[:n], time.Now())
+	}
+}
+
+// ntpTime converts an RTCP NTP timestamp.
+func ntpTime(ntp uint64) time.Time {
+	secs := int64(ntp>>32) - 2208988800
+	frac := int64(ntp&0xffffffff) * int64(time.Second) >> 32
+	return time.Unix(secs, frac)
+}
+
+func (s *Session) handleRTCP(b []byte, now time.Time) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		s.log.Debug("media: bad RTCP", "err", err)
+		return
+	}
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.SenderReport:
+			for _, t := range s.tracks {
+				if ssrc, ok := t.source(); ok && ssrc == p.SSRC {
+					s.clock.SenderReport(t.cfg.clockID(), ntpTime(p.NTPTime), p.RTPTime, now)
+				}
+			}
+		case *rtcp.ApplicationDefined:
+			if s.onApp != nil {
+				var name [4]byte
+				copy(name[:], p.Name)
+				s.onApp(AppPacket{SSRC: p.SSRC, SubType: p.SubType, Name: name, Data: p.Data})
+			}
+		case *rtcp.Goodbye:
+			s.event(SessionEvent{Type: EventBye})
+		}
+	}
+}
+
+// rtcpSender sends receiver reports every 5 s.
+func (s *Session) rtcpSender() {
+	defer s.wg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			_ = s.sendRTCP(&rtcp.ReceiverReport{SSRC: s.ssrc})
+		}
+	}
+}

@@ -1,0 +1,279 @@
+package media
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/sipcast/sipcast/media/h264"
+	"github.com/sipcast/sipcast/media/jitter"
+	"github.com/sipcast/sipcast/media/rtpaac"
+	"github.com/sipcast/sipcast/media/rtpdtmf"
+	"github.com/sipcast/sipcast/media/rtph264"
+	"github.com/sipcast/sipcast/media/rtplatm"
+)
+
+// Encoding names a track's RTP payload format, as in the SDP rtpmap.
+type Encoding string
+
+// Payload formats the session depacketizes.
+const (
+	EncodingH264           Encoding = "H264"
+	EncodingMPEG4Generic   Encoding = "mpeg4-generic"
+	EncodingMP4ALATM       Encoding = "MP4A-LATM"
+	EncodingOpus           Encoding = "opus"
+	EncodingPCMU           Encoding = "PCMU"
+	EncodingPCMA           Encoding = "PCMA"
+	EncodingG722           Encoding = "G722"
+	EncodingTelephoneEvent Encoding = "telephone-event"
+)
+
+// TrackConfig describes one negotiated receive track.
+type TrackConfig struct {
+	PayloadType uint8
+	Encoding    Encoding
+	// ClockRate is the RTP clock rate (the rtpmap rate; 8000 for G.722 as RFC 3551 says).
+	ClockRate int
+	// FMTP is the a=fmtp value without the payload type (sprop-parameter-sets, config...).
+	FMTP string
+	// NACK and PLI say which RTCP feedback the sender accepts (a=rtcp-fb).
+	NACK, PLI bool
+	// JitterMinDelay and JitterMaxDelay bound the jitter buffer's target delay (defaults
+	// 20 ms and 500 ms).
+	JitterMinDelay, JitterMaxDelay time.Duration
+}
+
+// codec returns the frame codec of an encoding.
+func (e Encoding) codec() Codec {
+	switch Encoding(strings.ToLower(string(e))) {
+	case "h264":
+		return CodecH264
+	case "mpeg4-generic", "mp4a-latm":
+		return CodecAAC
+	case "opus":
+		return CodecOpus
+	case "pcmu":
+		return CodecPCMU
+	case "pcma":
+		return CodecPCMA
+	case "g722":
+		return CodecG722
+	}
+	return CodecUnknown
+}
+
+// track is the receive state of one payload type; owned by the session's RTP goroutine.
+type track struct {
+	cfg    TrackConfig
+	codec  Codec
+	buf    jitter.Buffer
+	h264   rtph264.Decoder
+	aac    rtpaac.Decoder
+	latm   rtplatm.Decoder
+	dtmf   rtpdtmf.Decoder
+	sps    []byte
+	pps    []byte
+	withPS []byte // keyframe with parameter sets prepended
+	// src is 1<<32 | SSRC once a packet arrived; read by the RTCP goroutine.
+	src atomic.Uint64
+
+	// decode time bookkeeping
+	lastDTS   time.Duration
+	haveDTS   bool
+	reorder   dtsReorderer
+	lastVideo time.Time
+	needKey   bool
+	frame     Frame
+	lastNack  uint16
+	nackValid bool
+}
+
+func (t *track) source() (uint32, bool) {
+	v := t.src.Load()
+	return uint32(v), v != 0
+}
+
+func (t *track) setSource(ssrc uint32) { t.src.Store(1<<32 | uint64(ssrc)) }
+
+// reset forgets the stream state after an SSRC change.
+func (t *track) reset() {
+	_ = t.init()
+	t.h264, t.latm.ConfigChanged = rtph264.Decoder{}, false
+	t.aac.Lost()
+	t.latm.Lost()
+	t.dtmf = rtpdtmf.Decoder{}
+	t.haveDTS, t.lastDTS, t.reorder, t.nackValid = false, 0, dtsReorderer{}, false
+	t.needKey = t.codec == CodecH264
+}
+
+func (t *track) init() error {
+	t.buf = jitter.Buffer{ClockRate: t.cfg.ClockRate, MinDelay: t.cfg.JitterMinDelay, MaxDelay: t.cfg.JitterMaxDelay}
+	return t.buf.Init()
+}
+
+func newTrack(cfg TrackConfig) (*track, error) {
+	t := &track{cfg: cfg, codec: cfg.Encoding.codec()}
+	if cfg.ClockRate <= 0 {
+		return nil, fmt.Errorf("media: track %d: clock rate %d", cfg.PayloadType, cfg.ClockRate)
+	}
+	if err := t.init(); err != nil {
+		return nil, err
+	}
+	switch Encoding(strings.ToLower(string(cfg.Encoding))) {
+	case "h264":
+		t.sps, t.pps = spropParameterSets(cfg.FMTP)
+		t.needKey = true
+		t.reorder.depth = reorderDepth(t.sps)
+	case "mpeg4-generic":
+		c, err := rtpaac.ParseFMTP(cfg.FMTP)
+		if err != nil {
+			return nil, fmt.Errorf("media: track %d: %w", cfg.PayloadType, err)
+		}
+		t.aac.Config = c
+	case "mp4a-latm":
+		c, err := rtplatm.ParseFMTP(cfg.FMTP)
+		if err != nil {
+			return nil, fmt.Errorf("media: track %d: %w", cfg.PayloadType, err)
+		}
+		t.latm.Config = c
+	case "opus", "pcmu", "pcma", "g722", "telephone-event":
+	default:
+		return nil, fmt.Errorf("media: track %d: encoding %q is not supported", cfg.PayloadType, cfg.Encoding)
+	}
+	return t, nil
+}
+
+// spropParameterSets decodes sprop-parameter-sets (RFC 6184 §8.1).
+func spropParameterSets(fmtp string) (sps, pps []byte) {
+	for _, kv := range strings.Split(fmtp, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || !strings.EqualFold(k, "sprop-parameter-sets") {
+			continue
+		}
+		for _, part := range strings.Split(v, ",") {
+			b, err := base64.StdEncoding.DecodeString(part)
+			if err != nil {
+				continue
+			}
+			switch h264.TypeOf(b) {
+			case h264.NALUTypeSPS:
+				sps = b
+			case h264.NALUTypePPS:
+				pps = b
+			}
+		}
+	}
+	return sps, pps
+}
+
+// AudioSpecificConfig returns the AAC configuration of an AAC track, or nil.
+func (t *track) audioSpecificConfig() []byte {
+	switch {
+	case t.aac.Config.SizeLength > 0:
+		return t.aac.Config.AudioSpecificConfig
+	case t.latm.AudioSpecificConfig() != nil:
+		return t.latm.AudioSpecificConfig()
+	}
+	return nil
+}
+
+// depacketize feeds one in-order packet to the track's depacketizer and emits frames.
+func (t *track) depacketize(p *rtp.Packet, lost int, clock *Clock, arrival time.Time, emit func(*Frame), dtmf func(rtpdtmf.Event), keyframeNeeded func()) {
+	if lost > 0 {
+		t.h264.Lost()
+		t.aac.Lost()
+		t.latm.Lost()
+		if t.codec == CodecH264 {
+			t.needKey = true
+			keyframeNeeded()
+		}
+	}
+	switch {
+	case t.codec == CodecH264:
+		au, err := t.h264.Decode(p)
+		if err != nil {
+			if err != rtph264.ErrMorePacketsNeeded {
+				t.needKey = true
+				keyframeNeeded()
+			}
+			return
+		}
+		if t.needKey && !au.Keyframe {
+			return
+		}
+		t.needKey = false
+		data := au.Data
+		if au.Keyframe {
+			if sps, pps := h264.ParamSets(au.Data); sps != nil && pps != nil {
+				t.sps, t.pps = append(t.sps[:0], sps...), append(t.pps[:0], pps...)
+				t.reorder.setDepth(reorderDepth(t.sps), emit)
+			} else if t.sps != nil && t.pps != nil {
+				t.withPS = h264.AppendAVCC(h264.AppendAVCC(t.withPS[:0], t.sps), t.pps)
+				t.withPS = append(t.withPS, au.Data...)
+				data = t.withPS
+			}
+		}
+		pts := clock.Map(t.cfg.clockID(), au.Timestamp, arrival)
+		t.frame = Frame{Codec: CodecH264, PTS: pts, Keyframe: au.Keyframe, Data: data}
+		t.lastVideo = arrival
+		t.reorder.push(&t.frame, emit)
+	case t.aac.Config.SizeLength > 0:
+		aus, tss, err := t.aac.Decode(p)
+		if err != nil {
+			return
+		}
+		for i, au := range aus {
+			t.emitAudio(CodecAAC, au, tss[i], clock, arrival, emit)
+		}
+	case t.cfg.Encoding == EncodingMP4ALATM || strings.EqualFold(string(t.cfg.Encoding), "mp4a-latm"):
+		aus, ts, err := t.latm.Decode(p)
+		if err != nil {
+			return
+		}
+		for i, au := range aus {
+			t.emitAudio(CodecAAC, au, ts+uint32(i)*1024, clock, arrival, emit)
+		}
+	case strings.EqualFold(string(t.cfg.Encoding), "telephone-event"):
+		evs, n, err := t.dtmf.Decode(p)
+		if err == nil && dtmf != nil {
+			for _, e := range evs[:n] {
+				dtmf(e)
+			}
+		}
+	default:
+		if len(p.Payload) > 0 {
+			t.emitAudio(t.codec, p.Payload, p.Timestamp, clock, arrival, emit)
+		}
+	}
+}
+
+func (t *track) emitAudio(c Codec, data []byte, ts uint32, clock *Clock, arrival time.Time, emit func(*Frame)) {
+	pts := clock.Map(t.cfg.clockID(), ts, arrival)
+	dts := pts
+	if t.haveDTS && dts < t.lastDTS {
+		dts = t.lastDTS
+	}
+	t.lastDTS, t.haveDTS = dts, true
+	t.frame = Frame{Codec: c, PTS: pts, DTS: dts, Data: data}
+	emit(&t.frame)
+}
+
+// clockID is the id a track uses in the session Clock.
+func (c TrackConfig) clockID() uint32 { return uint32(c.PayloadType) }
+
+// reorderDepth returns the SPS's max_num_reorder_frames, assuming 2 (x264's pyramid
+// default and the common encoder setting) when the SPS does not say.
+func reorderDepth(sps []byte) int {
+	s, err := h264.ParseSPS(sps)
+	if err != nil || s.MaxNumReorderFrames < 0 {
+		if err == nil && s.ProfileIdc == 66 {
+			return 0
+		}
+		return 2
+	}
+	return s.MaxNumReorderFrames
+}
