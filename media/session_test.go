@@ -1,0 +1,200 @@
+package media_test
+
+import (
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/media"
+)
+
+// rtcpSink collects the RTCP a session sends.
+type rtcpSink struct {
+	conn *net.UDPConn
+	mu   sync.Mutex
+	nack int
+	pli  int
+	rr   int
+	done chan struct{}
+}
+
+func newRTCPSink(t *testing.T) *rtcpSink {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	s := &rtcpSink{conn: c, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := c.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			pkts, err := rtcp.Unmarshal(buf[:n])
+			if err != nil {
+				continue
+			}
+			s.mu.Lock()
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.TransportLayerNack:
+					s.nack++
+				case *rtcp.PictureLossIndication:
+					s.pli++
+				case *rtcp.ReceiverReport:
+					s.rr++
+				}
+			}
+			s.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-s.done })
+	return s
+}
+
+func (s *rtcpSink) counts() (nack, pli int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nack, s.pli
+}
+
+// An impaired network (seeded: 5 % loss, reordering, duplicates) between the clip's RTP
+// and a session: no panic, NACKs and a PLI go out, and video recovers at keyframes.
+func TestSessionImpairedNetwork(t *testing.T) {
+	before := runtime.NumGoroutine()
+	pkts := clipPackets(t)
+	sink := newRTCPSink(t)
+	var frames, keyframes int
+	var mu sync.Mutex
+	s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithSymmetricRTP(false),
+		media.WithFrames(func(f *media.Frame) {
+			mu.Lock()
+			frames++
+			if f.Keyframe {
+				keyframes++
+			}
+			mu.Unlock()
+		}))
+	require.NoError(t, err)
+	require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000,
+		NACK: true, PLI: true, JitterMinDelay: 5 * time.Millisecond, JitterMaxDelay: 20 * time.Millisecond}))
+	s.SetRemote(sink.conn.LocalAddr().(*net.UDPAddr), sink.conn.LocalAddr().(*net.UDPAddr))
+	s.Start()
+	rtpPort, _ := s.LocalPorts()
+	out, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: rtpPort})
+	require.NoError(t, err)
+	defer out.Close()
+
+	r := rand.New(rand.NewPCG(42, 7))
+	var held []byte
+	for _, p := range pkts {
+		switch x := r.IntN(100); {
+		case x < 5: // lost
+			continue
+		case x < 10: // reordered: sent after the next one
+			if held == nil {
+				held = p
+				continue
+			}
+		case x < 13: // duplicated
+			_, _ = out.Write(p)
+		}
+		_, _ = out.Write(p)
+		if held != nil {
+			_, _ = out.Write(held)
+			held = nil
+		}
+		time.Sleep(200 * time.Microsecond) // pacing the sender, not synchronisation
+	}
+	require.Eventually(t, func() bool { n, p := sink.counts(); return n > 0 && p > 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return keyframes >= 2 }, 5*time.Second, 10*time.Millisecond,
+		"video resumes at keyframes after losses")
+	st := s.Stats()
+	require.Positive(t, st.NACKs)
+	require.Positive(t, st.PLIs)
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close is idempotent")
+	mu.Lock()
+	require.Less(t, frames, 100, "frames that lost packets are not passed on broken")
+	require.Positive(t, frames)
+	mu.Unlock()
+	// The session's goroutines are joined by Close; the sink's reader stops at cleanup.
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before+1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines leaked:\n%s", stacks())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for exits
+	}
+}
+
+func TestSessionTimeoutAndApp(t *testing.T) {
+	events := make(chan media.SessionEvent, 8)
+	apps := make(chan media.AppPacket, 1)
+	s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithMediaTimeouts(300*time.Millisecond, time.Second),
+		media.WithSessionEvents(func(e media.SessionEvent) { events <- e }),
+		media.WithRTCPApp(func(a media.AppPacket) { apps <- a }))
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 0, Encoding: media.EncodingPCMU, ClockRate: 8000}))
+	s.Start()
+	select {
+	case e := <-events:
+		require.Equal(t, media.EventMediaTimeout, e.Type)
+		require.GreaterOrEqual(t, e.Silence, 300*time.Millisecond)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no media timeout event")
+	}
+	// An RTCP APP packet like the one the CMS Call Bridge sends the stream URL in.
+	_, rtcpPort := s.LocalPorts()
+	c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: rtcpPort})
+	require.NoError(t, err)
+	defer c.Close()
+	b, err := (&rtcp.ApplicationDefined{SubType: 1, SSRC: 7, Name: "CISC", Data: []byte("rtmp://h/live/s\x00")}).Marshal()
+	require.NoError(t, err)
+	_, err = c.Write(b)
+	require.NoError(t, err)
+	select {
+	case a := <-apps:
+		require.Equal(t, [4]byte{'C', 'I', 'S', 'C'}, a.Name)
+		require.EqualValues(t, 1, a.SubType)
+		require.Equal(t, "rtmp://h/live/s\x00", string(a.Data))
+	case <-time.After(5 * time.Second):
+		t.Fatal("no APP callback")
+	}
+}
+
+func TestPortAllocatorQuarantine(t *testing.T) {
+	now := time.Unix(0, 0)
+	base := 40000 + 2*rand.IntN(5000)
+	a := &media.PortAllocator{Min: base, Max: base + 3, Quarantine: time.Minute, Now: func() time.Time { return now }}
+	s1, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithPortAllocator(a))
+	if err != nil {
+		t.Skipf("ports %d-%d busy on this machine: %v", base, base+3, err)
+	}
+	p1, c1 := s1.LocalPorts()
+	require.Equal(t, 0, p1%2, "RTP port is even")
+	require.Equal(t, p1+1, c1, "RTCP on the next port")
+	s2, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithPortAllocator(a))
+	require.NoError(t, err)
+	require.NoError(t, s1.Close())
+	_, err = media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithPortAllocator(a))
+	require.ErrorIs(t, err, media.ErrNoPorts, "the released pair rests in quarantine")
+	now = now.Add(2 * time.Minute)
+	s3, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithPortAllocator(a))
+	require.NoError(t, err)
+	p3, _ := s3.LocalPorts()
+	require.Equal(t, p1, p3)
+	require.NoError(t, s2.Close())
+	require.NoError(t, s3.Close())
+}
+
+func stacks() string {
+	buf := make([]byte, 1<<16)
+	return string(buf[:runtime.Stack(buf, true)])
+}
