@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 
 	"github.com/sipcast/sipcast/media/rtpdtmf"
 )
@@ -104,6 +106,27 @@ func WithMediaTimeouts(first, after time.Duration) SessionOption {
 	return func(s *Session) error { s.timeoutFirst, s.timeoutAfter = first, after; return nil }
 }
 
+// WithSRTP decrypts incoming SRTP and SRTCP with an SDES key (RFC 4568): suite is the
+// a=crypto suite name (AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, AEAD_AES_128_GCM)
+// and key its key parameter ("inline:<base64 key||salt>"). Replayed packets are dropped.
+func WithSRTP(suite, key string) SessionOption {
+	return func(s *Session) error {
+		var err error
+		s.srtpRTP, s.srtpRTCP, err = srtpContexts(suite, key)
+		return err
+	}
+}
+
+// WithSRTPSend encrypts the RTCP (and RTP) the session sends with the local SDES key
+// (the one in our a=crypto line). With WithSRTP but without it, nothing is sent in clear.
+func WithSRTPSend(suite, key string) SessionOption {
+	return func(s *Session) error {
+		ctx, _, err := srtpContexts(suite, key)
+		s.srtpSend = ctx
+		return err
+	}
+}
+
 // WithClock shares a clock between the sessions of one call (one per m-line), so their
 // tracks land on one timeline and stay in sync (default: a clock of the session's own).
 func WithClock(c *Clock) SessionOption {
@@ -134,6 +157,10 @@ type Session struct {
 
 	rtpConn  *net.UDPConn
 	rtcpConn *net.UDPConn
+	srtpRTP  *srtp.Context // owned by the RTP goroutine
+	srtpRTCP *srtp.Context // owned by whichever goroutine reads RTCP
+	sendMu   sync.Mutex
+	srtpSend *srtp.Context // guarded by sendMu
 	clock    *Clock
 	tracks   map[uint8]*track
 	started  bool
@@ -309,6 +336,16 @@ func (s *Session) sendRTCP(pkts ...rtcp.Packet) error {
 	if err != nil {
 		return err
 	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	switch {
+	case s.srtpSend != nil:
+		if b, err = s.srtpSend.EncryptRTCP(nil, b, nil); err != nil {
+			return err
+		}
+	case s.srtpRTP != nil:
+		return errors.New("media: SRTP session without a send key: RTCP not sent in clear")
+	}
 	conn := s.rtcpConn
 	if conn == nil {
 		conn = s.rtpConn
@@ -334,6 +371,8 @@ func (s *Session) rtpLoop() {
 		}
 	}
 	var missing []uint16
+	var dec []byte
+	var hdr rtp.Header
 	for {
 		deadline := time.Now().Add(200 * time.Millisecond)
 		for _, t := range s.tracks {
@@ -352,6 +391,13 @@ func (s *Session) rtpLoop() {
 		}
 		if n > 0 {
 			b := buf[:n]
+			if !isRTCP(b) && s.srtpRTP != nil {
+				if dec, err = s.srtpRTP.DecryptRTP(dec[:0], b, &hdr); err != nil {
+					s.log.Debug("media: SRTP packet rejected", "err", err)
+					continue
+				}
+				b = dec
+			}
 			if isRTCP(b) {
 				s.handleRTCP(b, now)
 			} else if len(b) >= 12 {
@@ -472,6 +518,14 @@ func ntpTime(ntp uint64) time.Time {
 }
 
 func (s *Session) handleRTCP(b []byte, now time.Time) {
+	if s.srtpRTCP != nil {
+		dec, err := s.srtpRTCP.DecryptRTCP(nil, b, nil)
+		if err != nil {
+			s.log.Debug("media: SRTCP packet rejected", "err", err)
+			return
+		}
+		b = dec
+	}
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
 		s.log.Debug("media: bad RTCP", "err", err)

@@ -2,6 +2,7 @@ package media_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,4 +127,68 @@ func TestInteropSessionFFmpeg(t *testing.T) {
 	for i := refA; i < len(gotA); i++ {
 		require.InDelta(t, (srcA[i].PTS - srcA[refA].PTS).Seconds(), (gotA[i].PTS - gotA[refA].PTS).Seconds(), 0.002, "audio frame %d PTS", i)
 	}
+}
+
+// TestInteropSessionSRTP: ffmpeg sends the clip's H.264 over SRTP (SDES, AES_CM_128_HMAC_SHA1_80);
+// the session decrypts it and yields the source's frames.
+func TestInteropSessionSRTP(t *testing.T) {
+	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	key := make([]byte, 30)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	inline := base64.StdEncoding.EncodeToString(key)
+	var vlog frameLog
+	s, err := media.NewSession(media.WithLocalIP([]byte{127, 0, 0, 1}), media.WithFrames(vlog.add),
+		media.WithSRTP("AES_CM_128_HMAC_SHA1_80", "inline:"+inline))
+	require.NoError(t, err)
+	defer s.Close()
+	vrtp, vrtcp := s.LocalPorts()
+	sps, pps := clip.SPS, clip.PPS
+	fmtp := "packetization-mode=1; sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(sps) + "," + base64.StdEncoding.EncodeToString(pps)
+	require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000, FMTP: fmtp}))
+	s.Start()
+	proc := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-i", filepath.Join(testmedia.Dir(), "av720p.flv"),
+		"-map", "0:v", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "rtp", "-payload_type", "96",
+		"-srtp_out_suite", "AES_CM_128_HMAC_SHA1_80", "-srtp_out_params", inline,
+		fmt.Sprintf("srtp://127.0.0.1:%d?rtcpport=%d&pkt_size=1200", vrtp, vrtcp))
+	require.NoError(t, proc.Wait(time.Minute), proc.Output())
+	require.Eventually(t, func() bool { return len(vlog.get()) >= clip.VideoFrames }, 5*time.Second, 20*time.Millisecond,
+		"frames: %d, stats %+v", len(vlog.get()), s.Stats())
+	var n int
+	for _, f := range clip.Frames {
+		if f.Codec != media.CodecH264 {
+			continue
+		}
+		require.Equal(t, stripParamSets(f.Data), stripParamSets(vlog.get()[n].Data), "frame %d", n)
+		n++
+	}
+
+	// A session with the wrong key gets nothing.
+	key[0]++
+	var none frameLog
+	bad, err := media.NewSession(media.WithLocalIP([]byte{127, 0, 0, 1}), media.WithFrames(none.add),
+		media.WithSRTP("AES_CM_128_HMAC_SHA1_80", base64.StdEncoding.EncodeToString(key)))
+	require.NoError(t, err)
+	defer bad.Close()
+	require.NoError(t, bad.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000, FMTP: fmtp}))
+	bad.Start()
+	brtp, brtcp := bad.LocalPorts()
+	proc = peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-t", "1", "-i", filepath.Join(testmedia.Dir(), "av720p.flv"),
+		"-map", "0:v", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "rtp", "-payload_type", "96",
+		"-srtp_out_suite", "AES_CM_128_HMAC_SHA1_80", "-srtp_out_params", inline,
+		fmt.Sprintf("srtp://127.0.0.1:%d?rtcpport=%d&pkt_size=1200", brtp, brtcp))
+	require.NoError(t, proc.Wait(time.Minute), proc.Output())
+	require.Zero(t, bad.Stats().Packets, "packets failing authentication are dropped")
+	require.Empty(t, none.get())
+}
+
+func TestSRTPKeyErrors(t *testing.T) {
+	_, err := media.NewSession(media.WithSRTP("F8_128_HMAC_SHA1_80", "inline:AAAA"))
+	require.ErrorIs(t, err, media.ErrSRTP)
+	_, err = media.NewSession(media.WithSRTP("AES_CM_128_HMAC_SHA1_80", "inline:AAAA"))
+	require.ErrorIs(t, err, media.ErrSRTP)
+	require.ErrorContains(t, err, "needs 30 bytes")
 }
