@@ -161,6 +161,8 @@ type Session struct {
 	srtpRTCP *srtp.Context // owned by whichever goroutine reads RTCP
 	sendMu   sync.Mutex
 	srtpSend *srtp.Context // guarded by sendMu
+	sendBuf  []byte        // guarded by sendMu
+	encBuf   []byte        // guarded by sendMu
 	clock    *Clock
 	tracks   map[uint8]*track
 	started  bool
@@ -263,9 +265,8 @@ func (s *Session) Start() {
 		return
 	}
 	s.started = true
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.rtpLoop()
-	go s.rtcpSender()
 	if s.rtcpConn != nil {
 		s.wg.Add(1)
 		go s.rtcpLoop()
@@ -354,6 +355,42 @@ func (s *Session) sendRTCP(pkts ...rtcp.Packet) error {
 	return err
 }
 
+// WriteRTP sends an RTP packet to the remote address (encrypted with WithSRTPSend when
+// SRTP is on). Use it to talk back (mixers, relays) and to start media early so that NATs
+// open and peers that wait for RTP start sending (Flashphoner's rtp_session_init_always).
+// It is safe for concurrent use.
+func (s *Session) WriteRTP(p *rtp.Packet) error {
+	s.remoteMu.Lock()
+	dst := s.remoteRTP
+	s.remoteMu.Unlock()
+	if dst == nil {
+		return errors.New("media: no remote RTP address")
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	var err error
+	n := p.MarshalSize()
+	if cap(s.sendBuf) < n {
+		s.sendBuf = make([]byte, n)
+	}
+	s.sendBuf = s.sendBuf[:n]
+	if _, err = p.MarshalTo(s.sendBuf); err != nil {
+		return err
+	}
+	b := s.sendBuf
+	switch {
+	case s.srtpSend != nil:
+		if s.encBuf, err = s.srtpSend.EncryptRTP(s.encBuf[:0], b, &p.Header); err != nil {
+			return err
+		}
+		b = s.encBuf
+	case s.srtpRTP != nil:
+		return errors.New("media: SRTP session without a send key: RTP not sent in clear")
+	}
+	_, err = s.rtpConn.WriteToUDP(b, dst)
+	return err
+}
+
 func isRTCP(b []byte) bool { return len(b) > 1 && b[1] >= 192 && b[1] <= 223 }
 
 // rtpLoop owns the tracks: it reads packets, runs the jitter buffers and depacketizers,
@@ -373,6 +410,7 @@ func (s *Session) rtpLoop() {
 	var missing []uint16
 	var dec []byte
 	var hdr rtp.Header
+	nextRR := time.Now().Add(time.Second)
 	for {
 		deadline := time.Now().Add(200 * time.Millisecond)
 		for _, t := range s.tracks {
@@ -437,6 +475,10 @@ func (s *Session) rtpLoop() {
 			if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
 				t.reorder.flush(emit)
 			}
+		}
+		if now.After(nextRR) {
+			s.receiverReport(now)
+			nextRR = now.Add(5 * time.Second)
 		}
 		limit := s.timeoutAfter
 		since := lastPacket
@@ -537,6 +579,8 @@ func (s *Session) handleRTCP(b []byte, now time.Time) {
 			for _, t := range s.tracks {
 				if ssrc, ok := t.source(); ok && ssrc == p.SSRC {
 					s.clock.SenderReport(t.cfg.clockID(), ntpTime(p.NTPTime), p.RTPTime, now)
+					t.lsr.Store(uint32(p.NTPTime >> 16))
+					t.lsrAt.Store(now.UnixNano())
 				}
 			}
 		case *rtcp.ApplicationDefined:
@@ -551,17 +595,38 @@ func (s *Session) handleRTCP(b []byte, now time.Time) {
 	}
 }
 
-// rtcpSender sends receiver reports every 5 s.
-func (s *Session) rtcpSender() {
-	defer s.wg.Done()
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.closing:
-			return
-		case <-t.C:
-			_ = s.sendRTCP(&rtcp.ReceiverReport{SSRC: s.ssrc})
+// receiverReport sends an RTCP Receiver Report with a block per active track (RFC 3550
+// §6.4.2): loss since the last report, cumulative loss, extended highest sequence number,
+// interarrival jitter, and the last Sender Report with the delay since it.
+func (s *Session) receiverReport(now time.Time) {
+	rr := &rtcp.ReceiverReport{SSRC: s.ssrc}
+	for _, t := range s.tracks {
+		ssrc, ok := t.source()
+		if !ok {
+			continue
 		}
+		highest, _ := t.buf.Highest()
+		st := t.buf.Stats()
+		expected := uint64(highest) + 1
+		received := st.Received - st.Duplicates
+		var fraction uint8
+		if de := expected - t.rrExpected; de > 0 && t.rrExpected > 0 {
+			dr := received - t.rrReceived
+			if de > dr {
+				fraction = uint8((de - dr) * 256 / de)
+			}
+		}
+		t.rrExpected, t.rrReceived = expected, received
+		block := rtcp.ReceptionReport{
+			SSRC: ssrc, FractionLost: fraction, TotalLost: uint32(st.Lost) & 0xffffff,
+			LastSequenceNumber: highest,
+			Jitter:             uint32(st.Jitter.Seconds() * float64(t.cfg.ClockRate)),
+		}
+		if at := t.lsrAt.Load(); at != 0 {
+			block.LastSenderReport = t.lsr.Load()
+			block.Delay = uint32(now.Sub(time.Unix(0, at)).Seconds() * 65536)
+		}
+		rr.Reports = append(rr.Reports, block)
 	}
+	_ = s.sendRTCP(rr)
 }

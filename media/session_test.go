@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/media"
@@ -21,6 +22,7 @@ type rtcpSink struct {
 	nack int
 	pli  int
 	rr   int
+	last rtcp.ReceptionReport
 	done chan struct{}
 }
 
@@ -49,6 +51,9 @@ func newRTCPSink(t *testing.T) *rtcpSink {
 					s.pli++
 				case *rtcp.ReceiverReport:
 					s.rr++
+					if len(p.(*rtcp.ReceiverReport).Reports) > 0 {
+						s.last = p.(*rtcp.ReceiverReport).Reports[0]
+					}
 				}
 			}
 			s.mu.Unlock()
@@ -115,6 +120,12 @@ func TestSessionImpairedNetwork(t *testing.T) {
 	require.Eventually(t, func() bool { n, p := sink.counts(); return n > 0 && p > 0 }, 5*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return keyframes >= 2 }, 5*time.Second, 10*time.Millisecond,
 		"video resumes at keyframes after losses")
+	// A receiver report says what was lost (after the first second).
+	require.Eventually(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.rr > 0 }, 5*time.Second, 10*time.Millisecond)
+	sink.mu.Lock()
+	require.Positive(t, sink.last.TotalLost, "report block %+v", sink.last)
+	require.EqualValues(t, len(pkts)-1, sink.last.LastSequenceNumber, "extended highest sequence number")
+	sink.mu.Unlock()
 	st := s.Stats()
 	require.Positive(t, st.NACKs)
 	require.Positive(t, st.PLIs)
@@ -197,4 +208,27 @@ func TestPortAllocatorQuarantine(t *testing.T) {
 func stacks() string {
 	buf := make([]byte, 1<<16)
 	return string(buf[:runtime.Stack(buf, true)])
+}
+
+func TestSessionWriteRTP(t *testing.T) {
+	peerConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer peerConn.Close()
+	s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)))
+	require.NoError(t, err)
+	defer s.Close()
+	require.Error(t, s.WriteRTP(&rtp.Packet{}), "no remote yet")
+	s.SetRemote(peerConn.LocalAddr().(*net.UDPAddr), nil)
+	p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 9, Timestamp: 160, SSRC: 5}, Payload: make([]byte, 160)}
+	require.NoError(t, s.WriteRTP(p))
+	buf := make([]byte, 1500)
+	require.NoError(t, peerConn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	n, _, err := peerConn.ReadFromUDP(buf)
+	require.NoError(t, err)
+	var got rtp.Packet
+	require.NoError(t, got.Unmarshal(buf[:n]))
+	require.EqualValues(t, 9, got.SequenceNumber)
+	require.Len(t, got.Payload, 160)
+	allocs := testing.AllocsPerRun(100, func() { p.SequenceNumber++; _ = s.WriteRTP(p) })
+	require.Zero(t, allocs)
 }

@@ -80,6 +80,12 @@ type track struct {
 	withPS []byte // keyframe with parameter sets prepended
 	// src is 1<<32 | SSRC once a packet arrived; read by the RTCP goroutine.
 	src atomic.Uint64
+	// lsr is the middle 32 bits of the last Sender Report's NTP time and lsrAt when it
+	// arrived (unix nanoseconds); written by the RTCP goroutine.
+	lsr   atomic.Uint32
+	lsrAt atomic.Int64
+	// receiver report bookkeeping (RTP goroutine)
+	rrExpected, rrReceived uint64
 
 	// decode time bookkeeping
 	lastDTS   time.Duration

@@ -262,3 +262,13 @@ func (b *Buffer) Missing(dst []uint16) []uint16 {
 
 // Stats returns the counters.
 func (b *Buffer) Stats() Stats { return b.stats }
+
+// Highest returns the highest extended sequence number received (RFC 3550 §6.4.1
+// "extended highest sequence number", cycles in the upper 16 bits), and whether any
+// packet arrived.
+func (b *Buffer) Highest() (uint32, bool) {
+	if !b.started {
+		return 0, false
+	}
+	return uint32(b.highest - 1<<16), true
+}
