@@ -40,7 +40,23 @@ type trackClock struct {
 	firstSRNTP, srNTP time.Duration
 	measured          float64 // measured ticks per second, 0 until two reports are apart
 	anchored          bool
+	// a report that arrived before the first packet, checked once the track is anchored
+	pendingSR  bool
+	pendingNTP time.Time
+	pendingRTP uint32
+	pendingAt  time.Time
+	rejected   int
 }
+
+// MaxSenderReportSkew bounds how far a Sender Report's RTP time may be from the RTP time
+// of the packets arriving with it (the stream's first packet anchors that comparison).
+// Beyond it the report contradicts the stream it describes and is ignored; the track
+// stays on arrival time. ffmpeg, for one, anchors a stream's RTP base at its first send
+// while the first packet carries base plus its first PTS: 80 ms off for H.264 with two
+// B-frames, 1.5 s for a stream that starts 1.5 s late. An honest sender's report is
+// within a few milliseconds of its packets on a LAN, and within the network's delay
+// variation elsewhere.
+const MaxSenderReportSkew = 40 * time.Millisecond
 
 // NewClock returns a clock whose zero is start.
 func NewClock(start time.Time) *Clock {
@@ -85,6 +101,39 @@ func (c *Clock) SenderReport(id uint32, ntp time.Time, rtpTS uint32, arrival tim
 	if t == nil {
 		return
 	}
+	if !t.anchored {
+		t.pendingSR, t.pendingNTP, t.pendingRTP, t.pendingAt = true, ntp, rtpTS, arrival
+		return
+	}
+	c.applySR(t, ntp, rtpTS, arrival)
+}
+
+// hasReport reports whether a track is mapped through a Sender Report.
+func (c *Clock) hasReport(id uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.tracks[id]
+	return t != nil && (t.haveSR || t.pendingSR)
+}
+
+// Rejected returns how many Sender Reports of a track were ignored as inconsistent.
+func (c *Clock) Rejected(id uint32) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.tracks[id]; t != nil {
+		return t.rejected
+	}
+	return 0
+}
+
+func (c *Clock) applySR(t *trackClock, ntp time.Time, rtpTS uint32, arrival time.Time) {
+	ext := t.extend(rtpTS)
+	// Where the stream itself puts this RTP time, against when the report arrived.
+	streamTime := t.refTime + time.Duration(float64(ext-t.refExt)/t.rate*float64(time.Second))
+	if skew := streamTime - arrival.Sub(c.start); skew > MaxSenderReportSkew || skew < -MaxSenderReportSkew {
+		t.rejected++
+		return
+	}
 	ntpD := time.Duration(ntp.UnixNano())
 	if !c.haveNTP {
 		// Align the sender's clock with the session timeline at this moment, so that
@@ -92,7 +141,6 @@ func (c *Clock) SenderReport(id uint32, ntp time.Time, rtpTS uint32, arrival tim
 		c.haveNTP = true
 		c.ntpOffset = ntpD - arrival.Sub(c.start)
 	}
-	ext := t.extend(rtpTS)
 	if !t.haveSR {
 		t.haveSR = true
 		t.firstSRExt, t.firstSRNTP = ext, ntpD
@@ -118,19 +166,20 @@ func (c *Clock) Map(id uint32, ts uint32, arrival time.Time) time.Duration {
 		return arrival.Sub(c.start)
 	}
 	ext := t.extend(ts)
-	var out time.Duration
+	if !t.anchored {
+		t.anchored, t.refExt, t.refTime = true, ext, arrival.Sub(c.start)
+		if t.pendingSR {
+			t.pendingSR = false
+			c.applySR(t, t.pendingNTP, t.pendingRTP, t.pendingAt)
+		}
+	}
 	if t.haveSR {
 		rate := t.rate
 		if t.measured > 0 {
 			rate = t.measured
 		}
 		ntp := t.srNTP + time.Duration(float64(ext-t.srExt)/rate*float64(time.Second))
-		out = ntp - c.ntpOffset
-	} else {
-		if !t.anchored {
-			t.anchored, t.refExt, t.refTime = true, ext, arrival.Sub(c.start)
-		}
-		out = t.refTime + time.Duration(float64(ext-t.refExt)/t.rate*float64(time.Second))
+		return ntp - c.ntpOffset
 	}
-	return out
+	return t.refTime + time.Duration(float64(ext-t.refExt)/t.rate*float64(time.Second))
 }

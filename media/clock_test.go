@@ -68,3 +68,18 @@ func TestClock24HoursDrift(t *testing.T) {
 	off := once.Map(1, rtpAt(90000, 7, want), epoch.Add(want)) - want
 	require.Greater(t, off.Seconds(), 8.0)
 }
+
+// A report whose RTP time contradicts the packets by more than MaxSenderReportSkew (as
+// ffmpeg's does for a stream that starts late) is ignored; the track keeps arrival time.
+func TestClockRejectsInconsistentReport(t *testing.T) {
+	c := NewClock(epoch)
+	c.AddTrack(2, 48000)
+	ntp0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// The report comes first and says RTP 0 is "now" (1.5 s into the session)...
+	c.SenderReport(2, ntp0, 0, epoch.Add(1500*time.Millisecond))
+	// ...but the first packet, arriving then, carries RTP 1.5 s later than that.
+	got := c.Map(2, 72000, epoch.Add(1500*time.Millisecond))
+	require.Equal(t, 1500*time.Millisecond, got)
+	require.Equal(t, 1, c.Rejected(2))
+	require.Equal(t, 2500*time.Millisecond, c.Map(2, 72000+48000, epoch.Add(2600*time.Millisecond)))
+}

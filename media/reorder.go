@@ -38,6 +38,7 @@ func (r *dtsReorderer) push(f *Frame, emit func(*Frame)) {
 	if r.depth <= 0 {
 		r.out = *f
 		r.out.DTS = r.monotonic(f.PTS)
+		r.out.PTS = r.out.DTS
 		emit(&r.out)
 		return
 	}
@@ -84,12 +85,9 @@ func (r *dtsReorderer) emitFirst(emit func(*Frame)) {
 	r.out = p.f
 	r.out.DTS = r.monotonic(dts)
 	if r.out.DTS > r.out.PTS {
-		// Only while the depth is being learned from a stream without a VUI.
-		r.out.DTS = r.out.PTS
-		if r.haveDTS && r.out.DTS < r.lastDTS {
-			r.out.DTS = r.lastDTS
-		}
-		r.lastDTS = r.out.DTS
+		// The timeline stepped back (the switch from arrival time to Sender Reports) or
+		// the depth is still being learned: a frame cannot be shown before it is decoded.
+		r.out.PTS = r.out.DTS
 	}
 	emit(&r.out)
 	r.spare = append(r.spare, p.buf)

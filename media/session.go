@@ -412,11 +412,22 @@ func (s *Session) rtpLoop() {
 	var hdr rtp.Header
 	nextRR := time.Now().Add(time.Second)
 	for {
-		deadline := time.Now().Add(200 * time.Millisecond)
+		loopStart := time.Now()
+		deadline := loopStart.Add(200 * time.Millisecond)
 		for _, t := range s.tracks {
+			if held := t.heldUntil(s.clock); held.After(loopStart) {
+				if held.Before(deadline) {
+					deadline = held
+				}
+				continue
+			}
 			if d, ok := t.buf.NextDeadline(); ok && d.Before(deadline) {
 				deadline = d
 			}
+		}
+		// A deadline in the past would make the read fail without reading: always read.
+		if min := loopStart.Add(time.Millisecond); deadline.Before(min) {
+			deadline = min
 		}
 		_ = s.rtpConn.SetReadDeadline(deadline)
 		n, from, err := s.rtpConn.ReadFromUDP(buf)
@@ -456,6 +467,9 @@ func (s *Session) rtpLoop() {
 						t.reset()
 					}
 					t.setSource(ssrc)
+					if t.firstArrival.IsZero() {
+						t.firstArrival = now
+					}
 					_ = t.buf.Push(b, now)
 					if t.cfg.NACK {
 						missing = s.nack(t, missing[:0])
@@ -464,12 +478,15 @@ func (s *Session) rtpLoop() {
 			}
 		}
 		for _, t := range s.tracks {
+			if t.heldUntil(s.clock).After(now) {
+				continue
+			}
 			for {
 				p, lost, ok := t.buf.Pop(now)
 				if !ok {
 					break
 				}
-				t.depacketize(p, lost, s.clock, now, emit, s.onDTMF, s.RequestKeyframe)
+				t.depacketize(p, lost, s.clock, t.buf.Arrival(), emit, s.onDTMF, s.RequestKeyframe)
 			}
 			// Frames held for B-frame reordering go out when the stream pauses.
 			if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
@@ -594,6 +611,11 @@ func (s *Session) handleRTCP(b []byte, now time.Time) {
 		}
 	}
 }
+
+// startupHold is how long a track's first frames wait for a Sender Report (which most
+// senders, ffmpeg among them, send with the first packet), so that the timeline does not
+// step from arrival time to the sender's clock after the first frames.
+const startupHold = 250 * time.Millisecond
 
 // receiverReport sends an RTCP Receiver Report with a block per active track (RFC 3550
 // §6.4.2): loss since the last report, cumulative loss, extended highest sequence number,

@@ -119,7 +119,7 @@ func TestSessionImpairedNetwork(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { n, p := sink.counts(); return n > 0 && p > 0 }, 5*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return keyframes >= 2 }, 5*time.Second, 10*time.Millisecond,
-		"video resumes at keyframes after losses")
+		"video resumes at keyframes after losses: frames %d keyframes %d stats %+v", frames, keyframes, s.Stats())
 	// A receiver report says what was lost (after the first second).
 	require.Eventually(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.rr > 0 }, 5*time.Second, 10*time.Millisecond)
 	sink.mu.Lock()

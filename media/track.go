@@ -84,6 +84,9 @@ type track struct {
 	// arrived (unix nanoseconds); written by the RTCP goroutine.
 	lsr   atomic.Uint32
 	lsrAt atomic.Int64
+	// firstArrival is when the first packet came; output waits startupHold for the first
+	// Sender Report so that the timeline does not step after the first frames.
+	firstArrival time.Time
 	// receiver report bookkeeping (RTP goroutine)
 	rrExpected, rrReceived uint64
 
@@ -259,13 +262,21 @@ func (t *track) depacketize(p *rtp.Packet, lost int, clock *Clock, arrival time.
 
 func (t *track) emitAudio(c Codec, data []byte, ts uint32, clock *Clock, arrival time.Time, emit func(*Frame)) {
 	pts := clock.Map(t.cfg.clockID(), ts, arrival)
-	dts := pts
-	if t.haveDTS && dts < t.lastDTS {
-		dts = t.lastDTS
+	if t.haveDTS && pts < t.lastDTS {
+		pts = t.lastDTS // the timeline stepped back once (arrival time to Sender Reports)
 	}
-	t.lastDTS, t.haveDTS = dts, true
-	t.frame = Frame{Codec: c, PTS: pts, DTS: dts, Data: data}
+	t.lastDTS, t.haveDTS = pts, true
+	t.frame = Frame{Codec: c, PTS: pts, DTS: pts, Data: data}
 	emit(&t.frame)
+}
+
+// heldUntil returns until when the track's output waits for a first Sender Report
+// (zero when it does not wait).
+func (t *track) heldUntil(c *Clock) time.Time {
+	if t.firstArrival.IsZero() || c.hasReport(t.cfg.clockID()) {
+		return time.Time{}
+	}
+	return t.firstArrival.Add(startupHold)
 }
 
 // clockID is the id a track uses in the session Clock.

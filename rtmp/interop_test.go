@@ -134,6 +134,7 @@ func TestInteropFFmpegToServerFFprobePlays(t *testing.T) {
 // TestInteropReconnectNginx stops and restarts nginx three times during a 30-second
 // publish.
 func TestInteropReconnectNginx(t *testing.T) {
+	peer.Serialize(t)
 	if testing.Short() {
 		t.Skip("30-second test")
 	}

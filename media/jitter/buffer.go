@@ -71,8 +71,9 @@ type Buffer struct {
 	haveTransit bool
 	base        time.Time
 
-	out   rtp.Packet
-	stats Stats
+	out        rtp.Packet
+	outArrival time.Time
+	stats      Stats
 }
 
 // Init validates the configuration and allocates the slots.
@@ -217,6 +218,7 @@ func (b *Buffer) Pop(now time.Time) (p *rtp.Packet, lost int, ok bool) {
 		}
 		b.next += uint64(gap) + 1
 		b.stats.Lost += uint64(gap)
+		b.outArrival = s.arrival
 		s.used = false
 		b.count--
 		if err := b.out.Unmarshal(s.buf[:s.n]); err != nil {
@@ -227,6 +229,9 @@ func (b *Buffer) Pop(now time.Time) (p *rtp.Packet, lost int, ok bool) {
 	}
 	return nil, 0, false
 }
+
+// Arrival returns when the packet last returned by Pop arrived.
+func (b *Buffer) Arrival() time.Time { return b.outArrival }
 
 // NextDeadline returns when a packet waiting behind a gap becomes due, if one is.
 func (b *Buffer) NextDeadline() (time.Time, bool) {
