@@ -172,6 +172,7 @@ type Session struct {
 	remoteRTCP *net.UDPAddr
 
 	lastPLI  atomic.Int64
+	firSeq   atomic.Uint32
 	ssrc     uint32
 	closing  chan struct{}
 	closeOne sync.Once
@@ -292,7 +293,8 @@ func (s *Session) Close() error {
 // SessionStats are a session's counters.
 type SessionStats struct {
 	Packets, Bytes, Frames uint64
-	PLIs, NACKs            uint64
+	// PLIs counts keyframe requests sent (PLI or FIR).
+	PLIs, NACKs uint64
 }
 
 // Stats returns the counters.
@@ -315,8 +317,19 @@ func (s *Session) RequestKeyframe() {
 		return
 	}
 	for _, t := range s.tracks {
-		if ssrc, ok := t.source(); ok && t.codec.IsVideo() && t.cfg.PLI {
+		ssrc, ok := t.source()
+		if !ok || !t.codec.IsVideo() {
+			continue
+		}
+		switch {
+		case t.cfg.PLI:
 			if s.sendRTCP(&rtcp.PictureLossIndication{SenderSSRC: s.ssrc, MediaSSRC: ssrc}) == nil {
+				s.plis.Add(1)
+			}
+		case t.cfg.FIR:
+			seq := uint8(s.firSeq.Add(1))
+			if s.sendRTCP(&rtcp.FullIntraRequest{SenderSSRC: s.ssrc, MediaSSRC: ssrc,
+				FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: seq}}}) == nil {
 				s.plis.Add(1)
 			}
 		}

@@ -22,6 +22,7 @@ type rtcpSink struct {
 	nack int
 	pli  int
 	rr   int
+	fir  int
 	last rtcp.ReceptionReport
 	done chan struct{}
 }
@@ -49,6 +50,8 @@ func newRTCPSink(t *testing.T) *rtcpSink {
 					s.nack++
 				case *rtcp.PictureLossIndication:
 					s.pli++
+				case *rtcp.FullIntraRequest:
+					s.fir++
 				case *rtcp.ReceiverReport:
 					s.rr++
 					if len(p.(*rtcp.ReceiverReport).Reports) > 0 {
@@ -231,4 +234,31 @@ func TestSessionWriteRTP(t *testing.T) {
 	require.Len(t, got.Payload, 160)
 	allocs := testing.AllocsPerRun(100, func() { p.SequenceNumber++; _ = s.WriteRTP(p) })
 	require.Zero(t, allocs)
+}
+
+// With only "a=rtcp-fb:* ccm fir" negotiated, keyframe requests go out as FIR, at most one
+// per 500 ms however often they are asked for.
+func TestSessionFIRRateLimited(t *testing.T) {
+	sink := newRTCPSink(t)
+	hooks := 0
+	s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithSymmetricRTP(false),
+		media.WithKeyframeHook(func() { hooks++ }))
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000, FIR: true}))
+	s.SetRemote(sink.conn.LocalAddr().(*net.UDPAddr), sink.conn.LocalAddr().(*net.UDPAddr))
+	s.Start()
+	rtpPort, _ := s.LocalPorts()
+	out, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: rtpPort})
+	require.NoError(t, err)
+	defer out.Close()
+	_, err = out.Write(clipPackets(t)[0]) // the track learns its SSRC
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.Stats().Packets == 1 }, 5*time.Second, 5*time.Millisecond)
+	for i := 0; i < 10; i++ {
+		s.RequestKeyframe()
+	}
+	require.Eventually(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.fir == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.EqualValues(t, 1, s.Stats().PLIs)
+	require.Equal(t, 1, hooks, "the SIP-side hook is rate limited with it")
 }

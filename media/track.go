@@ -40,8 +40,10 @@ type TrackConfig struct {
 	ClockRate int
 	// FMTP is the a=fmtp value without the payload type (sprop-parameter-sets, config...).
 	FMTP string
-	// NACK and PLI say which RTCP feedback the sender accepts (a=rtcp-fb).
-	NACK, PLI bool
+	// NACK, PLI and FIR say which RTCP feedback the sender accepts (a=rtcp-fb: nack,
+	// nack pli, ccm fir). Keyframes are asked for with PLI, or FIR when only that is
+	// negotiated.
+	NACK, PLI, FIR bool
 	// JitterMinDelay and JitterMaxDelay bound the jitter buffer's target delay (defaults
 	// 20 ms and 500 ms).
 	JitterMinDelay, JitterMaxDelay time.Duration
