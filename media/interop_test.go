@@ -17,7 +17,6 @@ import (
 
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
-	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/h264"
 	"github.com/sipcast/sipcast/media/rtpaac"
 	"github.com/sipcast/sipcast/media/rtph264"
@@ -126,12 +125,7 @@ func TestInteropFFmpegRTPH264AAC(t *testing.T) {
 			aus = append(aus, au)
 		}
 	}
-	var src []media.Frame
-	for _, f := range clip.Frames {
-		if f.Codec == media.CodecH264 {
-			src = append(src, f)
-		}
-	}
+	src := clip.Video()
 	require.Len(t, aus, len(src))
 	for i := range src {
 		require.Equal(t, src[i].Keyframe, aus[i].Keyframe, "frame %d keyframe flag", i)
@@ -156,18 +150,13 @@ func TestInteropFFmpegRTPH264AAC(t *testing.T) {
 			}
 		}
 	}
-	var srcAudio [][]byte
-	for _, f := range clip.Frames {
-		if f.Codec == media.CodecAAC {
-			srcAudio = append(srcAudio, f.Data)
-		}
-	}
+	srcAudio := clip.Audio()
 	// ffmpeg's AAC RTP muxer sends each frame when the next one arrives (-max_delay 0) and
 	// has no flush at the end (libavformat/rtpenc_aac.c), so the last frame never leaves it.
 	srcAudio = srcAudio[:len(srcAudio)-1]
 	require.Equal(t, len(srcAudio), len(frames), "audio frame count")
 	for i := range srcAudio {
-		require.True(t, bytes.Equal(srcAudio[i], frames[i]), "audio frame %d differs (%d vs %d bytes)", i, len(srcAudio[i]), len(frames[i]))
+		require.True(t, bytes.Equal(srcAudio[i].Data, frames[i]), "audio frame %d differs (%d vs %d bytes)", i, len(srcAudio[i].Data), len(frames[i]))
 	}
 }
 
@@ -219,14 +208,9 @@ func TestInteropFFmpegRTPLATM(t *testing.T) {
 			frames = append(frames, bytes.Clone(au))
 		}
 	}
-	var src [][]byte
-	for _, f := range clip.Frames {
-		if f.Codec == media.CodecAAC {
-			src = append(src, f.Data)
-		}
-	}
+	src := clip.Audio()
 	require.Equal(t, len(src), len(frames), "audio frame count")
 	for i := range src {
-		require.True(t, bytes.Equal(src[i], frames[i]), "frame %d differs", i)
+		require.True(t, bytes.Equal(src[i].Data, frames[i]), "frame %d differs", i)
 	}
 }

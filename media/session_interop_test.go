@@ -46,14 +46,7 @@ func TestInteropSessionFFmpeg(t *testing.T) {
 	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
-	clock := media.NewClock(time.Now())
-	var vlog, alog frameLog
-	vs, err := media.NewSession(media.WithLocalIP([]byte{127, 0, 0, 1}), media.WithClock(clock), media.WithFrames(vlog.add))
-	require.NoError(t, err)
-	defer vs.Close()
-	as, err := media.NewSession(media.WithLocalIP([]byte{127, 0, 0, 1}), media.WithClock(clock), media.WithFrames(alog.add))
-	require.NoError(t, err)
-	defer as.Close()
+	vs, as, vlog, alog := avSessions(t)
 	vrtp, vrtcp := vs.LocalPorts()
 	artp, artcp := as.LocalPorts()
 
@@ -85,14 +78,7 @@ func TestInteropSessionFFmpeg(t *testing.T) {
 	require.Eventually(t, func() bool { return len(vlog.get()) >= clip.VideoFrames }, 5*time.Second, 20*time.Millisecond, "video frames: %d, stats %+v", len(vlog.get()), vs.Stats())
 	require.Eventually(t, func() bool { return len(alog.get()) >= clip.AudioFrames-1 }, 5*time.Second, 20*time.Millisecond, "audio frames: %d, stats %+v", len(alog.get()), as.Stats())
 
-	var srcV, srcA []media.Frame
-	for _, f := range clip.Frames {
-		if f.Codec == media.CodecH264 {
-			srcV = append(srcV, f)
-		} else {
-			srcA = append(srcA, f)
-		}
-	}
+	srcV, srcA := clip.Video(), clip.Audio()
 	gotV, gotA := vlog.get(), alog.get()
 	require.Equal(t, len(srcV), len(gotV), "video frames")
 	for i := range srcV {
@@ -203,14 +189,7 @@ func TestInteropLipSyncLateAudio(t *testing.T) {
 	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
-	clock := media.NewClock(time.Now())
-	var vlog, alog frameLog
-	vs, err := media.NewSession(media.WithLocalIP([]byte{127, 0, 0, 1}), media.WithClock(clock), media.WithFrames(vlog.add))
-	require.NoError(t, err)
-	defer vs.Close()
-	as, err := media.NewSession(media.WithLocalIP([]byte{127, 0, 0, 1}), media.WithClock(clock), media.WithFrames(alog.add))
-	require.NoError(t, err)
-	defer as.Close()
+	vs, as, vlog, alog := avSessions(t)
 	vrtp, vrtcp := vs.LocalPorts()
 	artp, artcp := as.LocalPorts()
 	fmtp := "packetization-mode=1; sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(clip.SPS) + "," + base64.StdEncoding.EncodeToString(clip.PPS)
@@ -229,14 +208,7 @@ func TestInteropLipSyncLateAudio(t *testing.T) {
 	require.Eventually(t, func() bool { return len(alog.get()) >= clip.AudioFrames-1 && len(vlog.get()) >= clip.VideoFrames },
 		5*time.Second, 20*time.Millisecond, "video %d audio %d", len(vlog.get()), len(alog.get()))
 
-	var srcV, srcA []media.Frame
-	for _, f := range clip.Frames {
-		if f.Codec == media.CodecH264 {
-			srcV = append(srcV, f)
-		} else {
-			srcA = append(srcA, f)
-		}
-	}
+	srcV, srcA := clip.Video(), clip.Audio()
 	gotV, gotA := vlog.get(), alog.get()
 	const offset = 1500 * time.Millisecond
 	for _, i := range []int{0, 50, len(gotA) - 1} {
@@ -244,4 +216,18 @@ func TestInteropLipSyncLateAudio(t *testing.T) {
 		got := gotA[i].PTS - gotV[0].PTS
 		require.InDelta(t, want.Seconds(), got.Seconds(), 0.020, "audio frame %d against the first video frame", i)
 	}
+}
+
+// avSessions returns a call's two sessions (video, audio) sharing one clock, with the
+// frames they yield; they are closed when the test ends.
+func avSessions(t *testing.T) (vs, as *media.Session, vlog, alog *frameLog) {
+	clock := media.NewClock(time.Now())
+	vlog, alog = &frameLog{}, &frameLog{}
+	vs, err := media.NewSession(media.WithLocalIP([]byte{127, 0, 0, 1}), media.WithClock(clock), media.WithFrames(vlog.add))
+	require.NoError(t, err)
+	t.Cleanup(func() { vs.Close() })
+	as, err = media.NewSession(media.WithLocalIP([]byte{127, 0, 0, 1}), media.WithClock(clock), media.WithFrames(alog.add))
+	require.NoError(t, err)
+	t.Cleanup(func() { as.Close() })
+	return vs, as, vlog, alog
 }

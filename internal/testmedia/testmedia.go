@@ -97,3 +97,19 @@ func Load(path string) (*Clip, error) {
 	c.Duration = max(lastAudio, lastVideo)
 	return c, nil
 }
+
+// Video returns the clip's video frames in decoding order.
+func (c *Clip) Video() []media.Frame { return c.frames(true) }
+
+// Audio returns the clip's audio frames.
+func (c *Clip) Audio() []media.Frame { return c.frames(false) }
+
+func (c *Clip) frames(video bool) []media.Frame {
+	var out []media.Frame
+	for _, f := range c.Frames {
+		if f.Codec.IsVideo() == video {
+			out = append(out, f)
+		}
+	}
+	return out
+}
