@@ -1,0 +1,383 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// RejectError is what an InviteHandler returns to refuse a call with a status.
+type RejectError struct {
+	Code   int
+	Reason string
+}
+
+func (e *RejectError) Error() string { return fmt.Sprintf("sip: call rejected: %d %s", e.Code, e.Reason) }
+
+// InviteHandler decides on an incoming call: it returns the SDP answer to accept, or an
+// error (a *RejectError for a specific status; anything else gives 500). It runs on the
+// transaction's goroutine; the 180 Ringing has been sent.
+type InviteHandler func(c *Call) (answer []byte, err error)
+
+// Option configures a UA.
+type Option func(*UA) error
+
+// WithUDP listens for SIP over UDP on addr ("127.0.0.1:0" picks a port).
+func WithUDP(addr string) Option { return func(u *UA) error { u.udpAddr = addr; return nil } }
+
+// WithTCP listens for SIP over TCP on addr.
+func WithTCP(addr string) Option { return func(u *UA) error { u.tcpAddr = addr; return nil } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(u *UA) error { u.log = l; return nil } }
+
+// WithCallLimit answers INVITEs beyond n concurrent calls with 503 and Retry-After.
+func WithCallLimit(n int) Option { return func(u *UA) error { u.limit = n; return nil } }
+
+// WithInviteHandler sets the function that decides on incoming calls.
+func WithInviteHandler(h InviteHandler) Option { return func(u *UA) error { u.onInvite = h; return nil } }
+
+// WithUserAgentName sets the User-Agent and Server header value (default "sipcast").
+func WithUserAgentName(name string) Option { return func(u *UA) error { u.name = name; return nil } }
+
+// UA is a SIP user agent.
+type UA struct {
+	log      *slog.Logger
+	udpAddr  string
+	tcpAddr  string
+	limit    int
+	onInvite InviteHandler
+	name     string
+
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	dialogs *sipgo.DialogServerCache
+	udp     net.PacketConn
+	tcp     net.Listener
+
+	mu     sync.Mutex
+	calls  map[string]*Call
+	closed bool
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New creates a UA and starts its listeners.
+func New(opts ...Option) (*UA, error) {
+	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), name: "sipcast", calls: map[string]*Call{}}
+	for _, o := range opts {
+		if err := o(u); err != nil {
+			return nil, err
+		}
+	}
+	if u.udpAddr == "" && u.tcpAddr == "" {
+		return nil, errors.New("sip: no listener configured (WithUDP or WithTCP)")
+	}
+	var err error
+	if u.ua, err = sipgo.NewUA(sipgo.WithUserAgent(u.name)); err != nil {
+		return nil, err
+	}
+	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(u.log)); err != nil {
+		return nil, err
+	}
+	if u.cli, err = sipgo.NewClient(u.ua); err != nil {
+		return nil, err
+	}
+	if u.udpAddr != "" {
+		if u.udp, err = net.ListenPacket("udp", u.udpAddr); err != nil {
+			return nil, fmt.Errorf("sip: listening on udp %s: %w", u.udpAddr, err)
+		}
+	}
+	if u.tcpAddr != "" {
+		if u.tcp, err = net.Listen("tcp", u.tcpAddr); err != nil {
+			if u.udp != nil {
+				u.udp.Close()
+			}
+			return nil, fmt.Errorf("sip: listening on tcp %s: %w", u.tcpAddr, err)
+		}
+	}
+	host, port := u.contactHostPort()
+	u.dialogs = sipgo.NewDialogServerCache(u.cli, sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}})
+	u.srv.OnInvite(u.handleInvite)
+	u.srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) { _ = u.dialogs.ReadAck(req, tx) })
+	u.srv.OnBye(u.handleBye)
+	u.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(sipmsg.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+		_ = tx.Respond(res)
+	})
+	if u.udp != nil {
+		u.wg.Add(1)
+		go func() { defer u.wg.Done(); _ = u.srv.ServeUDP(u.udp) }()
+	}
+	if u.tcp != nil {
+		u.wg.Add(1)
+		go func() { defer u.wg.Done(); _ = u.srv.ServeTCP(u.tcp) }()
+	}
+	return u, nil
+}
+
+func (u *UA) contactHostPort() (string, int) {
+	var a net.Addr
+	if u.udp != nil {
+		a = u.udp.LocalAddr()
+	} else {
+		a = u.tcp.Addr()
+	}
+	h, p, _ := net.SplitHostPort(a.String())
+	port, _ := strconv.Atoi(p)
+	return h, port
+}
+
+// UDPAddr returns the UDP listener's address, or nil.
+func (u *UA) UDPAddr() net.Addr {
+	if u.udp == nil {
+		return nil
+	}
+	return u.udp.LocalAddr()
+}
+
+// TCPAddr returns the TCP listener's address, or nil.
+func (u *UA) TCPAddr() net.Addr {
+	if u.tcp == nil {
+		return nil
+	}
+	return u.tcp.Addr()
+}
+
+// Calls returns the number of calls in progress.
+func (u *UA) Calls() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.calls)
+}
+
+func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	u.mu.Lock()
+	full := u.closed || (u.limit > 0 && len(u.calls) >= u.limit)
+	u.mu.Unlock()
+	if full {
+		res := sipmsg.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+		res.AppendHeader(sipmsg.NewHeader("Retry-After", "30"))
+		_ = tx.Respond(res)
+		return
+	}
+	dlg, err := u.dialogs.ReadInvite(req, tx)
+	if err != nil {
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 400, "Bad Request", nil))
+		return
+	}
+	c := newCall(u, req, dlg)
+	u.mu.Lock()
+	u.calls[c.ID] = c
+	u.mu.Unlock()
+	_ = dlg.Respond(100, "Trying", nil)
+	_ = dlg.Respond(180, "Ringing", nil)
+	var answer []byte
+	if u.onInvite == nil {
+		err = &RejectError{Code: 480, Reason: "Temporarily Unavailable"}
+	} else {
+		answer, err = u.onInvite(c)
+	}
+	if err != nil {
+		code, reason := 500, "Server Internal Error"
+		var rej *RejectError
+		if errors.As(err, &rej) {
+			code, reason = rej.Code, rej.Reason
+		}
+		_ = dlg.Respond(code, reason, nil)
+		c.end(fmt.Sprintf("rejected with %d %s", code, reason))
+		return
+	}
+	if err := dlg.RespondSDP(answer); err != nil {
+		c.end("answer failed: " + err.Error())
+		return
+	}
+	c.setState("established")
+}
+
+func (u *UA) handleBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if err := u.dialogs.ReadBye(req, tx); err != nil {
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	if c := u.call(req.CallID().Value()); c != nil {
+		c.end("remote hung up (BYE)")
+	}
+}
+
+func (u *UA) call(id string) *Call {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.calls[id]
+}
+
+func (u *UA) forget(c *Call) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.calls, c.ID)
+}
+
+// Close hangs up every call (BYE), stops the listeners and waits for them. Idempotent.
+func (u *UA) Close() error {
+	u.once.Do(func() {
+		u.mu.Lock()
+		u.closed = true
+		calls := make([]*Call, 0, len(u.calls))
+		for _, c := range u.calls {
+			calls = append(calls, c)
+		}
+		u.mu.Unlock()
+		for _, c := range calls {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = c.Hangup(ctx)
+			cancel()
+		}
+		if u.udp != nil {
+			u.udp.Close()
+		}
+		if u.tcp != nil {
+			u.tcp.Close()
+		}
+		_ = u.srv.Close()
+		_ = u.cli.Close()
+		_ = u.ua.Close()
+		u.wg.Wait()
+	})
+	return nil
+}
+
+// Call is one SIP call.
+type Call struct {
+	ua  *UA
+	dlg *sipgo.DialogServerSession
+
+	// ID is the Call-ID.
+	ID string
+	// From, To and UserAgent are the header values of the INVITE.
+	From, To, UserAgent string
+	// Offer is the INVITE's SDP (empty for a late offer).
+	Offer []byte
+	// ContactParams are the Contact header parameters (lower-case keys, quotes removed),
+	// such as x-cisco-stream.
+	ContactParams map[string]string
+
+	mu     sync.Mutex
+	state  string
+	reason string
+	done   chan struct{}
+}
+
+func newCall(u *UA, req *sipmsg.Request, dlg *sipgo.DialogServerSession) *Call {
+	c := &Call{ua: u, dlg: dlg, ID: req.CallID().Value(), Offer: req.Body(), ContactParams: map[string]string{},
+		state: "ringing", done: make(chan struct{})}
+	if h := req.From(); h != nil {
+		c.From = h.Address.String()
+	}
+	if h := req.To(); h != nil {
+		c.To = h.Address.String()
+	}
+	if h := req.GetHeader("User-Agent"); h != nil {
+		c.UserAgent = h.Value()
+	}
+	if h := req.GetHeader("Contact"); h != nil {
+		c.ContactParams = contactParams(h.Value())
+	}
+	return c
+}
+
+// contactParams extracts the header parameters after the address of a Contact value:
+// <sip:a@b;transport=tcp>;audio;video;x-cisco-stream="rtmp://u:p@h/app/s".
+func contactParams(v string) map[string]string {
+	out := map[string]string{}
+	rest := v
+	if i := strings.LastIndexByte(v, '>'); i >= 0 {
+		rest = v[i+1:]
+	} else if i := strings.IndexByte(v, ';'); i >= 0 {
+		rest = v[i:]
+	} else {
+		return out
+	}
+	for len(rest) > 0 {
+		rest = strings.TrimLeft(rest, "; \t")
+		if rest == "" {
+			break
+		}
+		end := 0
+		inQuote := false
+		for end < len(rest) && (inQuote || rest[end] != ';') {
+			if rest[end] == '"' {
+				inQuote = !inQuote
+			}
+			end++
+		}
+		k, val, _ := strings.Cut(rest[:end], "=")
+		out[strings.ToLower(strings.TrimSpace(k))] = strings.Trim(strings.TrimSpace(val), `"`)
+		rest = rest[end:]
+	}
+	return out
+}
+
+// StreamURL returns the stream URL the Call Bridge put in the Contact (x-cisco-stream),
+// or "".
+func (c *Call) StreamURL() string { return c.ContactParams["x-cisco-stream"] }
+
+func (c *Call) setState(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state = s
+}
+
+// State returns "ringing", "established" or "ended".
+func (c *Call) State() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// EndReason says why the call ended.
+func (c *Call) EndReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+func (c *Call) end(reason string) {
+	c.mu.Lock()
+	if c.state == "ended" {
+		c.mu.Unlock()
+		return
+	}
+	c.state, c.reason = "ended", reason
+	c.mu.Unlock()
+	c.ua.forget(c)
+	close(c.done)
+}
+
+// Hangup ends an established call with BYE.
+func (c *Call) Hangup(ctx context.Context) error {
+	if c.State() != "established" {
+		c.end("hung up before answer")
+		return nil
+	}
+	err := c.dlg.Bye(ctx)
+	c.end("local hangup (BYE)")
+	if err != nil {
+		return fmt.Errorf("sip: BYE: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package sip
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/sip/sdp"
+)
+
+// streamer returns a UA that answers like a CMS streamer and reports its calls.
+func streamer(t *testing.T, opts ...Option) (*UA, chan *Call) {
+	calls := make(chan *Call, 16)
+	answer := func(c *Call) ([]byte, error) {
+		ans, _, err := sdp.Answer(c.Offer, sdp.Config{Address: net.IPv4(127, 0, 0, 1),
+			Ports: func(kind string, i int) (int, int) { return 30000, 30001 }})
+		if err != nil {
+			return nil, &RejectError{Code: 488, Reason: "Not Acceptable Here"}
+		}
+		calls <- c
+		return ans, nil
+	}
+	u, err := New(append([]Option{WithUDP("127.0.0.1:0"), WithInviteHandler(answer)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { u.Close() })
+	return u, calls
+}
+
+func runSipp(t *testing.T, u *UA, args ...string) *peer.Process {
+	sipp := peer.Require(t, "sipp", "sip-tester")
+	p := peer.Start(t, sipp, append([]string{u.UDPAddr().String(), "-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)),
+		"-mp", fmt.Sprint(peer.FreePort(t)), "-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"}, args...)...)
+	return p
+}
+
+func TestInteropSippUAC(t *testing.T) {
+	u, calls := streamer(t)
+	p := runSipp(t, u, "-sn", "uac")
+	require.NoError(t, p.Wait(time.Minute), p.Output())
+	c := <-calls
+	<-c.Done()
+	require.Equal(t, "remote hung up (BYE)", c.EndReason())
+	require.Zero(t, u.Calls())
+}
+
+func TestInteropSippCallBridge(t *testing.T) {
+	u, calls := streamer(t)
+	p := runSipp(t, u, "-sf", filepath.Join("testdata", "callbridge_uac.xml"))
+	require.NoError(t, p.Wait(time.Minute), p.Output())
+	c := <-calls
+	require.Equal(t, "rtmp://broadcast:broadcast@127.0.0.1/live/SpaceStream77", c.StreamURL())
+	require.Equal(t, "Acano CallBridge", c.UserAgent)
+	_, ok := c.ContactParams["isfocus"]
+	require.True(t, ok)
+	<-c.Done()
+}
+
+func TestCallLimit(t *testing.T) {
+	hold := make(chan struct{})
+	var once sync.Once
+	u, err := New(WithUDP("127.0.0.1:0"), WithCallLimit(1), WithInviteHandler(func(c *Call) ([]byte, error) {
+		once.Do(func() { <-hold }) // the first call stays ringing
+		return nil, &RejectError{Code: 486, Reason: "Busy Here"}
+	}))
+	require.NoError(t, err)
+	defer u.Close()
+	sipp := peer.Require(t, "sipp", "sip-tester")
+	first := peer.Start(t, sipp, u.UDPAddr().String(), "-sn", "uac", "-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)),
+		"-mp", fmt.Sprint(peer.FreePort(t)), "-m", "1", "-timeout", "20s", "-nostdin")
+	require.Eventually(t, func() bool { return u.Calls() == 1 }, 10*time.Second, 10*time.Millisecond)
+	// A second INVITE while the first rings: sipp's scenario requires 503 with Retry-After.
+	second := peer.Start(t, sipp, u.UDPAddr().String(), "-sf", filepath.Join("testdata", "uac_expect_503.xml"), "-i", "127.0.0.1",
+		"-p", fmt.Sprint(peer.FreePort(t)), "-m", "1", "-timeout", "10s", "-timeout_error", "-nostdin")
+	require.NoError(t, second.Wait(time.Minute), second.Output())
+	close(hold)
+	require.Error(t, first.Wait(time.Minute), "486 ends the first call as a failure for sipp's uac")
+}
+
+func TestContactParams(t *testing.T) {
+	p := contactParams(`<sip:test4@14.49.17.236;transport=tcp>;audio;video;x-cisco-tip;x-cisco-multiple-screen=3;isFocus;x-cisco-stream="rtmp://broadcast:broadcast@172.18.105.43/live/CMS3"`)
+	require.Equal(t, "rtmp://broadcast:broadcast@172.18.105.43/live/CMS3", p["x-cisco-stream"])
+	require.Equal(t, "3", p["x-cisco-multiple-screen"])
+	_, ok := p["isfocus"]
+	require.True(t, ok)
+	require.NotContains(t, p, "transport", "URI parameters are not header parameters")
+	require.Equal(t, "a;b", contactParams(`<sip:x@y>;q="a;b"`)["q"], "quoted semicolons")
+	require.Empty(t, contactParams(`<sip:x@y>`))
+}
+
+func FuzzContactParams(f *testing.F) {
+	f.Add(`<sip:test4@14.49.17.236;transport=tcp>;audio;x-cisco-stream="rtmp://h/a/s"`)
+	f.Add(`sip:x@y;a=b`)
+	f.Fuzz(func(t *testing.T, v string) {
+		for k := range contactParams(v) {
+			require.NotContains(t, k, ";")
+		}
+	})
+}
+
+func TestCloseJoinsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	u, _ := streamer(t)
+	p := runSipp(t, u, "-sn", "uac")
+	require.NoError(t, p.Wait(time.Minute), p.Output())
+	require.NoError(t, u.Close())
+	require.NoError(t, u.Close(), "Close is idempotent")
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines left after Close:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond) // polling for exits
+	}
+}
