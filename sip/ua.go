@@ -22,7 +22,9 @@ type RejectError struct {
 	Reason string
 }
 
-func (e *RejectError) Error() string { return fmt.Sprintf("sip: call rejected: %d %s", e.Code, e.Reason) }
+func (e *RejectError) Error() string {
+	return fmt.Sprintf("sip: call rejected: %d %s", e.Code, e.Reason)
+}
 
 // InviteHandler decides on an incoming call: it returns the SDP answer to accept, or an
 // error (a *RejectError for a specific status; anything else gives 500). It runs on the
@@ -45,7 +47,9 @@ func WithLogger(l *slog.Logger) Option { return func(u *UA) error { u.log = l; r
 func WithCallLimit(n int) Option { return func(u *UA) error { u.limit = n; return nil } }
 
 // WithInviteHandler sets the function that decides on incoming calls.
-func WithInviteHandler(h InviteHandler) Option { return func(u *UA) error { u.onInvite = h; return nil } }
+func WithInviteHandler(h InviteHandler) Option {
+	return func(u *UA) error { u.onInvite = h; return nil }
+}
 
 // WithUserAgentName sets the User-Agent and Server header value (default "sipcast").
 func WithUserAgentName(name string) Option { return func(u *UA) error { u.name = name; return nil } }
