@@ -326,6 +326,11 @@ func contactParams(v string) map[string]string {
 			}
 			end++
 		}
+		if inQuote { // an unclosed quote is not a quote: the parameter ends at ';'
+			if i := strings.IndexByte(rest, ';'); i >= 0 {
+				end = i
+			}
+		}
 		k, val, _ := strings.Cut(rest[:end], "=")
 		out[strings.ToLower(strings.TrimSpace(k))] = strings.Trim(strings.TrimSpace(val), `"`)
 		rest = rest[end:]
