@@ -318,15 +318,18 @@ func contactParams(v string) map[string]string {
 		if rest == "" {
 			break
 		}
-		end := 0
-		inQuote := false
+		// Quotes matter only in a value (after '='); an unclosed one is not a quote.
+		end, inQuote, inValue := 0, false, false
 		for end < len(rest) && (inQuote || rest[end] != ';') {
-			if rest[end] == '"' {
+			switch {
+			case rest[end] == '=':
+				inValue = true
+			case rest[end] == '"' && inValue:
 				inQuote = !inQuote
 			}
 			end++
 		}
-		if inQuote { // an unclosed quote is not a quote: the parameter ends at ';'
+		if inQuote {
 			if i := strings.IndexByte(rest, ';'); i >= 0 {
 				end = i
 			}
