@@ -63,23 +63,25 @@ type UA struct {
 	onInvite InviteHandler
 	name     string
 
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	cli     *sipgo.Client
-	dialogs *sipgo.DialogServerCache
-	udp     net.PacketConn
-	tcp     net.Listener
+	ua            *sipgo.UserAgent
+	srv           *sipgo.Server
+	cli           *sipgo.Client
+	dialogs       *sipgo.DialogServerCache
+	clientDialogs *sipgo.DialogClientCache
+	udp           net.PacketConn
+	tcp           net.Listener
 
-	mu     sync.Mutex
-	calls  map[string]*Call
-	closed bool
-	wg     sync.WaitGroup
-	once   sync.Once
+	mu       sync.Mutex
+	calls    map[string]*Call
+	outbound map[string]*OutboundCall
+	closed   bool
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 // New creates a UA and starts its listeners.
 func New(opts ...Option) (*UA, error) {
-	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), name: "sipcast", calls: map[string]*Call{}}
+	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), name: "sipcast", calls: map[string]*Call{}, outbound: map[string]*OutboundCall{}}
 	for _, o := range opts {
 		if err := o(u); err != nil {
 			return nil, err
@@ -95,7 +97,11 @@ func New(opts ...Option) (*UA, error) {
 	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(u.log)); err != nil {
 		return nil, err
 	}
-	if u.cli, err = sipgo.NewClient(u.ua); err != nil {
+	host := "127.0.0.1"
+	if h, _, err := net.SplitHostPort(firstNonEmpty(u.udpAddr, u.tcpAddr)); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		host = h
+	}
+	if u.cli, err = sipgo.NewClient(u.ua, sipgo.WithClientHostname(host)); err != nil {
 		return nil, err
 	}
 	if u.udpAddr != "" {
@@ -111,8 +117,10 @@ func New(opts ...Option) (*UA, error) {
 			return nil, fmt.Errorf("sip: listening on tcp %s: %w", u.tcpAddr, err)
 		}
 	}
-	host, port := u.contactHostPort()
-	u.dialogs = sipgo.NewDialogServerCache(u.cli, sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}})
+	chost, port := u.contactHostPort()
+	contact := sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: chost, Port: port}}
+	u.dialogs = sipgo.NewDialogServerCache(u.cli, contact)
+	u.clientDialogs = sipgo.NewDialogClientCache(u.cli, contact)
 	u.srv.OnInvite(u.handleInvite)
 	u.srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) { _ = u.dialogs.ReadAck(req, tx) })
 	u.srv.OnBye(u.handleBye)
@@ -212,6 +220,9 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 }
 
 func (u *UA) handleBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if u.clientDialogs.ReadBye(req, tx) == nil {
+		return // an outbound call: its dialog context ends it
+	}
 	if err := u.dialogs.ReadBye(req, tx); err != nil {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
@@ -242,11 +253,21 @@ func (u *UA) Close() error {
 		for _, c := range u.calls {
 			calls = append(calls, c)
 		}
+		out := make([]*OutboundCall, 0, len(u.outbound))
+		for _, c := range u.outbound {
+			out = append(out, c)
+		}
 		u.mu.Unlock()
 		for _, c := range calls {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = c.Hangup(ctx)
 			cancel()
+		}
+		for _, c := range out {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = c.Hangup(ctx)
+			cancel()
+			c.dlg.Close()
 		}
 		if u.udp != nil {
 			u.udp.Close()
@@ -392,4 +413,13 @@ func (c *Call) Hangup(ctx context.Context) error {
 		return fmt.Errorf("sip: BYE: %w", err)
 	}
 	return nil
+}
+
+func firstNonEmpty(a ...string) string {
+	for _, s := range a {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -1,0 +1,161 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// End reasons of outbound calls that did not connect, as the CMS log words them.
+var (
+	// ErrNoProvisional: nothing came back, not even 100 Trying, before the INVITE
+	// transaction timed out.
+	ErrNoProvisional = errors.New("transaction timeout - no provisional responses sending INVITE")
+	// ErrNoAnswer: the callee rang but did not answer in time (the INVITE was cancelled).
+	ErrNoAnswer = errors.New("no answer")
+	// ErrAuthFailed: the callee or a proxy refused our credentials.
+	ErrAuthFailed = errors.New("authentication failed")
+)
+
+// RejectedError is a final failure response to an outbound INVITE.
+type RejectedError struct {
+	Code   int
+	Reason string
+}
+
+func (e *RejectedError) Error() string { return fmt.Sprintf("call rejected: %d %s", e.Code, e.Reason) }
+
+// DialOptions configure an outbound call.
+type DialOptions struct {
+	// Username and Password answer 401 and 407 digest challenges (the digest URI is the
+	// Request-URI). They never appear in errors or logs.
+	Username, Password string
+	// Timeout bounds the wait for an answer (default 32 s, RFC 3261 Timer B).
+	Timeout time.Duration
+	// Headers are added to the INVITE.
+	Headers map[string]string
+}
+
+// OutboundCall is an answered outbound call.
+type OutboundCall struct {
+	dlg *sipgo.DialogClientSession
+	// Answer is the callee's SDP.
+	Answer []byte
+	done   chan struct{}
+	ended  atomic.Bool
+}
+
+// Done is closed when the call has ended (our Hangup or the callee's BYE).
+func (c *OutboundCall) Done() <-chan struct{} { return c.done }
+
+func (c *OutboundCall) end() {
+	if c.ended.CompareAndSwap(false, true) {
+		close(c.done)
+	}
+}
+
+// Hangup sends BYE.
+func (c *OutboundCall) Hangup(ctx context.Context) error {
+	defer c.end()
+	if err := c.dlg.Bye(ctx); err != nil {
+		return fmt.Errorf("sip: BYE: %w", err)
+	}
+	return nil
+}
+
+// Dial calls target (a SIP URI such as "sip:bob@example.com:5060") with an SDP offer and
+// waits for the answer, answering digest challenges with the credentials in opts. It
+// cancels the INVITE when ctx ends. Failures are *RejectedError, ErrNoProvisional,
+// ErrNoAnswer or ErrAuthFailed, wrapped with the target.
+func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOptions) (*OutboundCall, error) {
+	var uri sipmsg.Uri
+	if err := sipmsg.ParseUri(target, &uri); err != nil {
+		return nil, fmt.Errorf("sip: target %q: %w", target, err)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 32 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var headers []sipmsg.Header
+	headers = append(headers, sipmsg.NewHeader("Content-Type", "application/sdp"))
+	for k, v := range opts.Headers {
+		headers = append(headers, sipmsg.NewHeader(k, v))
+	}
+	dlg, err := u.clientDialogs.Invite(ctx, uri, offer, headers...)
+	if err != nil {
+		return nil, fmt.Errorf("sip: calling %s: %w", uri.Addr(), err)
+	}
+	var provisional atomic.Bool
+	challenged := 0
+	// When ctx ends: CANCEL a ringing call; abandon one that never answered at all
+	// (sipgo would otherwise sit out Timer B, 32 s, before giving up).
+	waitCtx, cancelWait := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelWait(nil)
+	stop := context.AfterFunc(ctx, func() {
+		if provisional.Load() {
+			cancelWait(ctx.Err())
+		} else {
+			cancelWait(sipgo.WaitAnswerForceCancelErr)
+		}
+	})
+	defer stop()
+	err = dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{
+		Username: opts.Username, Password: opts.Password,
+		OnResponse: func(r *sipmsg.Response) error {
+			if r.IsProvisional() {
+				provisional.Store(true)
+			}
+			if r.StatusCode == 401 || r.StatusCode == 407 {
+				challenged++
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		dlg.Close()
+		var rej *sipgo.ErrDialogResponse
+		switch {
+		case errors.As(err, &rej) && (rej.Res.StatusCode == 401 || rej.Res.StatusCode == 407) && challenged > 0 && opts.Password != "":
+			err = fmt.Errorf("%w: %d %s", ErrAuthFailed, rej.Res.StatusCode, rej.Res.Reason)
+		case errors.As(err, &rej):
+			err = &RejectedError{Code: rej.Res.StatusCode, Reason: rej.Res.Reason}
+		case !provisional.Load():
+			err = ErrNoProvisional
+		case ctx.Err() != nil:
+			err = ErrNoAnswer
+		}
+		return nil, fmt.Errorf("sip: calling %s: %w", uri.Addr(), redactErr(err, opts.Password))
+	}
+	if err := dlg.Ack(ctx); err != nil {
+		dlg.Close()
+		return nil, fmt.Errorf("sip: ACK to %s: %w", uri.Addr(), err)
+	}
+	c := &OutboundCall{dlg: dlg, Answer: dlg.InviteResponse.Body(), done: make(chan struct{})}
+	u.mu.Lock()
+	u.outbound[dlg.ID] = c
+	u.wg.Add(1)
+	u.mu.Unlock()
+	go func() { // ends with the dialog: BYE either way, or Close
+		defer u.wg.Done()
+		<-dlg.Context().Done()
+		c.end()
+		u.mu.Lock()
+		delete(u.outbound, dlg.ID)
+		u.mu.Unlock()
+	}()
+	return c, nil
+}
+
+func redactErr(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), secret, "REDACTED"))
+}
