@@ -74,6 +74,7 @@ type UA struct {
 	mu       sync.Mutex
 	calls    map[string]*Call
 	outbound map[string]*OutboundCall
+	regs     []*Registration
 	closed   bool
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -257,7 +258,11 @@ func (u *UA) Close() error {
 		for _, c := range u.outbound {
 			out = append(out, c)
 		}
+		regs := u.regs
 		u.mu.Unlock()
+		for _, r := range regs {
+			_ = r.Close()
+		}
 		for _, c := range calls {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = c.Hangup(ctx)
