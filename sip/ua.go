@@ -54,6 +54,19 @@ func WithInviteHandler(h InviteHandler) Option {
 // WithUserAgentName sets the User-Agent and Server header value (default "sipcast").
 func WithUserAgentName(name string) Option { return func(u *UA) error { u.name = name; return nil } }
 
+// UpdateHandler is told when an established call's peer sent UPDATE or re-INVITE: new
+// Contact parameters (such as a changed x-cisco-stream) are already on the call. When the
+// request carries an SDP offer the handler returns the answer (or an error: 488 Not
+// Acceptable Here); without an offer the answer is ignored. It runs on the transaction's
+// goroutine.
+type UpdateHandler func(c *Call, offer []byte) (answer []byte, err error)
+
+// WithCallUpdated sets the UpdateHandler. Without one, offers in UPDATE/re-INVITE are
+// refused with 488 and Contact changes are still recorded.
+func WithCallUpdated(f UpdateHandler) Option {
+	return func(u *UA) error { u.onUpdate = f; return nil }
+}
+
 // UA is a SIP user agent.
 type UA struct {
 	log      *slog.Logger
@@ -61,6 +74,7 @@ type UA struct {
 	tcpAddr  string
 	limit    int
 	onInvite InviteHandler
+	onUpdate UpdateHandler
 	name     string
 
 	ua            *sipgo.UserAgent
@@ -125,6 +139,7 @@ func New(opts ...Option) (*UA, error) {
 	u.srv.OnInvite(u.handleInvite)
 	u.srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) { _ = u.dialogs.ReadAck(req, tx) })
 	u.srv.OnBye(u.handleBye)
+	u.srv.OnUpdate(u.handleInDialog)
 	u.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(sipmsg.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
@@ -177,6 +192,10 @@ func (u *UA) Calls() int {
 }
 
 func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params != nil && to.Params.Has("tag") {
+		u.handleInDialog(req, tx) // re-INVITE
+		return
+	}
 	u.mu.Lock()
 	full := u.closed || (u.limit > 0 && len(u.calls) >= u.limit)
 	u.mu.Unlock()
@@ -213,11 +232,53 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.end(fmt.Sprintf("rejected with %d %s", code, reason))
 		return
 	}
+	c.mu.Lock()
+	c.answer = answer
+	c.mu.Unlock()
 	if err := dlg.RespondSDP(answer); err != nil {
 		c.end("answer failed: " + err.Error())
 		return
 	}
 	c.setState("established")
+}
+
+// handleInDialog answers UPDATE and re-INVITE on an established call: the Contact
+// parameters are refreshed and the application answers any new offer.
+func (u *UA) handleInDialog(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	c := u.call(req.CallID().Value())
+	if c == nil || c.State() != "established" {
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	if h := req.GetHeader("Contact"); h != nil {
+		params := contactParams(h.Value())
+		c.mu.Lock()
+		c.contact = params
+		c.mu.Unlock()
+	}
+	offer := req.Body()
+	var answer []byte
+	var err error
+	if u.onUpdate != nil {
+		answer, err = u.onUpdate(c, offer)
+	} else if len(offer) > 0 {
+		err = errors.New("no update handler")
+	}
+	var res *sipmsg.Response
+	switch {
+	case len(offer) > 0 && (err != nil || len(answer) == 0):
+		res = sipmsg.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil)
+	case len(offer) > 0:
+		c.mu.Lock()
+		c.answer = answer
+		c.mu.Unlock()
+		res = sipmsg.NewSDPResponseFromRequest(req, answer)
+	default:
+		res = sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
+	}
+	host, port := u.contactHostPort()
+	res.AppendHeader(&sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}})
+	_ = tx.Respond(res)
 }
 
 func (u *UA) handleBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
@@ -299,9 +360,10 @@ type Call struct {
 	From, To, UserAgent string
 	// Offer is the INVITE's SDP (empty for a late offer).
 	Offer []byte
-	// ContactParams are the Contact header parameters (lower-case keys, quotes removed),
-	// such as x-cisco-stream.
-	ContactParams map[string]string
+	// contact holds the Contact header parameters (lower-case keys, quotes removed),
+	// updated by UPDATE and re-INVITE; guarded by mu.
+	contact map[string]string
+	answer  []byte
 
 	mu     sync.Mutex
 	state  string
@@ -310,7 +372,7 @@ type Call struct {
 }
 
 func newCall(u *UA, req *sipmsg.Request, dlg *sipgo.DialogServerSession) *Call {
-	c := &Call{ua: u, dlg: dlg, ID: req.CallID().Value(), Offer: req.Body(), ContactParams: map[string]string{},
+	c := &Call{ua: u, dlg: dlg, ID: req.CallID().Value(), Offer: req.Body(), contact: map[string]string{},
 		state: "ringing", done: make(chan struct{})}
 	if h := req.From(); h != nil {
 		c.From = h.Address.String()
@@ -322,7 +384,7 @@ func newCall(u *UA, req *sipmsg.Request, dlg *sipgo.DialogServerSession) *Call {
 		c.UserAgent = h.Value()
 	}
 	if h := req.GetHeader("Contact"); h != nil {
-		c.ContactParams = contactParams(h.Value())
+		c.contact = contactParams(h.Value())
 	}
 	return c
 }
@@ -369,7 +431,19 @@ func contactParams(v string) map[string]string {
 
 // StreamURL returns the stream URL the Call Bridge put in the Contact (x-cisco-stream),
 // or "".
-func (c *Call) StreamURL() string { return c.ContactParams["x-cisco-stream"] }
+func (c *Call) StreamURL() string {
+	v, _ := c.ContactParam("x-cisco-stream")
+	return v
+}
+
+// ContactParam returns a parameter of the peer's current Contact header (lower-case
+// name), such as x-cisco-stream or isfocus.
+func (c *Call) ContactParam(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.contact[name]
+	return v, ok
+}
 
 func (c *Call) setState(s string) {
 	c.mu.Lock()

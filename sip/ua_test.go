@@ -57,7 +57,7 @@ func TestInteropSippCallBridge(t *testing.T) {
 	c := <-calls
 	require.Equal(t, "rtmp://broadcast:broadcast@127.0.0.1/live/SpaceStream77", c.StreamURL())
 	require.Equal(t, "Acano CallBridge", c.UserAgent)
-	_, ok := c.ContactParams["isfocus"]
+	_, ok := c.ContactParam("isfocus")
 	require.True(t, ok)
 	<-c.Done()
 }
@@ -118,4 +118,25 @@ func TestCloseJoinsGoroutines(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling for exits
 	}
+}
+
+// The Call Bridge moves the stream URL with an UPDATE (CMS 3.1) and re-INVITEs: the call
+// shows the new URL and the application is told.
+func TestInteropSippUpdateMovesStreamURL(t *testing.T) {
+	updated := make(chan string, 4)
+	u, calls := streamer(t, WithCallUpdated(func(c *Call, offer []byte) ([]byte, error) {
+		updated <- c.StreamURL()
+		if len(offer) == 0 {
+			return nil, nil
+		}
+		ans, _, err := sdp.Answer(offer, sdp.Config{Address: net.IPv4(127, 0, 0, 1),
+			Ports: func(kind string, i int) (int, int) { return 30000, 30001 }})
+		return ans, err
+	}))
+	p := runSipp(t, u, "-sf", filepath.Join("testdata", "callbridge_update.xml"))
+	require.NoError(t, p.Wait(time.Minute), p.Output())
+	c := <-calls
+	require.Equal(t, "rtmp://broadcast:broadcast@127.0.0.1/live/Moved78", <-updated, "UPDATE")
+	require.Equal(t, "", <-updated, "the re-INVITE's Contact has no stream URL")
+	<-c.Done()
 }
