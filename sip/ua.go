@@ -76,6 +76,7 @@ type UA struct {
 	onInvite InviteHandler
 	onUpdate UpdateHandler
 	name     string
+	trace    bool
 
 	ua            *sipgo.UserAgent
 	srv           *sipgo.Server
@@ -146,8 +147,12 @@ func New(opts ...Option) (*UA, error) {
 		_ = tx.Respond(res)
 	})
 	if u.udp != nil {
+		conn := u.udp
+		if u.trace {
+			conn = tracingPacketConn{PacketConn: u.udp, log: u.log}
+		}
 		u.wg.Add(1)
-		go func() { defer u.wg.Done(); _ = u.srv.ServeUDP(u.udp) }()
+		go func() { defer u.wg.Done(); _ = u.srv.ServeUDP(conn) }()
 	}
 	if u.tcp != nil {
 		u.wg.Add(1)
