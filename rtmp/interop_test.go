@@ -113,22 +113,14 @@ func TestInteropFFmpegToServerFFprobePlays(t *testing.T) {
 	require.NoError(t, err)
 	url := "rtmp://" + addr.String() + "/live/cam"
 
-	type result struct {
-		pr  *peer.Probe
-		err error
-	}
-	probed := make(chan result, 1)
-	go func() {
-		pr, err := peer.FFprobe(t, 2*time.Minute, url)
-		probed <- result{pr, err}
-	}()
+	probed := peer.FFprobeAsync(t, 2*time.Minute, url)
 	waitEvent(t, events, false, true, 30*time.Second) // ffprobe is playing
 	pub := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "warning", "-re", "-i",
 		filepath.Join(testmedia.Dir(), "av720p.flv"), "-c", "copy", "-f", "flv", url)
 	require.NoError(t, pub.Wait(time.Minute), pub.Output())
 	r := <-probed
-	require.NoError(t, r.err)
-	checkDecoded(t, r.pr, clip, 1)
+	require.NoError(t, r.Err)
+	checkDecoded(t, r.Probe, clip, 1)
 }
 
 // TestInteropReconnectNginx stops and restarts nginx three times during a 30-second
@@ -437,15 +429,7 @@ func TestInteropSilentPlayerOutlivesIdleTimeout(t *testing.T) {
 	addr, err := srv.Listen("127.0.0.1:0")
 	require.NoError(t, err)
 	url := "rtmp://" + addr.String() + "/live/long"
-	type result struct {
-		pr  *peer.Probe
-		err error
-	}
-	probed := make(chan result, 1)
-	go func() {
-		pr, err := peer.FFprobe(t, time.Minute, url)
-		probed <- result{pr, err}
-	}()
+	probed := peer.FFprobeAsync(t, time.Minute, url)
 	waitEvent(t, events, false, true, 30*time.Second)
 	p, err := NewPublisher(url, clipOptions(clip)...)
 	require.NoError(t, err)
@@ -453,6 +437,6 @@ func TestInteropSilentPlayerOutlivesIdleTimeout(t *testing.T) {
 	feed(t, p, clip, 1, true, nil) // 4 s in real time: eight idle timeouts
 	require.NoError(t, p.Close())
 	r := <-probed
-	require.NoError(t, r.err)
-	checkDecoded(t, r.pr, clip, 1)
+	require.NoError(t, r.Err)
+	checkDecoded(t, r.Probe, clip, 1)
 }

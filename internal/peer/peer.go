@@ -209,7 +209,31 @@ func (p *Probe) Duration() time.Duration {
 // FFprobe decodes input completely (-count_frames) and reports its streams.
 func FFprobe(t testing.TB, timeout time.Duration, input string, extra ...string) (*Probe, error) {
 	t.Helper()
+	return runFFprobe(Require(t, "ffprobe", "ffmpeg"), timeout, input, extra...)
+}
+
+// ProbeResult is what FFprobeAsync reports.
+type ProbeResult struct {
+	Probe *Probe
+	Err   error
+}
+
+// FFprobeAsync starts ffprobe on input (typically a live URL, so that the caller can
+// start the stream after it) and returns a channel with its report. The program is
+// looked up on the calling goroutine; the probe ends by itself after timeout at the
+// latest.
+func FFprobeAsync(t testing.TB, timeout time.Duration, input string, extra ...string) <-chan ProbeResult {
+	t.Helper()
 	path := Require(t, "ffprobe", "ffmpeg")
+	ch := make(chan ProbeResult, 1)
+	go func() {
+		pr, err := runFFprobe(path, timeout, input, extra...)
+		ch <- ProbeResult{pr, err}
+	}()
+	return ch
+}
+
+func runFFprobe(path string, timeout time.Duration, input string, extra ...string) (*Probe, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args := append([]string{"-v", "error", "-count_frames", "-show_entries",
