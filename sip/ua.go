@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,10 @@ type UA struct {
 	name     string
 	trace    bool
 
+	tlsCfg    *TLSConfig
+	clientTLS *tls.Config
+	tlsLn     net.Listener
+
 	ua            *sipgo.UserAgent
 	srv           *sipgo.Server
 	cli           *sipgo.Client
@@ -103,11 +108,25 @@ func New(opts ...Option) (*UA, error) {
 			return nil, err
 		}
 	}
-	if u.udpAddr == "" && u.tcpAddr == "" {
-		return nil, errors.New("sip: no listener configured (WithUDP or WithTCP)")
+	if u.udpAddr == "" && u.tcpAddr == "" && u.tlsCfg == nil {
+		return nil, errors.New("sip: no listener configured (WithUDP, WithTCP or WithTLS)")
 	}
 	var err error
-	if u.ua, err = sipgo.NewUA(sipgo.WithUserAgent(u.name)); err != nil {
+	var serverTLS *tls.Config
+	if u.tlsCfg != nil {
+		var clientTLS *tls.Config
+		if serverTLS, clientTLS, err = u.tlsCfg.tlsConfigs(); err != nil {
+			return nil, err
+		}
+		if u.clientTLS == nil {
+			u.clientTLS = clientTLS
+		}
+	}
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(u.name)}
+	if u.clientTLS != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(u.clientTLS))
+	}
+	if u.ua, err = sipgo.NewUA(uaOpts...); err != nil {
 		return nil, err
 	}
 	if u.srv, err = sipgo.NewServer(u.ua, sipgo.WithServerLogger(u.log)); err != nil {
@@ -131,6 +150,17 @@ func New(opts ...Option) (*UA, error) {
 				u.udp.Close()
 			}
 			return nil, fmt.Errorf("sip: listening on tcp %s: %w", u.tcpAddr, err)
+		}
+	}
+	if u.tlsCfg != nil {
+		if u.tlsLn, err = tls.Listen("tcp", u.tlsCfg.Addr, serverTLS); err != nil {
+			if u.udp != nil {
+				u.udp.Close()
+			}
+			if u.tcp != nil {
+				u.tcp.Close()
+			}
+			return nil, fmt.Errorf("sip: listening on tls %s: %w", u.tlsCfg.Addr, err)
 		}
 	}
 	chost, port := u.contactHostPort()
@@ -158,15 +188,22 @@ func New(opts ...Option) (*UA, error) {
 		u.wg.Add(1)
 		go func() { defer u.wg.Done(); _ = u.srv.ServeTCP(u.tcp) }()
 	}
+	if u.tlsLn != nil {
+		u.wg.Add(1)
+		go func() { defer u.wg.Done(); _ = u.srv.ServeTLS(u.tlsLn) }()
+	}
 	return u, nil
 }
 
 func (u *UA) contactHostPort() (string, int) {
 	var a net.Addr
-	if u.udp != nil {
+	switch {
+	case u.udp != nil:
 		a = u.udp.LocalAddr()
-	} else {
+	case u.tcp != nil:
 		a = u.tcp.Addr()
+	default:
+		a = u.tlsLn.Addr()
 	}
 	h, p, _ := net.SplitHostPort(a.String())
 	port, _ := strconv.Atoi(p)
@@ -345,6 +382,9 @@ func (u *UA) Close() error {
 		}
 		if u.tcp != nil {
 			u.tcp.Close()
+		}
+		if u.tlsLn != nil {
+			u.tlsLn.Close()
 		}
 		_ = u.srv.Close()
 		_ = u.cli.Close()
