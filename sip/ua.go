@@ -70,14 +70,16 @@ func WithCallUpdated(f UpdateHandler) Option {
 
 // UA is a SIP user agent.
 type UA struct {
-	log      *slog.Logger
-	udpAddr  string
-	tcpAddr  string
-	limit    int
-	onInvite InviteHandler
-	onUpdate UpdateHandler
-	name     string
-	trace    bool
+	log        *slog.Logger
+	udpAddr    string
+	tcpAddr    string
+	limit      int
+	onInvite   InviteHandler
+	onUpdate   UpdateHandler
+	onDTMF     func(*Call, byte, time.Duration)
+	onKeyframe func(*Call)
+	name       string
+	trace      bool
 
 	tlsCfg    *TLSConfig
 	clientTLS *tls.Config
@@ -171,6 +173,7 @@ func New(opts ...Option) (*UA, error) {
 	u.srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) { _ = u.dialogs.ReadAck(req, tx) })
 	u.srv.OnBye(u.handleBye)
 	u.srv.OnUpdate(u.handleInDialog)
+	u.srv.OnInfo(u.handleInfo)
 	u.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(sipmsg.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
