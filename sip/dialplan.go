@@ -1,0 +1,142 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// Encryption of a dial plan rule's control connection (CMS sipControlEncryption).
+type Encryption string
+
+// Encryption values.
+const (
+	EncryptionAuto        Encryption = "auto"
+	EncryptionEncrypted   Encryption = "encrypted"
+	EncryptionUnencrypted Encryption = "unencrypted"
+)
+
+// Rule is an outbound dial plan rule, modelled on CMS outboundDialPlanRules.
+type Rule struct {
+	// Domain matches the target's host: exact ("streamer.com") or wildcard
+	// ("*.example.com" matches any subdomain); "" matches everything.
+	Domain string
+	// Priority orders the rules: higher first.
+	Priority int
+	// Proxy is host[:port] to send the call to ("" sends it to the target's host).
+	Proxy string
+	// Encryption: encrypted uses TLS, unencrypted UDP, auto tries TLS and falls back to
+	// UDP ("falling back to unencrypted control connection").
+	Encryption Encryption
+	// Stop makes a failure final (CMS failureAction stop); otherwise the next matching
+	// rule is tried (continue).
+	Stop bool
+}
+
+// Matches reports whether the rule applies to a target host.
+func (r Rule) Matches(host string) bool {
+	d := strings.ToLower(r.Domain)
+	host = strings.ToLower(host)
+	switch {
+	case d == "":
+		return true
+	case strings.HasPrefix(d, "*."):
+		return strings.HasSuffix(host, d[1:])
+	}
+	return host == d
+}
+
+// Attempt is one way to place a call that a dial plan produced.
+type Attempt struct {
+	Rule Rule
+	// Target is the Request-URI to send, with the transport parameter set.
+	Target string
+	// Fallback says this is the unencrypted retry of an auto rule.
+	Fallback bool
+}
+
+// Plan returns the attempts for a target URI, in order: matching rules by priority,
+// each auto rule as TLS then UDP, stopping after the first rule with Stop.
+func Plan(rules []Rule, target string) ([]Attempt, error) {
+	var uri sipmsg.Uri
+	if err := sipmsg.ParseUri(target, &uri); err != nil {
+		return nil, fmt.Errorf("sip: target %q: %w", target, err)
+	}
+	sorted := append([]Rule(nil), rules...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Priority > sorted[j].Priority })
+	var out []Attempt
+	for _, r := range sorted {
+		if !r.Matches(uri.Host) {
+			continue
+		}
+		mk := func(transport string, fallback bool) Attempt {
+			host, port := uri.Host, uri.Port
+			if r.Proxy != "" {
+				h, p, err := net.SplitHostPort(r.Proxy)
+				if err != nil {
+					h, p = r.Proxy, ""
+				}
+				host, port = h, 0
+				if n, err := strconv.Atoi(p); err == nil {
+					port = n
+				}
+			}
+			t := "sip:"
+			if uri.User != "" {
+				t += uri.User + "@"
+			}
+			t += host
+			if port != 0 {
+				t += ":" + strconv.Itoa(port)
+			}
+			return Attempt{Rule: r, Target: t + ";transport=" + transport, Fallback: fallback}
+		}
+		switch r.Encryption {
+		case EncryptionEncrypted:
+			out = append(out, mk("tls", false))
+		case EncryptionUnencrypted:
+			out = append(out, mk("udp", false))
+		default:
+			out = append(out, mk("tls", false), mk("udp", true))
+		}
+		if r.Stop {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("sip: no dial plan rule matches %s", uri.Host)
+	}
+	return out, nil
+}
+
+// DialPlan places a call through the first attempt of the plan that connects. A
+// rejection by the callee (a final response other than authentication or server errors)
+// ends the search: the callee was reached. Errors from every attempt are joined.
+func (u *UA) DialPlan(ctx context.Context, rules []Rule, target string, offer []byte, opts DialOptions) (*OutboundCall, Attempt, error) {
+	attempts, err := Plan(rules, target)
+	if err != nil {
+		return nil, Attempt{}, err
+	}
+	var errs []error
+	for _, a := range attempts {
+		if a.Fallback {
+			u.log.Info("sip: falling back to unencrypted control connection", "target", a.Target)
+		}
+		c, err := u.Dial(ctx, a.Target, offer, opts)
+		if err == nil {
+			return c, a, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a.Target, err))
+		var rej *RejectedError
+		if errors.As(err, &rej) && rej.Code < 500 && rej.Code != 401 && rej.Code != 407 || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, Attempt{}, errors.Join(errs...)
+}
