@@ -3,7 +3,6 @@ package media_test
 import (
 	"math/rand/v2"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/media"
 )
 
@@ -75,7 +75,7 @@ func (s *rtcpSink) counts() (nack, pli int) {
 // An impaired network (seeded: 5 % loss, reordering, duplicates) between the clip's RTP
 // and a session: no panic, NACKs and a PLI go out, and video recovers at keyframes.
 func TestSessionImpairedNetwork(t *testing.T) {
-	before := runtime.NumGoroutine()
+	peer.CheckNoLeaks(t)
 	pkts := clipPackets(t)
 	sink := newRTCPSink(t)
 	var frames, keyframes int
@@ -138,13 +138,6 @@ func TestSessionImpairedNetwork(t *testing.T) {
 	require.Less(t, frames, 100, "frames that lost packets are not passed on broken")
 	require.Positive(t, frames)
 	mu.Unlock()
-	// The session's goroutines are joined by Close; the sink's reader stops at cleanup.
-	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before+1; {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines leaked:\n%s", stacks())
-		}
-		time.Sleep(10 * time.Millisecond) // polling for exits
-	}
 }
 
 func TestSessionTimeoutAndApp(t *testing.T) {
@@ -206,11 +199,6 @@ func TestPortAllocatorQuarantine(t *testing.T) {
 	require.Equal(t, p1, p3)
 	require.NoError(t, s2.Close())
 	require.NoError(t, s3.Close())
-}
-
-func stacks() string {
-	buf := make([]byte, 1<<16)
-	return string(buf[:runtime.Stack(buf, true)])
 }
 
 func TestSessionWriteRTP(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -142,23 +141,4 @@ func waitEvent(t testing.TB, ch chan StreamEvent, publish, start bool, timeout t
 			t.Fatalf("no stream event publish=%v start=%v within %v", publish, start, timeout)
 		}
 	}
-}
-
-// checkNoLeaks fails the test if goroutines started during it are still running after
-// its cleanups (publishers and servers must join everything on Close).
-func checkNoLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf[:n])
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // polling for exits of already-closed goroutines
-		}
-	})
 }

@@ -181,7 +181,7 @@ func TestInteropReconnectNginx(t *testing.T) {
 // received, that timestamps continue across reconnects (nginx rebases each recording to
 // zero, so this uses the in-process server, restarted on the same port).
 func TestInteropReconnectTimestampsAcrossSessions(t *testing.T) {
-	checkNoLeaks(t)
+	peer.CheckNoLeaks(t)
 	peer.Require(t, "ffprobe", "ffmpeg")
 	clip := loadClip(t)
 	rec := &fileRecorder{dir: t.TempDir()}
@@ -270,7 +270,7 @@ func TestInteropBadNameNginx(t *testing.T) {
 }
 
 func TestInteropAdobeAuth(t *testing.T) {
-	checkNoLeaks(t)
+	peer.CheckNoLeaks(t)
 	clip := loadClip(t)
 	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
 	rec := &fileRecorder{dir: t.TempDir()}
@@ -419,7 +419,7 @@ func linearToMuLaw(s int16) byte {
 // A player that says nothing while it watches must not be cut off by the server's idle
 // timeout, and a publisher that keeps sending must not be either.
 func TestInteropSilentPlayerOutlivesIdleTimeout(t *testing.T) {
-	checkNoLeaks(t)
+	peer.CheckNoLeaks(t)
 	clip := loadClip(t)
 	peer.Require(t, "ffprobe", "ffmpeg")
 	events, evOpt := serverEvents()

@@ -10,13 +10,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipcast/sipcast/internal/peer"
+
 	"github.com/sipcast/sipcast/media"
 )
 
 // A server that stops reading must not block WriteFrame or Stats; the queue drops video
 // before audio and counts it.
 func TestPublisherNeverBlocksOnStalledServer(t *testing.T) {
-	checkNoLeaks(t)
+	peer.CheckNoLeaks(t)
 	clip := loadClip(t)
 	addr := startSinkWith(t, sinkOptions{stall: true})
 	p, err := NewPublisher("rtmp://"+addr+"/live/stall", append(clipOptions(clip), WithQueue(64, 1<<20, 1<<20))...)

@@ -17,7 +17,7 @@ import (
 // credentials in the URL and fails if the password (or user:password) shows up in any log
 // line, event, error or String().
 func TestCredentialsNeverLeak(t *testing.T) {
-	checkNoLeaks(t)
+	peer.CheckNoLeaks(t)
 	const user, pass = "broadcast", "Zq9-s3cr3t-pw"
 	clip := loadClip(t)
 	var logs peer.SyncBuffer

@@ -8,13 +8,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipcast/sipcast/internal/peer"
+
 	"github.com/sipcast/sipcast/rtmp/flv"
 )
 
 // TestPublisherToServer publishes the clip to the in-process server and reads back the
 // FLV the server recorded (our bytes; the interop tests decode with ffprobe).
 func TestPublisherToServer(t *testing.T) {
-	checkNoLeaks(t)
+	peer.CheckNoLeaks(t)
 	clip := loadClip(t)
 	rec := &fileRecorder{dir: t.TempDir()}
 	events, evOpt := serverEvents()

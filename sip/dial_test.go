@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -86,7 +85,7 @@ func TestDialNoProvisional(t *testing.T) {
 }
 
 func TestDialCloseJoinsGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	peer.CheckNoLeaks(t)
 	target, p := callee(t, "-sn", "uas")
 	u, err := New(WithUDP("127.0.0.1:0"))
 	require.NoError(t, err)
@@ -95,11 +94,4 @@ func TestDialCloseJoinsGoroutines(t *testing.T) {
 	require.NoError(t, u.Close(), "Close hangs up the outbound call")
 	<-c.Done()
 	require.NoError(t, p.Wait(time.Minute), p.Output())
-	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutines left after Close:\n%s", buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond) // polling for exits
-	}
 }
