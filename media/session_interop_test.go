@@ -99,11 +99,22 @@ func TestInteropSessionFFmpeg(t *testing.T) {
 	// carries base + its first PTS (libavformat/rtpenc.c), 59 ms for this audio and 80 ms
 	// for this video; the Clock finds them inconsistent with the streams and keeps arrival
 	// time (MaxSenderReportSkew). What remains (41 ms measured) comes from -re pacing the
-	// B-frame video by decode time, which RTP does not carry.
+	// B-frame video by decode time, which RTP does not carry, and from the machine: ffmpeg
+	// runs in real time, so a loaded CI machine moves the two streams' first arrivals
+	// (51 ms seen once under -race). The bound is therefore a gross one (a frame's
+	// misplacement of either track, an ignored offset, a wrong clock rate all exceed it);
+	// the Clock's own precision is proven deterministically in clock_test.go. Within
+	// the call the offset does not move once the first Sender Report has been judged (the switch
+	// from arrival time may step once): that is checked tightly.
+	mid := len(gotA) / 2
+	offsetMid := gotA[mid].PTS - gotV[0].PTS - (srcA[mid].PTS - srcV[0].PTS)
 	for _, i := range []int{0, len(gotA) / 2, len(gotA) - 1} {
 		want := srcA[i].PTS - srcV[0].PTS
 		got := gotA[i].PTS - gotV[0].PTS
-		require.InDelta(t, want.Seconds(), got.Seconds(), 0.050, "audio frame %d against video", i)
+		require.InDelta(t, want.Seconds(), got.Seconds(), lipSyncGross.Seconds(), "audio frame %d against video", i)
+		if i > 0 {
+			require.InDelta(t, offsetMid.Seconds(), (got - want).Seconds(), 0.003, "audio frame %d: the A/V offset drifted within the call", i)
+		}
 	}
 	// Within a track, once the first Sender Report has been applied (the switch from
 	// arrival time may step once, by ffmpeg's skew), timing is exact to the millisecond
@@ -210,19 +221,29 @@ func TestInteropLipSyncLateAudio(t *testing.T) {
 
 	srcV, srcA := clip.Video(), clip.Audio()
 	gotV, gotA := vlog.get(), alog.get()
-	// The bound is 40 ms, not 20: ffmpeg's -re paces its two inputs on separate clocks and
-	// delivers this audio 16 to 20 ms early against the file (measured on the raw arrival
-	// times), which no receiver can see. Trusting ffmpeg's Sender Reports instead would put
-	// the audio about 95 ms off (see MaxSenderReportSkew); the Clock's own 20 ms bound is
-	// shown with consistent reports in TestClockLipSyncFromSenderReports and
-	// TestClock24HoursDrift.
+	// ffmpeg's -re paces its two inputs on separate clocks and delivers this audio 16 to
+	// 20 ms early against the file (measured on the raw arrival times), which no receiver
+	// can see; trusting ffmpeg's Sender Reports instead would put the audio about 95 ms off
+	// (see MaxSenderReportSkew). As in TestInteropSessionFFmpeg, the machine's load adds to
+	// that, so the bound is lipSyncGross, and the offset must not drift once the first
+	// Sender Report has been judged. The Clock's own 20 ms bound is shown with consistent
+	// reports in TestClockLipSyncFromSenderReports and TestClock24HoursDrift.
 	const offset = 1500 * time.Millisecond
+	offsetMid := gotA[50].PTS - gotV[0].PTS - (srcA[50].PTS + offset - srcV[0].PTS)
 	for _, i := range []int{0, 50, len(gotA) - 1} {
 		want := srcA[i].PTS + offset - srcV[0].PTS
 		got := gotA[i].PTS - gotV[0].PTS
-		require.InDelta(t, want.Seconds(), got.Seconds(), 0.040, "audio frame %d against the first video frame", i)
+		require.InDelta(t, want.Seconds(), got.Seconds(), lipSyncGross.Seconds(), "audio frame %d against the first video frame", i)
+		if i > 0 {
+			require.InDelta(t, offsetMid.Seconds(), (got - want).Seconds(), 0.003, "audio frame %d: the A/V offset drifted within the call", i)
+		}
 	}
 }
+
+// lipSyncGross bounds the A/V offset of a real-time ffmpeg sender against its file: what
+// ffmpeg's pacing and a loaded machine add (up to about 50 ms seen) stays inside it, a track
+// misplaced by a couple of frames or more does not.
+const lipSyncGross = 90 * time.Millisecond
 
 // avSessions returns a call's two sessions (video, audio) sharing one clock, with the
 // frames they yield; they are closed when the test ends.
