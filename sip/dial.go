@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,12 @@ type DialOptions struct {
 	Timeout time.Duration
 	// Headers are added to the INVITE.
 	Headers map[string]string
+	// Proxy is an outbound proxy, host[:port]: the INVITE is sent there (a loose Route
+	// header, RFC 3261 §16.12) with the Request-URI left as the target.
+	Proxy string
+	// FromDomain and ContactDomain replace the host of our From and Contact URIs (CMS
+	// dial plan rules' localFromDomain and localContactDomain); "" keeps ours.
+	FromDomain, ContactDomain string
 }
 
 // OutboundCall is an answered outbound call.
@@ -87,6 +95,22 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 	headers = append(headers, sipmsg.NewHeader("Content-Type", "application/sdp"))
 	for k, v := range opts.Headers {
 		headers = append(headers, sipmsg.NewHeader(k, v))
+	}
+	if opts.Proxy != "" {
+		route, err := proxyRoute(opts.Proxy, uri.UriParams)
+		if err != nil {
+			return nil, err
+		}
+		headers = append(headers, route)
+	}
+	if opts.FromDomain != "" {
+		from := &sipmsg.FromHeader{Address: sipmsg.Uri{User: "sipcast", Host: opts.FromDomain}, Params: sipmsg.NewParams()}
+		from.Params.Add("tag", sipmsg.GenerateTagN(16))
+		headers = append(headers, from)
+	}
+	if opts.ContactDomain != "" {
+		_, port := u.contactHostPort()
+		headers = append(headers, &sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: opts.ContactDomain, Port: port}})
 	}
 	dlg, err := u.clientDialogs.Invite(ctx, uri, offer, headers...)
 	if err != nil {
@@ -151,6 +175,30 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 		u.mu.Unlock()
 	}()
 	return c, nil
+}
+
+// proxyRoute is the Route header that sends a request through proxy ("host[:port]"),
+// keeping the target's transport.
+func proxyRoute(proxy string, params sipmsg.HeaderParams) (sipmsg.Header, error) {
+	host, port := proxy, 0
+	if h, p, err := net.SplitHostPort(proxy); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("sip: proxy %q: bad port", proxy)
+		}
+		host, port = h, n
+	}
+	if host == "" || strings.ContainsAny(host, " <>;\"") {
+		return nil, fmt.Errorf("sip: proxy %q: bad host", proxy)
+	}
+	r := &sipmsg.RouteHeader{Address: sipmsg.Uri{Host: host, Port: port, UriParams: sipmsg.NewParams()}}
+	r.Address.UriParams.Add("lr", "")
+	if params != nil {
+		if t, ok := params.Get("transport"); ok {
+			r.Address.UriParams.Add("transport", t)
+		}
+	}
+	return r, nil
 }
 
 func redactErr(err error, secret string) error {

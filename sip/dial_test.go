@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,20 @@ func TestInteropDialDigest(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Hangup(context.Background()))
 	require.NoError(t, p.Wait(time.Minute), "sipp verified our digest response:\n%s", p.Output())
+}
+
+// Through an outbound proxy that challenges with 407 and record-routes: the Request-URI
+// stays the dialled one, the digest is answered in Proxy-Authorization (sipp verifies
+// it), and the BYE follows the route set.
+func TestInteropDialProxy407(t *testing.T) {
+	target, p := callee(t, "-sf", filepath.Join("testdata", "proxy_407.xml"))
+	proxy := strings.TrimPrefix(target, "sip:service@")
+	u := caller(t)
+	c, err := u.Dial(context.Background(), "sip:service@callee.test", []byte(offer),
+		DialOptions{Username: "alice", Password: "s3cret-digest", Proxy: proxy, Timeout: 10 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, c.Hangup(context.Background()))
+	require.NoError(t, p.Wait(time.Minute), "sipp verified the route and the digest:\n%s", p.Output())
 }
 
 func TestInteropDialWrongPassword(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +33,9 @@ type Rule struct {
 	// Encryption: encrypted uses TLS, unencrypted UDP, auto tries TLS and falls back to
 	// UDP ("falling back to unencrypted control connection").
 	Encryption Encryption
+	// LocalContactDomain and LocalFromDomain replace the host of our Contact and From
+	// URIs on calls placed through this rule ("" keeps ours).
+	LocalContactDomain, LocalFromDomain string
 	// Stop makes a failure final (CMS failureAction stop); otherwise the next matching
 	// rule is tried (continue).
 	Stop bool
@@ -55,8 +57,10 @@ func (r Rule) Matches(host string) bool {
 // Attempt is one way to place a call that a dial plan produced.
 type Attempt struct {
 	Rule Rule
-	// Target is the Request-URI to send, with the transport parameter set.
+	// Target is the Request-URI to send (the dialled URI), with the transport parameter set.
 	Target string
+	// Proxy is where the INVITE goes (host[:port]); "" sends it to the target's host.
+	Proxy string
 	// Fallback says this is the unencrypted retry of an auto rule.
 	Fallback bool
 }
@@ -76,26 +80,15 @@ func Plan(rules []Rule, target string) ([]Attempt, error) {
 			continue
 		}
 		mk := func(transport string, fallback bool) Attempt {
-			host, port := uri.Host, uri.Port
-			if r.Proxy != "" {
-				h, p, err := net.SplitHostPort(r.Proxy)
-				if err != nil {
-					h, p = r.Proxy, ""
-				}
-				host, port = h, 0
-				if n, err := strconv.Atoi(p); err == nil {
-					port = n
-				}
-			}
 			t := "sip:"
 			if uri.User != "" {
 				t += uri.User + "@"
 			}
-			t += host
-			if port != 0 {
-				t += ":" + strconv.Itoa(port)
+			t += uri.Host
+			if uri.Port != 0 {
+				t += ":" + strconv.Itoa(uri.Port)
 			}
-			return Attempt{Rule: r, Target: t + ";transport=" + transport, Fallback: fallback}
+			return Attempt{Rule: r, Target: t + ";transport=" + transport, Proxy: r.Proxy, Fallback: fallback}
 		}
 		switch r.Encryption {
 		case EncryptionEncrypted:
@@ -128,7 +121,15 @@ func (u *UA) DialPlan(ctx context.Context, rules []Rule, target string, offer []
 		if a.Fallback {
 			u.log.Info("sip: falling back to unencrypted control connection", "target", a.Target)
 		}
-		c, err := u.Dial(ctx, a.Target, offer, opts)
+		o := opts
+		o.Proxy = a.Proxy
+		if a.Rule.LocalFromDomain != "" {
+			o.FromDomain = a.Rule.LocalFromDomain
+		}
+		if a.Rule.LocalContactDomain != "" {
+			o.ContactDomain = a.Rule.LocalContactDomain
+		}
+		c, err := u.Dial(ctx, a.Target, offer, o)
 		if err == nil {
 			return c, a, nil
 		}

@@ -20,7 +20,7 @@ func TestPlanCMSRules(t *testing.T) {
 	}
 	a, err := Plan(rules, "sip:demo@streamer.com")
 	require.NoError(t, err)
-	require.Equal(t, []string{"sip:demo@10.106.81.58:7000;transport=udp", "sip:demo@10.106.81.58:7001;transport=tls"}, targets(a))
+	require.Equal(t, []string{"sip:demo@streamer.com;transport=udp via 10.106.81.58:7000", "sip:demo@streamer.com;transport=tls via 10.106.81.58:7001"}, targets(a))
 
 	a, err = Plan(rules, "sip:bob@video.example.com:5070")
 	require.NoError(t, err)
@@ -35,7 +35,11 @@ func TestPlanCMSRules(t *testing.T) {
 func targets(a []Attempt) []string {
 	var out []string
 	for _, x := range a {
-		out = append(out, x.Target)
+		s := x.Target
+		if x.Proxy != "" {
+			s += " via " + x.Proxy
+		}
+		out = append(out, s)
 	}
 	return out
 }
