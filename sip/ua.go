@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -28,8 +29,11 @@ func (e *RejectError) Error() string {
 }
 
 // InviteHandler decides on an incoming call: it returns the SDP answer to accept, or an
-// error (a *RejectError for a specific status; anything else gives 500). It runs on the
-// transaction's goroutine; the 180 Ringing has been sent.
+// error (a *RejectError for a specific status; anything else gives 500). For a late offer
+// (c.Offer empty) it returns our offer (sdp.Offer) instead, and the caller's answer is
+// c.RemoteSDP once c.Confirmed is closed. It runs on the transaction's goroutine; the 180
+// Ringing has been sent. If the caller cancels meanwhile, c.Done is closed (EndReason
+// "caller cancelled (CANCEL)") and what the handler returns is ignored.
 type InviteHandler func(c *Call) (answer []byte, err error)
 
 // Option configures a UA.
@@ -68,8 +72,22 @@ func WithCallUpdated(f UpdateHandler) Option {
 	return func(u *UA) error { u.onUpdate = f; return nil }
 }
 
+// WithMinSessionExpires sets the smallest Session-Expires the UA accepts (RFC 4028 Min-SE;
+// default and RFC minimum 90 s). Smaller values are for tests and labs: an INVITE asking
+// for less is answered 422 with our Min-SE.
+func WithMinSessionExpires(d time.Duration) Option {
+	return func(u *UA) error {
+		if d < time.Second {
+			return fmt.Errorf("sip: minimum session expiry %v is below 1 s", d)
+		}
+		u.minSE = d
+		return nil
+	}
+}
+
 // UA is a SIP user agent.
 type UA struct {
+	minSE      time.Duration
 	log        *slog.Logger
 	udpAddr    string
 	tcpAddr    string
@@ -104,7 +122,8 @@ type UA struct {
 
 // New creates a UA and starts its listeners.
 func New(opts ...Option) (*UA, error) {
-	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), name: "sipcast", calls: map[string]*Call{}, outbound: map[string]*OutboundCall{}}
+	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), name: "sipcast", calls: map[string]*Call{}, outbound: map[string]*OutboundCall{},
+		minSE: 90 * time.Second}
 	for _, o := range opts {
 		if err := o(u); err != nil {
 			return nil, err
@@ -170,13 +189,14 @@ func New(opts ...Option) (*UA, error) {
 	u.dialogs = sipgo.NewDialogServerCache(u.cli, contact)
 	u.clientDialogs = sipgo.NewDialogClientCache(u.cli, contact)
 	u.srv.OnInvite(u.handleInvite)
-	u.srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) { _ = u.dialogs.ReadAck(req, tx) })
+	u.srv.OnAck(u.handleAck)
 	u.srv.OnBye(u.handleBye)
 	u.srv.OnUpdate(u.handleInDialog)
 	u.srv.OnInfo(u.handleInfo)
 	u.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
-		res.AppendHeader(sipmsg.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+		res.AppendHeader(sipmsg.NewHeader("Allow", allow))
+		res.AppendHeader(sipmsg.NewHeader("Supported", "timer"))
 		_ = tx.Respond(res)
 	})
 	if u.udp != nil {
@@ -250,15 +270,38 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(res)
 		return
 	}
+	timer, err := u.sessionTimer(req)
+	if err != nil {
+		res := sipmsg.NewResponseFromRequest(req, 422, "Session Interval Too Small", nil)
+		res.AppendHeader(sipmsg.NewHeader("Min-SE", strconv.Itoa(int(u.minSE/time.Second))))
+		_ = tx.Respond(res)
+		return
+	}
 	dlg, err := u.dialogs.ReadInvite(req, tx)
 	if err != nil {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 400, "Bad Request", nil))
 		return
 	}
 	c := newCall(u, req, dlg)
+	c.timer = timer
 	u.mu.Lock()
 	u.calls[c.ID] = c
 	u.mu.Unlock()
+	// A CANCEL while the application decides ends the call: sipgo has answered it (200,
+	// then 487 to the INVITE); Done tells the handler to stop waiting for anything.
+	setup := make(chan struct{})
+	defer close(setup)
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		select {
+		case <-tx.Done():
+			if errors.Is(tx.Err(), sipmsg.ErrTransactionCanceled) {
+				c.end("caller cancelled (CANCEL)")
+			}
+		case <-setup:
+		}
+	}()
 	_ = dlg.Respond(100, "Trying", nil)
 	_ = dlg.Respond(180, "Ringing", nil)
 	var answer []byte
@@ -266,6 +309,9 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		err = &RejectError{Code: 480, Reason: "Temporarily Unavailable"}
 	} else {
 		answer, err = u.onInvite(c)
+	}
+	if c.State() == "ended" {
+		return // cancelled meanwhile
 	}
 	if err != nil {
 		code, reason := 500, "Server Internal Error"
@@ -280,11 +326,101 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c.mu.Lock()
 	c.answer = answer
 	c.mu.Unlock()
-	if err := dlg.RespondSDP(answer); err != nil {
-		c.end("answer failed: " + err.Error())
+	var extra []sipmsg.Header
+	if timer.interval > 0 {
+		extra = append(extra, sipmsg.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=%s", int(timer.interval/time.Second), timer.refresher)))
+		if timer.peerSupports {
+			extra = append(extra, sipmsg.NewHeader("Require", "timer"))
+		}
+	}
+	if len(answer) > 0 {
+		extra = append(extra, sipmsg.NewHeader("Content-Type", "application/sdp"))
+	}
+	extra = append(extra, sipmsg.NewHeader("Allow", allow), sipmsg.NewHeader("Supported", "timer"))
+	if err := dlg.Respond(200, "OK", answer, extra...); err != nil {
+		if errors.Is(err, sipmsg.ErrTransactionCanceled) {
+			c.end("caller cancelled (CANCEL)")
+		} else {
+			c.end("answer failed: " + err.Error())
+		}
 		return
 	}
 	c.setState("established")
+	close(c.confirmed)
+	if timer.interval > 0 {
+		u.wg.Add(1)
+		go func() { defer u.wg.Done(); c.runSessionTimer(timer) }()
+	}
+}
+
+// allow is what the UA answers in Allow headers.
+const allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
+
+// sessionTimer is a call's RFC 4028 session timer as negotiated.
+type sessionTimer struct {
+	interval     time.Duration
+	refresher    string // "uac" (the caller refreshes) or "uas" (we do)
+	peerSupports bool
+}
+
+// sessionTimer reads Session-Expires, Min-SE and Supported from an INVITE. An interval
+// below our minimum is an error (answered 422).
+func (u *UA) sessionTimer(req *sipmsg.Request) (sessionTimer, error) {
+	var st sessionTimer
+	for _, h := range req.GetHeaders("Supported") {
+		for _, opt := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), "timer") {
+				st.peerSupports = true
+			}
+		}
+	}
+	h := req.GetHeader("Session-Expires")
+	if h == nil {
+		h = req.GetHeader("x") // the compact form
+	}
+	if h == nil {
+		return sessionTimer{}, nil
+	}
+	v, params, _ := strings.Cut(h.Value(), ";")
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return sessionTimer{}, nil // unparseable: no session timer (RFC 4028 §9 allows ignoring)
+	}
+	if n > 86400 {
+		n = 86400
+	}
+	st.interval = time.Duration(n) * time.Second
+	if st.interval < u.minSE {
+		return st, errors.New("session interval too small")
+	}
+	for _, p := range strings.Split(params, ";") {
+		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "refresher") {
+			st.refresher = strings.ToLower(strings.TrimSpace(val))
+		}
+	}
+	if st.refresher != "uac" && st.refresher != "uas" {
+		st.refresher = "uas"
+		if st.peerSupports {
+			st.refresher = "uac"
+		}
+	}
+	if !st.peerSupports {
+		st.refresher = "uas" // RFC 4028 §9: a caller without timer support cannot refresh
+	}
+	return st, nil
+}
+
+// handleAck confirms a dialog; for a late offer the ACK carries the caller's answer.
+func (u *UA) handleAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if c := u.call(req.CallID().Value()); c != nil && len(c.Offer) == 0 && len(req.Body()) > 0 {
+		c.mu.Lock()
+		if c.remote == nil {
+			c.remote = bytes.Clone(req.Body())
+		}
+		c.mu.Unlock()
+	}
+	_ = u.dialogs.ReadAck(req, tx)
 }
 
 // handleInDialog answers UPDATE and re-INVITE on an established call: the Contact
@@ -323,7 +459,15 @@ func (u *UA) handleInDialog(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	host, port := u.contactHostPort()
 	res.AppendHeader(&sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}})
-	_ = tx.Respond(res)
+	if st := c.timer; st.interval > 0 {
+		res.AppendHeader(sipmsg.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=%s", int(st.interval/time.Second), st.refresher)))
+	}
+	if tx.Respond(res) == nil && res.StatusCode == 200 {
+		select {
+		case c.refreshed <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (u *UA) handleBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
@@ -412,6 +556,12 @@ type Call struct {
 	// updated by UPDATE and re-INVITE; guarded by mu.
 	contact map[string]string
 	answer  []byte
+	// remote is the caller's answer from the ACK of a late offer; guarded by mu.
+	remote []byte
+	// timer is the negotiated session timer; refreshed gets a token per refresh received.
+	timer     sessionTimer
+	refreshed chan struct{}
+	confirmed chan struct{}
 
 	mu     sync.Mutex
 	state  string
@@ -421,7 +571,7 @@ type Call struct {
 
 func newCall(u *UA, req *sipmsg.Request, dlg *sipgo.DialogServerSession) *Call {
 	c := &Call{ua: u, dlg: dlg, ID: req.CallID().Value(), Offer: req.Body(), contact: map[string]string{},
-		state: "ringing", done: make(chan struct{})}
+		state: "ringing", done: make(chan struct{}), refreshed: make(chan struct{}, 1), confirmed: make(chan struct{})}
 	if h := req.From(); h != nil {
 		c.From = h.Address.String()
 	}
@@ -538,6 +688,82 @@ func (c *Call) Hangup(ctx context.Context) error {
 	c.end("local hangup (BYE)")
 	if err != nil {
 		return fmt.Errorf("sip: BYE: %w", err)
+	}
+	return nil
+}
+
+// RemoteSDP returns the caller's SDP: the INVITE's offer, or for a late offer (an INVITE
+// without SDP, where the InviteHandler returned our offer) the answer that came in the ACK
+// (nil until then; wait on Confirmed).
+func (c *Call) RemoteSDP() []byte {
+	if len(c.Offer) > 0 {
+		return c.Offer
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remote
+}
+
+// Confirmed is closed once the call is established (our 200 OK acknowledged).
+func (c *Call) Confirmed() <-chan struct{} { return c.confirmed }
+
+// SessionExpires returns the negotiated RFC 4028 session interval and refresher ("uac":
+// the caller refreshes, "uas": we do), or 0 when the call has no session timer.
+func (c *Call) SessionExpires() (time.Duration, string) { return c.timer.interval, c.timer.refresher }
+
+// runSessionTimer keeps an RFC 4028 session alive: as refresher it sends UPDATE every half
+// interval; otherwise it ends the call with BYE when no refresh came in time.
+func (c *Call) runSessionTimer(st sessionTimer) {
+	if st.refresher == "uas" {
+		tick := time.NewTicker(st.interval / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-c.done:
+				return
+			case <-tick.C:
+				if err := c.refresh(st); err != nil {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_ = c.dlg.Bye(ctx)
+					cancel()
+					c.end("session refresh failed: " + err.Error())
+					return
+				}
+			}
+		}
+	}
+	// RFC 4028 §10: the BYE goes out at the interval minus min(32 s, interval/3).
+	wait := st.interval - min(32*time.Second, st.interval/3)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.refreshed:
+			t.Reset(wait)
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = c.dlg.Bye(ctx)
+			cancel()
+			c.end(fmt.Sprintf("session timer expired: no refresh from the caller within %v", st.interval))
+			return
+		}
+	}
+}
+
+// refresh sends a session refresh: an UPDATE without SDP (RFC 4028 §9).
+func (c *Call) refresh(st sessionTimer) error {
+	req := sipmsg.NewRequest(sipmsg.UPDATE, c.dlg.InviteRequest.Contact().Address)
+	req.AppendHeader(sipmsg.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uas", int(st.interval/time.Second))))
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	res, err := c.dlg.Do(ctx, req)
+	if err != nil {
+		return err
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("UPDATE answered %d %s", res.StatusCode, res.Reason)
 	}
 	return nil
 }

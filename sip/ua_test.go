@@ -132,3 +132,82 @@ func TestInteropSippUpdateMovesStreamURL(t *testing.T) {
 	require.Equal(t, "", <-updated, "the re-INVITE's Contact has no stream URL")
 	<-c.Done()
 }
+
+// A caller that cancels while we ring: the handler sees Done and the call ends with the
+// reason; sipp gets 200 for the CANCEL and 487 for the INVITE.
+func TestInteropSippCancel(t *testing.T) {
+	ended := make(chan *Call, 1)
+	u, err := New(WithUDP("127.0.0.1:0"), WithInviteHandler(func(c *Call) ([]byte, error) {
+		<-c.Done() // an application still resolving where to stream
+		ended <- c
+		return nil, &RejectError{Code: 480, Reason: "Temporarily Unavailable"}
+	}))
+	require.NoError(t, err)
+	t.Cleanup(func() { u.Close() })
+	p := runSipp(t, u, "-sf", filepath.Join("testdata", "cancel.xml"))
+	require.NoError(t, p.Wait(time.Minute), p.Output())
+	c := <-ended
+	require.Equal(t, "caller cancelled (CANCEL)", c.EndReason())
+	require.Zero(t, u.Calls())
+}
+
+// A late offer: the INVITE has no SDP, our offer goes in the 200 OK (sdp.Offer) and the
+// caller's answer, from the ACK, is negotiated.
+func TestInteropSippLateOffer(t *testing.T) {
+	calls := make(chan *Call, 1)
+	cfg := sdp.Config{Address: net.IPv4(127, 0, 0, 1), Ports: func(kind string, i int) (int, int) {
+		if kind == "audio" {
+			return 30000, 30001
+		}
+		return 30002, 30003
+	}}
+	u, err := New(WithUDP("127.0.0.1:0"), WithInviteHandler(func(c *Call) ([]byte, error) {
+		require.Empty(t, c.Offer)
+		calls <- c
+		return sdp.Offer(cfg)
+	}))
+	require.NoError(t, err)
+	t.Cleanup(func() { u.Close() })
+	p := runSipp(t, u, "-sf", filepath.Join("testdata", "late_offer.xml"))
+	c := <-calls
+	<-c.Confirmed()
+	media, err := sdp.Negotiate(c.RemoteSDP(), cfg)
+	require.NoError(t, err)
+	require.Len(t, media, 2)
+	require.Equal(t, "PCMU", media[0].Codec)
+	require.Equal(t, "H264", media[1].Codec)
+	require.Equal(t, "recvonly", media[1].Direction)
+	require.NoError(t, p.Wait(time.Minute), p.Output())
+	<-c.Done()
+	require.Equal(t, "remote hung up (BYE)", c.EndReason())
+}
+
+// RFC 4028 session timers: we refresh when we are the refresher, end the call when the
+// caller was to refresh and did not, and refuse intervals below our minimum with 422.
+func TestInteropSippSessionTimers(t *testing.T) {
+	t.Run("we refresh", func(t *testing.T) {
+		u, calls := streamer(t, WithMinSessionExpires(time.Second))
+		p := runSipp(t, u, "-sf", filepath.Join("testdata", "timer_refresher_uas.xml"))
+		c := <-calls
+		require.NoError(t, p.Wait(time.Minute), p.Output())
+		<-c.Done()
+		require.Equal(t, "remote hung up (BYE)", c.EndReason())
+		d, who := c.SessionExpires()
+		require.Equal(t, 2*time.Second, d)
+		require.Equal(t, "uas", who)
+	})
+	t.Run("caller never refreshes", func(t *testing.T) {
+		u, calls := streamer(t, WithMinSessionExpires(time.Second))
+		p := runSipp(t, u, "-sf", filepath.Join("testdata", "timer_expires.xml"))
+		c := <-calls
+		require.NoError(t, p.Wait(time.Minute), p.Output())
+		<-c.Done()
+		require.Equal(t, "session timer expired: no refresh from the caller within 2s", c.EndReason())
+	})
+	t.Run("too small", func(t *testing.T) {
+		u, _ := streamer(t)
+		p := runSipp(t, u, "-sf", filepath.Join("testdata", "timer_too_small.xml"))
+		require.NoError(t, p.Wait(time.Minute), p.Output())
+		require.Zero(t, u.Calls())
+	})
+}

@@ -1,0 +1,76 @@
+package sdp
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	psdp "github.com/pion/sdp/v3"
+)
+
+// Offer builds an SDP offer of what the endpoint can receive, for outbound calls and for
+// answering a late offer (an INVITE without SDP): an audio m-line with Opus, G.722, PCMU,
+// PCMA and telephone-event, and unless cfg.Resolution is ResolutionAudioOnly a video
+// m-line with H.264 in packetization modes 1 and 0, NACK, PLI and FIR. AAC is not offered:
+// a receiver cannot name the sender's AudioSpecificConfig. cfg.Audio and cfg.Video are
+// not consulted; SRTP offers are not made (RTP/AVP only). Negotiate reads the answer.
+func Offer(cfg Config) ([]byte, error) {
+	cfg.defaults()
+	if cfg.Address == nil || cfg.Ports == nil {
+		return nil, errors.New("sdp: an offer needs Address and Ports")
+	}
+	if cfg.SRTP {
+		return nil, errors.New("sdp: SRTP offers are not supported (answers to SRTP offers are)")
+	}
+	sd := &psdp.SessionDescription{
+		Origin: psdp.Origin{Username: "sipcast", SessionID: cfg.SessionID, SessionVersion: cfg.SessionID,
+			NetworkType: "IN", AddressType: addrType(cfg.Address), UnicastAddress: addrString(cfg.Address)},
+		SessionName: "sipcast",
+		ConnectionInformation: &psdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType(cfg.Address),
+			Address: &psdp.Address{Address: addrString(cfg.Address)}},
+		TimeDescriptions: []psdp.TimeDescription{{}},
+	}
+	add := func(kind string, formats []string, attrs []psdp.Attribute) {
+		rtp, rtcp := cfg.Ports(kind, 0)
+		md := &psdp.MediaDescription{MediaName: psdp.MediaName{Media: kind, Port: psdp.RangedPort{Value: rtp},
+			Protos: []string{"RTP", "AVP"}, Formats: formats}}
+		if cfg.RTCPMux {
+			md.Attributes = append(md.Attributes, psdp.Attribute{Key: "rtcp-mux"})
+		} else if rtcp != 0 && rtcp != rtp+1 {
+			md.Attributes = append(md.Attributes, psdp.Attribute{Key: "rtcp", Value: strconv.Itoa(rtcp)})
+		}
+		md.Attributes = append(md.Attributes, attrs...)
+		md.Attributes = append(md.Attributes, psdp.Attribute{Key: cfg.Direction})
+		sd.MediaDescriptions = append(sd.MediaDescriptions, md)
+	}
+	a := func(k, v string) psdp.Attribute { return psdp.Attribute{Key: k, Value: v} }
+	add("audio", []string{"111", "9", "0", "8", "101"}, []psdp.Attribute{
+		a("rtpmap", "111 opus/48000/2"), a("fmtp", "111 useinbandfec=1"),
+		a("rtpmap", "9 G722/8000"), a("rtpmap", "0 PCMU/8000"), a("rtpmap", "8 PCMA/8000"),
+		a("rtpmap", "101 telephone-event/8000"), a("fmtp", "101 0-16"),
+	})
+	if cfg.Resolution != ResolutionAudioOnly {
+		var attrs []psdp.Attribute
+		for _, pt := range []struct{ pt, mode int }{{96, 1}, {97, 0}} {
+			fmtp := fmt.Sprintf("%d profile-level-id=42e01f;packetization-mode=%d;level-asymmetry-allowed=1", pt.pt, pt.mode)
+			if fs := cfg.Resolution.maxFS(); fs > 0 {
+				fmtp += ";max-fs=" + strconv.Itoa(fs)
+			}
+			attrs = append(attrs, a("rtpmap", fmt.Sprintf("%d H264/90000", pt.pt)), a("fmtp", fmtp),
+				a("rtcp-fb", fmt.Sprintf("%d nack", pt.pt)), a("rtcp-fb", fmt.Sprintf("%d nack pli", pt.pt)),
+				a("rtcp-fb", fmt.Sprintf("%d ccm fir", pt.pt)))
+		}
+		add("video", []string{"96", "97"}, attrs)
+	}
+	return sd.Marshal()
+}
+
+// Negotiate reads the answer to an Offer made with the same cfg and returns the agreed
+// media, one per m-line, as Answer does for offers.
+func Negotiate(answer []byte, cfg Config) ([]Media, error) {
+	cfg.SRTP = false
+	// What the peer answered is what it will send: choosing from it with our
+	// preferences is choosing what was agreed.
+	_, media, err := Answer(answer, cfg)
+	return media, err
+}
