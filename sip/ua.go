@@ -1,8 +1,8 @@
 package sip
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
