@@ -35,6 +35,20 @@ func Require(t testing.TB, program, debianPackage string) string {
 	return ""
 }
 
+// RequireFile is Require for a file a peer needs (a plugin such as baresip's avcodec
+// module), from the Debian package debianPackage.
+func RequireFile(t testing.TB, path, debianPackage string) {
+	t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s not found: install the Debian package %s (apt-get install --no-install-recommends %s) to run this interop test", path, debianPackage, debianPackage)
+	if Strict() {
+		t.Fatal(msg + " (CI/SIPCAST_INTEROP is set, so a missing peer is a failure)")
+	}
+	t.Skip(msg)
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()

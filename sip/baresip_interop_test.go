@@ -1,0 +1,160 @@
+package sip
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/sip/sdp"
+)
+
+// baresipConfig writes a baresip configuration (sine audio, generated video encoded by
+// libx264) into a temp dir and returns the dir. ausine only makes 48 kHz stereo, so the
+// source runs at that rate and baresip resamples for PCMU; aubridge is a player that
+// needs no sound card.
+func baresipConfig(t *testing.T) string {
+	dir := t.TempDir()
+	cfg := `poll_method epoll
+sip_listen 127.0.0.1:0
+audio_source ausine,440
+audio_player aubridge,nil
+audio_alert aubridge,nil
+video_source fakevideo,nil
+video_size 320x240
+video_bitrate 300000
+video_fps 15
+module_path /usr/lib/baresip/modules
+module g711.so
+module ausine.so
+module aubridge.so
+module avcodec.so
+module fakevideo.so
+module_app account.so
+module_app menu.so
+avcodec_h264enc libx264
+ausrc_srate 48000
+auplay_srate 48000
+ausrc_channels 2
+auplay_channels 2
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:bs@127.0.0.1>;regint=0;audio_codecs=PCMU;video_codecs=H264\n"), 0o644))
+	return dir
+}
+
+type frameCounter struct {
+	mu     sync.Mutex
+	frames map[media.Codec]int
+	keys   int
+	annexB bytes.Buffer
+}
+
+func (f *frameCounter) add(fr *media.Frame) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.frames[fr.Codec]++
+	if fr.Codec == media.CodecH264 {
+		if fr.Keyframe {
+			f.keys++
+		}
+		for b := fr.Data; len(b) >= 4; {
+			n := int(binary.BigEndian.Uint32(b))
+			if n > len(b)-4 {
+				break
+			}
+			f.annexB.Write([]byte{0, 0, 0, 1})
+			f.annexB.Write(b[4 : 4+n])
+			b = b[4+n:]
+		}
+	}
+}
+
+func (f *frameCounter) count(c media.Codec) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.frames[c]
+}
+
+// baresip calls our UA with PCMU audio and H.264 video in packetization mode 0; the media
+// reaches media.Session and rebuilds into frames that ffprobe decodes.
+func TestInteropBaresipCall(t *testing.T) {
+	baresip := peer.Require(t, "baresip", "baresip-core")
+	peer.RequireFile(t, "/usr/lib/baresip/modules/avcodec.so", "baresip-ffmpeg")
+	fc := &frameCounter{frames: map[media.Codec]int{}}
+	newSession := func() *media.Session {
+		s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithFrames(fc.add))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	audio, video := newSession(), newSession()
+	sessions := map[string]*media.Session{"audio": audio, "video": video}
+	negotiated := make(chan []sdp.Media, 1)
+	calls := make(chan *Call, 1)
+	u, err := New(WithUDP("127.0.0.1:0"), WithInviteHandler(func(c *Call) ([]byte, error) {
+		ans, ms, err := sdp.Answer(c.Offer, sdp.Config{Address: net.IPv4(127, 0, 0, 1),
+			Audio: []sdp.Codec{{Name: "PCMU", ClockRate: 8000}},
+			Ports: func(kind string, i int) (int, int) { return sessions[kind].LocalPorts() }})
+		if err != nil {
+			return nil, &RejectError{Code: 488, Reason: "Not Acceptable Here"}
+		}
+		for _, m := range ms {
+			if s := sessions[m.Kind]; m.Accepted && s != nil {
+				if err := s.AddTrack(m.TrackConfig()); err != nil {
+					return nil, err
+				}
+				s.SetRemote(m.RemoteRTP, m.RemoteRTCP)
+				s.Start()
+			}
+		}
+		negotiated <- ms
+		calls <- c
+		return ans, nil
+	}))
+	require.NoError(t, err)
+	t.Cleanup(func() { u.Close() })
+
+	target := fmt.Sprintf("sip:streamer@%s", u.UDPAddr())
+	p := peer.Start(t, baresip, "-f", baresipConfig(t), "-v", "-n", "127.0.0.1", "-e", "/dial "+target, "-t", "60")
+	t.Cleanup(func() { p.Kill() })
+	var c *Call
+	select {
+	case c = <-calls:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("baresip did not call:\n%s", p.Output())
+	}
+	ms := <-negotiated
+	require.Len(t, ms, 2)
+	require.Equal(t, "PCMU", ms[0].Codec)
+	require.Equal(t, "H264", ms[1].Codec)
+	require.Contains(t, ms[1].FMTP, "packetization-mode=0")
+	const wantVideo, wantAudio = 30, 100 // 2 s of 15 fps video, 2 s of 20 ms audio packets
+	require.Eventually(t, func() bool { return fc.count(media.CodecH264) >= wantVideo && fc.count(media.CodecPCMU) >= wantAudio },
+		30*time.Second, 50*time.Millisecond, "frames: %v\n%s", fc.frames, p.Output())
+	require.NoError(t, c.Hangup(t.Context()))
+
+	fc.mu.Lock()
+	stream := append([]byte(nil), fc.annexB.Bytes()...)
+	keys := fc.keys
+	fc.mu.Unlock()
+	require.Positive(t, keys)
+	file := filepath.Join(t.TempDir(), "video.h264")
+	require.NoError(t, os.WriteFile(file, stream, 0o644))
+	probe, err := peer.FFprobe(t, time.Minute, file, "-f", "h264")
+	require.NoError(t, err)
+	v := probe.Stream("video")
+	require.NotNil(t, v, "ffprobe found no video in what we rebuilt")
+	require.Equal(t, 320, v.Width)
+	require.Equal(t, 240, v.Height)
+	require.GreaterOrEqual(t, v.Frames(), wantVideo, "frames ffprobe decodes from the rebuilt stream")
+}
