@@ -158,3 +158,51 @@ func TestInteropBaresipCall(t *testing.T) {
 	require.Equal(t, 240, v.Height)
 	require.GreaterOrEqual(t, v.Frames(), wantVideo, "frames ffprobe decodes from the rebuilt stream")
 }
+
+// baresip calls our TLS-only UA (sip_cafile trusts the test CA); the call is established
+// over TLS (our Contact says transport=tls, so its ACK comes back over TLS) and our BYE
+// reaches baresip over TLS, verified against the same CA.
+func TestInteropBaresipTLS(t *testing.T) {
+	baresip := peer.Require(t, "baresip", "baresip-core")
+	peer.RequireFile(t, "/usr/lib/baresip/modules/avcodec.so", "baresip-ffmpeg")
+	ca := peer.NewCA(t)
+	calls := make(chan *Call, 1)
+	u, err := New(WithTLS(TLSConfig{Addr: "127.0.0.1:0", CertFile: ca.CertFile, KeyFile: ca.KeyFile, TrustFile: ca.CAFile}),
+		WithInviteHandler(func(c *Call) ([]byte, error) {
+			ans, _, err := sdp.Answer(c.Offer, sdp.Config{Address: net.IPv4(127, 0, 0, 1),
+				Ports: func(kind string, i int) (int, int) { return 30000 + 2*i, 30001 + 2*i }})
+			calls <- c
+			return ans, err
+		}))
+	require.NoError(t, err)
+	t.Cleanup(func() { u.Close() })
+	dir := baresipConfig(t)
+	f, err := os.OpenFile(filepath.Join(dir, "config"), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	// baresip needs a certificate of its own for our BYE, which opens a TLS connection
+	// to its Contact: the test CA's 127.0.0.1 certificate serves.
+	cert, err := os.ReadFile(ca.CertFile)
+	require.NoError(t, err)
+	key, err := os.ReadFile(ca.KeyFile)
+	require.NoError(t, err)
+	pem := filepath.Join(dir, "cert.pem")
+	require.NoError(t, os.WriteFile(pem, append(cert, key...), 0o600))
+	_, err = fmt.Fprintf(f, "sip_cafile %s\nsip_certificate %s\nsip_listen 127.0.0.1:%d\n", ca.CAFile, pem, peer.FreePort(t))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	target := fmt.Sprintf("sip:streamer@%s;transport=tls", u.TLSAddr())
+	p := peer.Start(t, baresip, "-n", "127.0.0.1", "-f", dir, "-e", "/dial "+target, "-t", "60")
+	var c *Call
+	select {
+	case c = <-calls:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("baresip did not call over TLS:\n%s", p.Output())
+	}
+	select {
+	case <-c.Confirmed():
+	case <-c.Done():
+		t.Fatalf("the call ended: %s\n%s", c.EndReason(), p.Output())
+	}
+	require.NoError(t, c.Hangup(t.Context()))
+	require.Equal(t, "local hangup (BYE)", c.EndReason())
+}

@@ -233,6 +233,34 @@ func (u *UA) contactHostPort() (string, int) {
 	return h, port
 }
 
+// contactFor is our Contact for a dialog created by req: the listener of the transport
+// the request came over, so that the peer's in-dialog requests (ACK, BYE) come back the
+// same way (a TLS-only UA must say transport=tls).
+func (u *UA) contactFor(req *sipmsg.Request) *sipmsg.ContactHeader {
+	var a net.Addr
+	transport := strings.ToLower(req.Transport())
+	switch {
+	case transport == "tls" && u.tlsLn != nil:
+		a = u.tlsLn.Addr()
+	case transport == "tcp" && u.tcp != nil:
+		a = u.tcp.Addr()
+	case transport == "udp" && u.udp != nil:
+		a = u.udp.LocalAddr()
+	}
+	if a == nil {
+		host, port := u.contactHostPort()
+		return &sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}}
+	}
+	h, p, _ := net.SplitHostPort(a.String())
+	port, _ := strconv.Atoi(p)
+	c := &sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: h, Port: port}}
+	if transport != "udp" {
+		c.Address.UriParams = sipmsg.NewParams()
+		c.Address.UriParams.Add("transport", transport)
+	}
+	return c
+}
+
 // UDPAddr returns the UDP listener's address, or nil.
 func (u *UA) UDPAddr() net.Addr {
 	if u.udp == nil {
@@ -302,8 +330,9 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		case <-setup:
 		}
 	}()
-	_ = dlg.Respond(100, "Trying", nil)
-	_ = dlg.Respond(180, "Ringing", nil)
+	contact := u.contactFor(req)
+	_ = dlg.Respond(100, "Trying", nil, contact)
+	_ = dlg.Respond(180, "Ringing", nil, contact)
 	var answer []byte
 	if u.onInvite == nil {
 		err = &RejectError{Code: 480, Reason: "Temporarily Unavailable"}
@@ -326,7 +355,7 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c.mu.Lock()
 	c.answer = answer
 	c.mu.Unlock()
-	var extra []sipmsg.Header
+	extra := []sipmsg.Header{contact}
 	if timer.interval > 0 {
 		extra = append(extra, sipmsg.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=%s", int(timer.interval/time.Second), timer.refresher)))
 		if timer.peerSupports {
@@ -457,8 +486,7 @@ func (u *UA) handleInDialog(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	default:
 		res = sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
 	}
-	host, port := u.contactHostPort()
-	res.AppendHeader(&sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}})
+	res.AppendHeader(u.contactFor(req))
 	if st := c.timer; st.interval > 0 {
 		res.AppendHeader(sipmsg.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=%s", int(st.interval/time.Second), st.refresher)))
 	}
