@@ -194,15 +194,19 @@ func New(opts ...Option) (*UA, error) {
 	u.srv.OnUpdate(u.handleInDialog)
 	u.srv.OnInfo(u.handleInfo)
 	u.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if reason := malformed(req); reason != "" {
+			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 400, "Bad Request ("+reason+")", nil))
+			return
+		}
 		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(sipmsg.NewHeader("Allow", allow))
 		res.AppendHeader(sipmsg.NewHeader("Supported", "timer"))
 		_ = tx.Respond(res)
 	})
 	if u.udp != nil {
-		conn := u.udp
+		var conn net.PacketConn = unfoldingPacketConn{u.udp}
 		if u.trace {
-			conn = tracingPacketConn{PacketConn: u.udp, log: u.log}
+			conn = tracingPacketConn{PacketConn: conn, log: u.log}
 		}
 		u.wg.Add(1)
 		go func() { defer u.wg.Done(); _ = u.srv.ServeUDP(conn) }()
@@ -298,6 +302,16 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(res)
 		return
 	}
+	if reason := malformed(req); reason != "" {
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 400, "Bad Request ("+reason+")", nil))
+		return
+	}
+	if unknown := unsupportedRequire(req); unknown != "" {
+		res := sipmsg.NewResponseFromRequest(req, 420, "Bad Extension", nil)
+		res.AppendHeader(sipmsg.NewHeader("Unsupported", unknown))
+		_ = tx.Respond(res)
+		return
+	}
 	timer, err := u.sessionTimer(req)
 	if err != nil {
 		res := sipmsg.NewResponseFromRequest(req, 422, "Session Interval Too Small", nil)
@@ -380,6 +394,36 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		u.wg.Add(1)
 		go func() { defer u.wg.Done(); c.runSessionTimer(timer) }()
 	}
+}
+
+// malformed says what is wrong with a request that sipgo parsed but RFC 3261 (and the
+// RFC 4475 torture cases) call malformed, or "".
+func malformed(req *sipmsg.Request) string {
+	cseq := req.CSeq()
+	switch {
+	case cseq == nil:
+		return "no CSeq"
+	case !strings.EqualFold(string(cseq.MethodName), string(req.Method)):
+		return "CSeq method does not match the request"
+	case req.Recipient.Headers != nil && req.Recipient.Headers.Length() > 0:
+		return "headers in the Request-URI"
+	}
+	return ""
+}
+
+// unsupportedRequire returns the option tags of the request's Require headers that we do
+// not support (RFC 3261 §8.2.2.3: answered 420 with Unsupported), comma-separated.
+func unsupportedRequire(req *sipmsg.Request) string {
+	var out []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, opt := range strings.Split(h.Value(), ",") {
+			opt = strings.TrimSpace(opt)
+			if opt != "" && !strings.EqualFold(opt, "timer") {
+				out = append(out, opt)
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // allow is what the UA answers in Allow headers.
