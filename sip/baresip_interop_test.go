@@ -85,45 +85,53 @@ func (f *frameCounter) count(c media.Codec) int {
 	return f.frames[c]
 }
 
-// baresip calls our UA with PCMU audio and H.264 video in packetization mode 0; the media
-// reaches media.Session and rebuilds into frames that ffprobe decodes.
-func TestInteropBaresipCall(t *testing.T) {
-	baresip := peer.Require(t, "baresip", "baresip-core")
-	peer.RequireFile(t, "/usr/lib/baresip/modules/avcodec.so", "baresip-ffmpeg")
-	fc := &frameCounter{frames: map[media.Codec]int{}}
+// mediaStreamer returns a UDP UA that answers calls with real media sessions (audio
+// codecs as given, H.264 video) and counts the frames they rebuild; ms returns the
+// negotiated media of the last call.
+func mediaStreamer(t *testing.T, audio []sdp.Codec) (u *UA, calls chan *Call, ms func() []sdp.Media, fc *frameCounter) {
+	fc = &frameCounter{frames: map[media.Codec]int{}}
 	newSession := func() *media.Session {
 		s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithFrames(fc.add))
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	audio, video := newSession(), newSession()
-	sessions := map[string]*media.Session{"audio": audio, "video": video}
-	negotiated := make(chan []sdp.Media, 1)
-	calls := make(chan *Call, 1)
+	sessions := map[string]*media.Session{"audio": newSession(), "video": newSession()}
+	var mu sync.Mutex
+	var negotiated []sdp.Media
+	calls = make(chan *Call, 1)
 	u, err := New(WithUDP("127.0.0.1:0"), WithInviteHandler(func(c *Call) ([]byte, error) {
-		ans, ms, err := sdp.Answer(c.Offer, sdp.Config{Address: net.IPv4(127, 0, 0, 1),
-			Audio: []sdp.Codec{{Name: "PCMU", ClockRate: 8000}},
+		ans, m, err := sdp.Answer(c.Offer, sdp.Config{Address: net.IPv4(127, 0, 0, 1), Audio: audio,
 			Ports: func(kind string, i int) (int, int) { return sessions[kind].LocalPorts() }})
 		if err != nil {
 			return nil, &RejectError{Code: 488, Reason: "Not Acceptable Here"}
 		}
-		for _, m := range ms {
-			if s := sessions[m.Kind]; m.Accepted && s != nil {
-				if err := s.AddTrack(m.TrackConfig()); err != nil {
+		for _, x := range m {
+			if s := sessions[x.Kind]; x.Accepted && s != nil {
+				if err := s.AddTrack(x.TrackConfig()); err != nil {
 					return nil, err
 				}
-				s.SetRemote(m.RemoteRTP, m.RemoteRTCP)
+				s.SetRemote(x.RemoteRTP, x.RemoteRTCP)
 				s.Start()
 			}
 		}
-		negotiated <- ms
+		mu.Lock()
+		negotiated = m
+		mu.Unlock()
 		calls <- c
 		return ans, nil
 	}))
 	require.NoError(t, err)
 	t.Cleanup(func() { u.Close() })
+	return u, calls, func() []sdp.Media { mu.Lock(); defer mu.Unlock(); return negotiated }, fc
+}
 
+// baresip calls our UA with PCMU audio and H.264 video in packetization mode 0; the media
+// reaches media.Session and rebuilds into frames that ffprobe decodes.
+func TestInteropBaresipCall(t *testing.T) {
+	baresip := peer.Require(t, "baresip", "baresip-core")
+	peer.RequireFile(t, "/usr/lib/baresip/modules/avcodec.so", "baresip-ffmpeg")
+	u, calls, ms, fc := mediaStreamer(t, []sdp.Codec{{Name: "PCMU", ClockRate: 8000}})
 	target := fmt.Sprintf("sip:streamer@%s", u.UDPAddr())
 	p := peer.Start(t, baresip, "-f", baresipConfig(t), "-v", "-n", "127.0.0.1", "-e", "/dial "+target, "-t", "60")
 	t.Cleanup(func() { p.Kill() })
@@ -133,11 +141,10 @@ func TestInteropBaresipCall(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("baresip did not call:\n%s", p.Output())
 	}
-	ms := <-negotiated
-	require.Len(t, ms, 2)
-	require.Equal(t, "PCMU", ms[0].Codec)
-	require.Equal(t, "H264", ms[1].Codec)
-	require.Contains(t, ms[1].FMTP, "packetization-mode=0")
+	require.Len(t, ms(), 2)
+	require.Equal(t, "PCMU", ms()[0].Codec)
+	require.Equal(t, "H264", ms()[1].Codec)
+	require.Contains(t, ms()[1].FMTP, "packetization-mode=0")
 	const wantVideo, wantAudio = 30, 100 // 2 s of 15 fps video, 2 s of 20 ms audio packets
 	require.Eventually(t, func() bool { return fc.count(media.CodecH264) >= wantVideo && fc.count(media.CodecPCMU) >= wantAudio },
 		30*time.Second, 50*time.Millisecond, "frames: %v\n%s", fc.frames, p.Output())

@@ -3,7 +3,10 @@ package sip
 import (
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/sip/sdp"
 )
 
@@ -47,6 +51,30 @@ func TestInteropSippUAC(t *testing.T) {
 	<-c.Done()
 	require.Equal(t, "remote hung up (BYE)", c.EndReason())
 	require.Zero(t, u.Calls())
+}
+
+// sipp's uac_pcap: the call plays an RTP capture of PCMA audio (shipped with sipp) into
+// our media session, which rebuilds the frames.
+func TestInteropSippUACPcap(t *testing.T) {
+	sipp := peer.Require(t, "sipp", "sip-tester")
+	pcap := "/usr/share/sip-tester/g711a.pcap"
+	peer.RequireFile(t, pcap, "sip-tester")
+	out, _ := exec.Command(sipp, "-sd", "uac_pcap").Output() // sipp exits 99 after a dump
+	require.Contains(t, string(out), "play_pcap_audio", "sipp -sd uac_pcap")
+	// The built-in scenario names the capture relative to sipp's working directory.
+	scenario := filepath.Join(t.TempDir(), "uac_pcap.xml")
+	xml := strings.ReplaceAll(string(out), `play_pcap_audio="pcap/g711a.pcap"`, `play_pcap_audio="`+pcap+`"`)
+	xml = strings.ReplaceAll(xml, `play_pcap_audio="pcap/dtmf_2833_1.pcap"`, `play_pcap_audio="/usr/share/sip-tester/dtmf_2833_1.pcap"`)
+	require.NoError(t, os.WriteFile(scenario, []byte(xml), 0o644))
+	u, calls, ms, fc := mediaStreamer(t, []sdp.Codec{{Name: "PCMA", ClockRate: 8000}})
+	p := runSipp(t, u, "-sf", scenario)
+	c := <-calls
+	require.Equal(t, "PCMA", ms()[0].Codec)
+	require.NoError(t, p.Wait(time.Minute), p.Output())
+	<-c.Done()
+	require.Equal(t, "remote hung up (BYE)", c.EndReason())
+	require.Positive(t, fc.count(media.CodecPCMA), "PCMA frames rebuilt from sipp's capture")
+	t.Logf("PCMA frames: %d", fc.count(media.CodecPCMA))
 }
 
 func TestInteropSippCallBridge(t *testing.T) {
