@@ -3,6 +3,7 @@ module github.com/sipcast/sipcast
 go 1.24.0
 
 require (
+	github.com/Eyevinn/mp4ff v0.56.0
 	github.com/emiago/sipgo v1.7.2
 	github.com/pion/rtcp v1.2.15
 	github.com/pion/rtp v1.8.22

@@ -1,0 +1,431 @@
+package recording
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/aac"
+	"github.com/sipcast/sipcast/media/h264"
+)
+
+// TempSuffix is appended to a recording's name while it is written.
+const TempSuffix = ".partial"
+
+// Defaults.
+const (
+	DefaultFragmentDuration = time.Second
+	// MaxFragmentDuration cuts a fragment even without a keyframe (long GOPs), bounding
+	// what a crash can lose.
+	MaxFragmentDuration = 2 * time.Second
+)
+
+// VideoConfig is the recorded video: H.264 with its parameter sets.
+type VideoConfig struct {
+	SPS, PPS []byte
+}
+
+// AudioConfig is the recorded audio: AAC with its AudioSpecificConfig.
+type AudioConfig struct {
+	AudioSpecificConfig []byte
+}
+
+// Config describes a recording.
+type Config struct {
+	// Path is the final file name; the file is Path+TempSuffix until Close.
+	Path string
+	// Video and Audio are the tracks (nil: none; at least one is required).
+	Video *VideoConfig
+	Audio *AudioConfig
+	// FragmentDuration is the target fragment length (default 1 s; at most
+	// MaxFragmentDuration).
+	FragmentDuration time.Duration
+	// NoSync skips the fsync after each fragment (tests, tmpfs).
+	NoSync bool
+}
+
+// Errors.
+var (
+	ErrClosed  = errors.New("recording: closed")
+	ErrNoTrack = errors.New("recording: no video or audio track configured")
+)
+
+type track struct {
+	id        uint32
+	timescale uint32
+	// samples are buffered for the fragment in progress; their DecodeTime holds the
+	// DTS in nanoseconds until the fragment is written.
+	lastDur uint32
+	samples []mp4.FullSample
+	frames  uint64
+}
+
+// Recorder writes one recording. Its methods are safe for concurrent use.
+type Recorder struct {
+	cfg  Config
+	mu   sync.Mutex
+	f    *os.File
+	w    *bufio.Writer
+	seq  uint32
+	base time.Duration
+	// based says base is set (at the first fragment: the earliest DTS buffered).
+	based     bool
+	video     *track
+	audio     *track
+	fragStart time.Duration
+	started   bool
+	closed    bool
+	err       error
+	bytes     int64
+}
+
+// Create starts a recording: it creates the directories and the temporary file and
+// writes the init segment.
+func Create(cfg Config) (*Recorder, error) {
+	if cfg.Video == nil && cfg.Audio == nil {
+		return nil, ErrNoTrack
+	}
+	if cfg.FragmentDuration <= 0 {
+		cfg.FragmentDuration = DefaultFragmentDuration
+	}
+	cfg.FragmentDuration = min(cfg.FragmentDuration, MaxFragmentDuration)
+	init := mp4.CreateEmptyInit()
+	r := &Recorder{cfg: cfg}
+	if v := cfg.Video; v != nil {
+		if _, err := h264.ParseSPS(v.SPS); err != nil {
+			return nil, fmt.Errorf("recording: video SPS: %w", err)
+		}
+		trak := init.AddEmptyTrack(90000, "video", "und")
+		if err := trak.SetAVCDescriptor("avc1", [][]byte{v.SPS}, [][]byte{v.PPS}, true); err != nil {
+			return nil, fmt.Errorf("recording: video track: %w", err)
+		}
+		r.video = &track{id: trak.Tkhd.TrackID, timescale: 90000}
+	}
+	if a := cfg.Audio; a != nil {
+		ac, err := aac.ParseConfig(a.AudioSpecificConfig)
+		if err != nil {
+			return nil, fmt.Errorf("recording: audio config: %w", err)
+		}
+		trak := init.AddEmptyTrack(uint32(ac.SampleRate), "audio", "und")
+		esds := mp4.CreateEsdsBox(a.AudioSpecificConfig)
+		trak.Mdia.Minf.Stbl.Stsd.AddChild(mp4.CreateAudioSampleEntryBox("mp4a", uint16(ac.Channels), 16, uint16(min(ac.SampleRate, 65535)), esds))
+		r.audio = &track{id: trak.Tkhd.TrackID, timescale: uint32(ac.SampleRate)}
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
+		return nil, fmt.Errorf("recording: %w", err)
+	}
+	f, err := os.OpenFile(cfg.Path+TempSuffix, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("recording: %w", err)
+	}
+	r.f, r.w = f, bufio.NewWriterSize(f, 256<<10)
+	if err := init.Encode(r.w); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("recording: writing the init segment: %w", err)
+	}
+	if err := r.flush(); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return r, nil
+}
+
+// Path returns the final path of the recording.
+func (r *Recorder) Path() string { return r.cfg.Path }
+
+// Stats are a recording's counters.
+type Stats struct {
+	VideoFrames, AudioFrames uint64
+	Bytes                    int64
+	Fragments                uint32
+}
+
+// Stats returns the counters.
+func (r *Recorder) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Stats{Bytes: r.bytes, Fragments: r.seq}
+	if r.video != nil {
+		s.VideoFrames = r.video.frames
+	}
+	if r.audio != nil {
+		s.AudioFrames = r.audio.frames
+	}
+	return s
+}
+
+// WriteFrame adds a frame (H.264 in AVCC form or an AAC access unit; frames of tracks the
+// recording does not have are ignored). Video waits for its first keyframe. Frames must
+// come in decode order per track. An error is sticky: the disk is full or gone.
+func (r *Recorder) WriteFrame(fr *media.Frame) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if r.err != nil {
+		return r.err
+	}
+	var t *track
+	switch {
+	case fr.Codec == media.CodecH264 && r.video != nil:
+		t = r.video
+		if !r.started && !fr.Keyframe {
+			return nil // a recording starts at a keyframe
+		}
+	case fr.Codec == media.CodecAAC && r.audio != nil:
+		t = r.audio
+		if r.video != nil && !r.started {
+			return nil // audio before the first keyframe would start the file without a picture
+		}
+	default:
+		return nil
+	}
+	if !r.started {
+		r.started, r.fragStart = true, fr.DTS
+	}
+	// Cut a fragment at a keyframe once it is long enough, or at the bound.
+	age := fr.DTS - r.fragStart
+	if (fr.Keyframe && t == r.video && age >= r.cfg.FragmentDuration) ||
+		(r.video == nil && age >= r.cfg.FragmentDuration) || age >= MaxFragmentDuration {
+		if err := r.writeFragment(fr.DTS, false); err != nil {
+			r.err = err
+			return err
+		}
+	}
+	s := mp4.FullSample{Data: bytes.Clone(fr.Data)}
+	s.Size = uint32(len(fr.Data))
+	if t == r.video {
+		s.Flags = mp4.NonSyncSampleFlags
+		if fr.Keyframe {
+			s.Flags = mp4.SyncSampleFlags
+		}
+		s.CompositionTimeOffset = int32(toScale(fr.PTS-fr.DTS, t.timescale))
+	} else {
+		s.Flags = mp4.SyncSampleFlags
+	}
+	t.push(s, fr.DTS)
+	t.frames++
+	return nil
+}
+
+// push queues a sample.
+func (t *track) push(s mp4.FullSample, dts time.Duration) {
+	s.DecodeTime = uint64(dts)
+	t.samples = append(t.samples, s)
+}
+
+func toScale(d time.Duration, timescale uint32) int64 {
+	return int64(d) * int64(timescale) / int64(time.Second)
+}
+
+// writeFragment writes the buffered samples as a fragment, except (unless final) each
+// track's last, whose duration the next sample gives; the next fragment starts at end.
+func (r *Recorder) writeFragment(end time.Duration, final bool) error {
+	tracks := []*track{}
+	for _, t := range []*track{r.video, r.audio} {
+		if t != nil {
+			tracks = append(tracks, t)
+		}
+	}
+	if !r.based {
+		first := time.Duration(-1)
+		for _, t := range tracks {
+			for _, s := range t.samples {
+				if d := time.Duration(s.DecodeTime); first < 0 || d < first {
+					first = d
+				}
+			}
+		}
+		if first < 0 {
+			return nil
+		}
+		r.base, r.based = first, true
+	}
+	var ids []uint32
+	for _, t := range tracks {
+		ids = append(ids, t.id)
+	}
+	frag, err := mp4.CreateMultiTrackFragment(r.seq+1, ids)
+	if err != nil {
+		return fmt.Errorf("recording: %w", err)
+	}
+	wrote := false
+	for _, t := range tracks {
+		n := len(t.samples)
+		if !final && n > 0 {
+			n-- // the last waits for the next sample's DTS
+		}
+		for i := 0; i < n; i++ {
+			s := t.samples[i]
+			dts := time.Duration(s.DecodeTime)
+			var next time.Duration
+			if i+1 < len(t.samples) {
+				next = time.Duration(t.samples[i+1].DecodeTime)
+			}
+			var dur uint32
+			if i+1 < len(t.samples) && next > dts {
+				dur = uint32(toScale(next-r.base, t.timescale) - toScale(dts-r.base, t.timescale))
+			} else {
+				dur = t.lastDur
+			}
+			if dur == 0 {
+				dur = 1
+			}
+			t.lastDur = dur
+			s.Dur = dur
+			s.DecodeTime = uint64(max(toScale(dts-r.base, t.timescale), 0))
+			if err := frag.AddFullSampleToTrack(s, t.id); err != nil {
+				return fmt.Errorf("recording: %w", err)
+			}
+			wrote = true
+		}
+		t.samples = append(t.samples[:0], t.samples[n:]...)
+	}
+	r.fragStart = end
+	if !wrote {
+		return nil
+	}
+	r.seq++
+	if err := frag.Encode(r.w); err != nil {
+		return fmt.Errorf("recording: writing fragment %d: %w", r.seq, err)
+	}
+	return r.flush()
+}
+
+func (r *Recorder) flush() error {
+	if err := r.w.Flush(); err != nil {
+		return fmt.Errorf("recording: %w", err)
+	}
+	if !r.cfg.NoSync {
+		if err := r.f.Sync(); err != nil {
+			return fmt.Errorf("recording: sync: %w", err)
+		}
+	}
+	if fi, err := r.f.Stat(); err == nil {
+		r.bytes = fi.Size()
+	}
+	return nil
+}
+
+// Close writes what is buffered, syncs, closes the file and gives it its final name.
+// Idempotent. A recording that never got a frame is removed.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return r.err
+	}
+	r.closed = true
+	err := r.err
+	if err == nil {
+		err = r.writeFragment(0, true)
+	}
+	if cerr := r.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("recording: %w", cerr)
+	}
+	if r.seq == 0 {
+		os.Remove(r.f.Name())
+		if err == nil {
+			err = errors.New("recording: no media was recorded")
+		}
+		r.err = err
+		return err
+	}
+	if rerr := os.Rename(r.f.Name(), r.cfg.Path); err == nil && rerr != nil {
+		err = fmt.Errorf("recording: %w", rerr)
+	}
+	r.err = err
+	return err
+}
+
+// SpacePath is the CMS recorder's name for a recording of a space started at t:
+// dir/spaces/<space id>/<YYYYmmddHHMMSS+0000>.mp4 (UTC). The space id is kept to safe
+// characters.
+func SpacePath(dir, spaceID string, t time.Time) string {
+	return filepath.Join(dir, "spaces", safeName(spaceID), stamp(t)+".mp4")
+}
+
+// ForwardedCallPath is the name for a recording of a call that is not in a space:
+// dir/forwardedCalls/<YYYYmmddHHMMSS+0000>.mp4.
+func ForwardedCallPath(dir string, t time.Time) string {
+	return filepath.Join(dir, "forwardedCalls", stamp(t)+".mp4")
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("20060102150405") + "+0000" }
+
+func safeName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
+	if s == "" {
+		s = "_"
+	}
+	return s
+}
+
+// Recover gives the recordings a crash left under dir (files ending in TempSuffix with
+// at least the init segment and one fragment) their final names, and returns them.
+// Files too short to hold a fragment are left alone.
+func Recover(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, TempSuffix) {
+			return err
+		}
+		ok, err := hasFragment(p)
+		if err != nil || !ok {
+			return err
+		}
+		final := strings.TrimSuffix(p, TempSuffix)
+		if _, err := os.Stat(final); err == nil {
+			return nil // never overwrite
+		}
+		if err := os.Rename(p, final); err != nil {
+			return err
+		}
+		out = append(out, final)
+		return nil
+	})
+	return out, err
+}
+
+// hasFragment reports whether a file holds a moof box after its init segment.
+func hasFragment(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var hdr [8]byte
+	var off int64
+	for {
+		if _, err := f.ReadAt(hdr[:], off); err != nil {
+			return false, nil
+		}
+		size := int64(hdr[0])<<24 | int64(hdr[1])<<16 | int64(hdr[2])<<8 | int64(hdr[3])
+		if string(hdr[4:]) == "moof" {
+			return true, nil
+		}
+		if size < 8 {
+			return false, nil
+		}
+		off += size
+	}
+}
