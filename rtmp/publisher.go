@@ -53,6 +53,10 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int32(s))
 }
 
+// maxAudioAhead bounds how long audio waits for the first video keyframe of a
+// connection before it is sent anyway.
+const maxAudioAhead = 3 * time.Second
+
 // Event reports a state change of a Publisher.
 type Event struct {
 	State State
@@ -262,6 +266,11 @@ type Publisher struct {
 	lastAudio    uint32
 	sps, pps     []byte
 	videoSeqSent bool
+	// keySent says a video keyframe went out on this connection; until then audio is
+	// held back (up to maxAudioAhead), so that the stream starts with both.
+	keySent     bool
+	audioWaited time.Duration
+	audioFirst  time.Duration
 	seqBuf       []byte
 }
 
@@ -683,8 +692,20 @@ func (p *Publisher) writeFrame(c *conn, streamID uint32, s *slot) error {
 		p.videoFrames.Add(1)
 		if s.key {
 			p.keyFrames.Add(1)
+			p.keySent = true
 		}
 		return nil
+	}
+	if p.video != nil && !p.keySent {
+		// Audio before the first picture would start the stream (and nginx's recording)
+		// with sound and no image: wait for the keyframe, unless video seems gone.
+		if p.audioWaited == 0 {
+			p.audioFirst = s.dts
+		}
+		p.audioWaited = max(s.dts-p.audioFirst, 1)
+		if p.audioWaited < maxAudioAhead {
+			return nil
+		}
 	}
 	ts := p.timestamp(s.dts, &p.lastAudio)
 	tag := p.audioTag(flv.AACRaw, flv.PacketCodedFrames)
@@ -786,6 +807,7 @@ func (p *Publisher) sendHeaders(c *conn, streamID uint32) error {
 		ts = p.lastAudio
 	}
 	p.videoSeqSent = false
+	p.keySent, p.audioWaited = false, 0
 	if p.video != nil {
 		if err := p.writeVideoSequence(c, streamID, ts); err != nil {
 			return err

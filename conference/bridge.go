@@ -1,0 +1,680 @@
+package conference
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/h264"
+	"github.com/sipcast/sipcast/recording"
+	"github.com/sipcast/sipcast/rtmp"
+	"github.com/sipcast/sipcast/sip"
+	"github.com/sipcast/sipcast/sip/sdp"
+)
+
+// Config configures a Bridge.
+type Config struct {
+	// SIP are the UA's options: listeners, TLS, call limit, trace, logger. The Bridge
+	// adds its own invite and update handlers.
+	SIP []sip.Option
+	// MediaIP is the address media is received on and announced in SDP (default
+	// 127.0.0.1).
+	MediaIP net.IP
+	// Ports is the RTP port range (default: any free ports).
+	Ports *media.PortAllocator
+	// Resolution limits received video (the CMS streamer's resolution setting).
+	Resolution sdp.Resolution
+	// StreamURL is the RTMP(S) URL for calls that carry none and that ResolveStreamURL
+	// does not resolve ("" and nothing else: no streaming).
+	StreamURL string
+	// ResolveStreamURL, when set, gives a call's stream URL when the INVITE carries no
+	// x-cisco-stream ("" falls back to StreamURL).
+	ResolveStreamURL func(ctx context.Context, c *sip.Call) (string, error)
+	// RecordDir enables recording: spaces/<SpaceID>/... or forwardedCalls/... under it.
+	RecordDir string
+	// SpaceID names a call's space for its recording path ("": forwardedCalls).
+	SpaceID func(c *sip.Call) string
+	// Publisher adds options to each call's RTMP publisher (TLS config, backoff...).
+	Publisher []rtmp.PublisherOption
+	// StartTimeout bounds the wait for a track's codec configuration: after it the
+	// outputs start with the tracks that are ready (default 3 s).
+	StartTimeout time.Duration
+	// MediaTimeout ends a call whose media stopped for this long (default 30 s).
+	MediaTimeout time.Duration
+	// Events receives events; it must not block.
+	Events func(Event)
+	// Logger gets operational messages (default: discarded).
+	Logger *slog.Logger
+}
+
+// Bridge answers calls and streams and records them.
+type Bridge struct {
+	cfg Config
+	ua  *sip.UA
+	log *slog.Logger
+
+	mu     sync.Mutex
+	calls  map[string]*call
+	closed bool
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New starts a Bridge and its SIP listeners.
+func New(cfg Config) (*Bridge, error) {
+	if cfg.MediaIP == nil {
+		cfg.MediaIP = net.IPv4(127, 0, 0, 1)
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 3 * time.Second
+	}
+	if cfg.MediaTimeout <= 0 {
+		cfg.MediaTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.StreamURL != "" {
+		if _, err := rtmp.ParseURL(cfg.StreamURL); err != nil {
+			return nil, fmt.Errorf("conference: stream URL: %w", err)
+		}
+	}
+	b := &Bridge{cfg: cfg, log: cfg.Logger, calls: map[string]*call{}}
+	opts := append([]sip.Option{}, cfg.SIP...)
+	opts = append(opts, sip.WithInviteHandler(b.onInvite), sip.WithCallUpdated(b.onUpdate))
+	ua, err := sip.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	b.ua = ua
+	return b, nil
+}
+
+// UA returns the Bridge's SIP user agent (its addresses, outbound calls).
+func (b *Bridge) UA() *sip.UA { return b.ua }
+
+func (b *Bridge) emit(e Event) {
+	e.Time = time.Now()
+	b.log.Info(e.String())
+	if b.cfg.Events != nil {
+		b.cfg.Events(e)
+	}
+}
+
+// CallInfo describes a call in progress.
+type CallInfo struct {
+	ID, Remote string
+	// URL is the stream URL (credentials removed), "" when not streaming.
+	URL string
+	// Streaming is the publisher's state.
+	Streaming rtmp.State
+	Publisher rtmp.Stats
+	// Recording is the recording's path, "" when not recording.
+	Recording string
+	Recorder  recording.Stats
+	// Frames counts frames received per codec.
+	VideoFrames, AudioFrames uint64
+	// MediaPorts are the local RTP ports by kind ("audio", "video").
+	MediaPorts map[string]int
+}
+
+// Calls returns the calls in progress.
+func (b *Bridge) Calls() []CallInfo {
+	b.mu.Lock()
+	calls := make([]*call, 0, len(b.calls))
+	for _, c := range b.calls {
+		calls = append(calls, c)
+	}
+	b.mu.Unlock()
+	out := make([]CallInfo, 0, len(calls))
+	for _, c := range calls {
+		out = append(out, c.info())
+	}
+	return out
+}
+
+// EndCall hangs up a call (BYE); its outputs are finalized as for any call end.
+func (b *Bridge) EndCall(ctx context.Context, id string) error {
+	b.mu.Lock()
+	c := b.calls[id]
+	b.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("conference: no call %q", id)
+	}
+	return c.sc.Hangup(ctx)
+}
+
+// Close ends every call with BYE, finalizes their recordings, stops the SIP listeners and
+// waits for all of it. Idempotent.
+func (b *Bridge) Close() error {
+	var err error
+	b.once.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
+		err = b.ua.Close() // BYE to every call; their Done closes
+		b.wg.Wait()
+	})
+	return err
+}
+
+func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, &sip.RejectError{Code: 503, Reason: "Service Unavailable"}
+	}
+	b.mu.Unlock()
+	bc, err := newCall(b, c)
+	if err != nil {
+		b.log.Warn("conference: cannot take the call", "call", c.ID, "err", err)
+		return nil, &sip.RejectError{Code: 503, Reason: "Service Unavailable"}
+	}
+	var answer []byte
+	if len(c.Offer) == 0 {
+		answer, err = sdp.Offer(bc.sdpConfig())
+	} else {
+		var ms []sdp.Media
+		answer, ms, err = sdp.Answer(c.Offer, bc.sdpConfig())
+		if err == nil {
+			err = bc.setupMedia(ms)
+		}
+	}
+	if err != nil {
+		bc.closeMedia()
+		if errors.Is(err, sdp.ErrNoCommonMedia) || errors.Is(err, sdp.ErrMalformedOffer) {
+			return nil, &sip.RejectError{Code: 488, Reason: "Not Acceptable Here"}
+		}
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		bc.closeMedia()
+		return nil, &sip.RejectError{Code: 503, Reason: "Service Unavailable"}
+	}
+	b.calls[c.ID] = bc
+	b.wg.Add(1)
+	b.mu.Unlock()
+	go bc.run()
+	return answer, nil
+}
+
+func (b *Bridge) onUpdate(c *sip.Call, offer []byte) ([]byte, error) {
+	b.mu.Lock()
+	bc := b.calls[c.ID]
+	b.mu.Unlock()
+	if bc == nil {
+		return nil, errors.New("conference: unknown call")
+	}
+	return bc.update(offer)
+}
+
+// call is one call's media and outputs.
+type call struct {
+	b     *Bridge
+	sc    *sip.Call
+	clock *media.Clock
+	ctx   context.Context
+	stop  context.CancelFunc
+
+	sessions map[string]*media.Session // "audio", "video"
+	hasVideo bool
+	hasAudio bool
+	audioPT  uint8
+
+	mu        sync.Mutex
+	sps, pps  []byte
+	asc       []byte
+	started   bool
+	firstSeen time.Time
+	url       string
+	pub       *rtmp.Publisher
+	pubWG     sync.WaitGroup
+	rec       *recording.Recorder
+	video     uint64
+	audio     uint64
+	startedCh chan struct{}
+	// keyframe asks the call's INFO goroutine for a SIP picture_fast_update.
+	keyframe chan struct{}
+}
+
+func newCall(b *Bridge, sc *sip.Call) (*call, error) {
+	ctx, stop := context.WithCancel(context.Background())
+	c := &call{b: b, sc: sc, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop,
+		sessions: map[string]*media.Session{}, startedCh: make(chan struct{}), keyframe: make(chan struct{}, 1)}
+	for _, kind := range []string{"video", "audio"} {
+		opts := []media.SessionOption{media.WithLocalIP(b.cfg.MediaIP),
+			media.WithClock(c.clock), media.WithFrames(c.onFrame),
+			media.WithMediaTimeouts(b.cfg.MediaTimeout, b.cfg.MediaTimeout),
+			media.WithSessionEvents(c.onSessionEvent),
+			media.WithKeyframeHook(c.kickKeyframe)}
+		if b.cfg.Ports != nil {
+			opts = append(opts, media.WithPortAllocator(b.cfg.Ports))
+		}
+		s, err := media.NewSession(opts...)
+		if err != nil {
+			c.closeMedia()
+			stop()
+			return nil, err
+		}
+		c.sessions[kind] = s
+	}
+	return c, nil
+}
+
+func (c *call) sdpConfig() sdp.Config {
+	return sdp.Config{Address: c.b.cfg.MediaIP, Resolution: c.b.cfg.Resolution,
+		Ports: func(kind string, i int) (int, int) {
+			if s := c.sessions[kind]; s != nil && i == 0 {
+				return s.LocalPorts()
+			}
+			return 0, 0
+		}}
+}
+
+// setupMedia starts the sessions of the accepted m-lines (the first of each kind) and
+// closes the others.
+func (c *call) setupMedia(ms []sdp.Media) error {
+	used := map[string]bool{}
+	for _, m := range ms {
+		s := c.sessions[m.Kind]
+		if !m.Accepted || s == nil || used[m.Kind] {
+			continue
+		}
+		cfg := m.TrackConfig()
+		if err := s.AddTrack(cfg); err != nil {
+			return err
+		}
+		s.SetRemote(m.RemoteRTP, m.RemoteRTCP)
+		used[m.Kind] = true
+		switch m.Kind {
+		case "video":
+			c.hasVideo = true
+		case "audio":
+			c.hasAudio, c.audioPT = true, m.PayloadType
+		}
+	}
+	var unused []*media.Session
+	c.mu.Lock()
+	for kind, s := range c.sessions {
+		if !used[kind] {
+			unused = append(unused, s)
+			delete(c.sessions, kind)
+		}
+	}
+	started := make([]*media.Session, 0, len(c.sessions))
+	for _, s := range c.sessions {
+		started = append(started, s)
+	}
+	c.mu.Unlock()
+	for _, s := range unused {
+		s.Close()
+	}
+	for _, s := range started {
+		s.Start()
+	}
+	if len(used) == 0 {
+		return sdp.ErrNoCommonMedia
+	}
+	return nil
+}
+
+func (c *call) closeMedia() {
+	c.mu.Lock()
+	sessions := make([]*media.Session, 0, len(c.sessions))
+	for _, s := range c.sessions {
+		sessions = append(sessions, s)
+	}
+	c.mu.Unlock()
+	for _, s := range sessions {
+		s.Close()
+	}
+}
+
+// update answers an in-dialog offer with the same sessions, and follows a changed stream
+// URL.
+func (c *call) update(offer []byte) ([]byte, error) {
+	if url := c.sc.StreamURL(); url != "" {
+		c.mu.Lock()
+		changed := c.started && url != c.url
+		c.mu.Unlock()
+		if changed {
+			c.restartStreaming(url, "the stream URL changed")
+		}
+	}
+	if len(offer) == 0 {
+		return nil, nil
+	}
+	answer, ms, err := sdp.Answer(offer, c.sdpConfig())
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	for _, m := range ms {
+		if s := c.sessions[m.Kind]; m.Accepted && s != nil && !used[m.Kind] {
+			s.SetRemote(m.RemoteRTP, m.RemoteRTCP)
+			used[m.Kind] = true
+		}
+	}
+	return answer, nil
+}
+
+// kickKeyframe is the sessions' keyframe hook: it never blocks (it may run under c.mu).
+func (c *call) kickKeyframe() {
+	select {
+	case c.keyframe <- struct{}{}:
+	default:
+	}
+}
+
+// sipKeyframes sends SIP INFO picture_fast_update when asked, until the call ends.
+func (c *call) sipKeyframes(done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.keyframe:
+			ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+			_ = c.sc.RequestKeyframe(ctx)
+			cancel()
+		}
+	}
+}
+
+func (c *call) requestKeyframe() {
+	if s := c.sessions["video"]; s != nil {
+		s.RequestKeyframe()
+	}
+}
+
+func (c *call) onSessionEvent(e media.SessionEvent) {
+	switch e.Type {
+	case media.EventMediaTimeout:
+		c.b.log.Warn("conference: media timeout", "call", c.sc.ID, "silence", e.Silence)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = c.sc.Hangup(ctx)
+		}()
+	case media.EventBye:
+		c.b.log.Info("conference: RTCP BYE from the caller", "call", c.sc.ID)
+	}
+}
+
+// run lives as long as the call: it starts the outputs when ready (or at StartTimeout)
+// and finalizes everything when the call ends.
+func (c *call) run() {
+	defer c.b.wg.Done()
+	kfDone := make(chan struct{})
+	go c.sipKeyframes(kfDone)
+	defer func() { <-kfDone }()
+	c.b.emit(Event{Type: EventCallStarted, CallID: c.sc.ID, Remote: c.sc.From})
+	if len(c.sc.Offer) == 0 {
+		select {
+		case <-c.sc.Confirmed():
+			ms, err := sdp.Negotiate(c.sc.RemoteSDP(), c.sdpConfig())
+			if err == nil {
+				err = c.setupMedia(ms)
+			}
+			if err != nil {
+				c.b.log.Warn("conference: late offer answer unusable", "call", c.sc.ID, "err", err)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = c.sc.Hangup(ctx)
+				cancel()
+			}
+		case <-c.sc.Done():
+		}
+	}
+	timeout := time.NewTimer(c.b.cfg.StartTimeout)
+	defer timeout.Stop()
+	select {
+	case <-c.startedCh:
+	case <-timeout.C:
+		c.mu.Lock()
+		if !c.started && !c.firstSeen.IsZero() {
+			c.startLocked("not every track's codec configuration arrived in time")
+		}
+		c.mu.Unlock()
+	case <-c.sc.Done():
+	}
+	<-c.sc.Done()
+	c.stop()
+	c.closeMedia()
+	c.mu.Lock()
+	pub, rec := c.pub, c.rec
+	c.pub, c.rec = nil, nil
+	c.started = true // nothing starts any more
+	c.mu.Unlock()
+	if pub != nil {
+		_ = pub.Close()
+		c.pubWG.Wait()
+	}
+	if rec != nil {
+		if err := rec.Close(); err != nil {
+			c.b.emit(Event{Type: EventRecordingFailed, CallID: c.sc.ID, Path: rec.Path(), Reason: err.Error()})
+		} else {
+			c.b.emit(Event{Type: EventRecordingFinished, CallID: c.sc.ID, Path: rec.Path()})
+		}
+	}
+	c.b.mu.Lock()
+	delete(c.b.calls, c.sc.ID)
+	c.b.mu.Unlock()
+	c.b.emit(Event{Type: EventCallEnded, CallID: c.sc.ID, Remote: c.sc.From, Reason: c.sc.EndReason()})
+}
+
+// onFrame receives every frame of the call (from the sessions' goroutines).
+func (c *call) onFrame(f *media.Frame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.firstSeen.IsZero() {
+		c.firstSeen = time.Now()
+	}
+	switch {
+	case f.Codec == media.CodecH264:
+		c.video++
+		if f.Keyframe {
+			if sps, pps := h264.ParamSets(f.Data); sps != nil && pps != nil && (!bytes.Equal(sps, c.sps) || !bytes.Equal(pps, c.pps)) {
+				c.sps, c.pps = bytes.Clone(sps), bytes.Clone(pps) // f.Data is reused
+			}
+		}
+	case f.Codec == media.CodecAAC:
+		c.audio++
+		if c.asc == nil {
+			if s := c.sessions["audio"]; s != nil {
+				c.asc = s.AudioSpecificConfig(c.audioPT)
+			}
+		}
+	default:
+		c.audio++
+	}
+	if !c.started {
+		videoReady := !c.hasVideo || c.sps != nil
+		audioReady := !c.hasAudio || c.asc != nil
+		if !videoReady || !audioReady {
+			return
+		}
+		c.startLocked("")
+		if !c.started {
+			return
+		}
+	}
+	if c.pub != nil {
+		c.pub.WriteFrame(f)
+	}
+	if c.rec != nil {
+		if err := c.rec.WriteFrame(f); err != nil {
+			c.b.emit(Event{Type: EventRecordingFailed, CallID: c.sc.ID, Path: c.rec.Path(), Reason: err.Error()})
+			_ = c.rec.Close()
+			c.rec = nil
+		}
+	}
+}
+
+// startLocked starts the outputs with the tracks whose configuration is known.
+func (c *call) startLocked(note string) {
+	if c.started {
+		return
+	}
+	c.started = true
+	close(c.startedCh)
+	if note != "" {
+		c.b.log.Warn("conference: starting outputs: "+note, "call", c.sc.ID)
+	}
+	url := c.sc.StreamURL()
+	if url == "" && c.b.cfg.ResolveStreamURL != nil {
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		u, err := c.b.cfg.ResolveStreamURL(ctx, c.sc)
+		cancel()
+		if err != nil {
+			c.b.log.Warn("conference: resolving the stream URL", "call", c.sc.ID, "err", err)
+		}
+		url = u
+	}
+	if url == "" {
+		url = c.b.cfg.StreamURL
+	}
+	if url != "" {
+		c.startStreamingLocked(url)
+	}
+	if c.b.cfg.RecordDir != "" {
+		c.startRecordingLocked()
+	}
+	c.requestKeyframe()
+}
+
+func (c *call) tracks() (opts []rtmp.PublisherOption) {
+	if c.sps != nil {
+		opts = append(opts, rtmp.WithVideo(rtmp.VideoTrack{Codec: media.CodecH264, SPS: c.sps, PPS: c.pps}))
+	}
+	if c.asc != nil {
+		opts = append(opts, rtmp.WithAudio(rtmp.AudioTrack{Codec: media.CodecAAC, Config: c.asc}))
+	}
+	return opts
+}
+
+func (c *call) startStreamingLocked(url string) {
+	redacted := rtmp.Redact(url)
+	opts := append(c.tracks(), rtmp.WithKeyframeRequest(c.requestKeyframe), rtmp.WithLogger(c.b.log))
+	events := make(chan rtmp.Event, 16)
+	opts = append(opts, rtmp.WithEvents(func(e rtmp.Event) {
+		select {
+		case events <- e:
+		default: // a burst of state changes: the latest states still arrive
+		}
+	}))
+	opts = append(opts, c.b.cfg.Publisher...)
+	pub, err := rtmp.NewPublisher(url, opts...)
+	if err != nil {
+		c.b.emit(Event{Type: EventStreamingStopped, CallID: c.sc.ID, URL: redacted, Reason: err.Error()})
+		return
+	}
+	c.pub, c.url = pub, url
+	c.pubWG.Add(1)
+	go func() {
+		defer c.pubWG.Done()
+		for {
+			select {
+			case e := <-events:
+				c.publisherEvent(e, redacted)
+			case <-pub.Done():
+				for {
+					select {
+					case e := <-events:
+						c.publisherEvent(e, redacted)
+					default:
+						reason := "call ended"
+						if err := pub.Err(); err != nil {
+							reason = err.Error()
+						}
+						c.b.emit(Event{Type: EventStreamingStopped, CallID: c.sc.ID, URL: redacted, Reason: reason})
+						return
+					}
+				}
+			}
+		}
+	}()
+}
+
+func (c *call) publisherEvent(e rtmp.Event, url string) {
+	switch e.State {
+	case rtmp.StatePublishing:
+		c.b.emit(Event{Type: EventStreamingStarted, CallID: c.sc.ID, URL: url})
+	case rtmp.StateRetrying:
+		reason := fmt.Sprintf("attempt %d, next in %v", e.Attempt, e.Retry)
+		if e.Err != nil {
+			reason = e.Err.Error() + "; " + reason
+		}
+		c.b.emit(Event{Type: EventStreamingRetrying, CallID: c.sc.ID, URL: url, Reason: reason})
+	}
+}
+
+// restartStreaming moves the stream to a new URL.
+func (c *call) restartStreaming(url, why string) {
+	c.mu.Lock()
+	old := c.pub
+	c.pub = nil
+	c.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+		c.pubWG.Wait()
+	}
+	c.b.log.Info("conference: "+why, "call", c.sc.ID, "url", rtmp.Redact(url))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() == nil {
+		c.startStreamingLocked(url)
+		c.requestKeyframe()
+	}
+}
+
+func (c *call) startRecordingLocked() {
+	now := time.Now()
+	var path string
+	if c.b.cfg.SpaceID != nil {
+		if id := c.b.cfg.SpaceID(c.sc); id != "" {
+			path = recording.SpacePath(c.b.cfg.RecordDir, id, now)
+		}
+	}
+	if path == "" {
+		path = recording.ForwardedCallPath(c.b.cfg.RecordDir, now)
+	}
+	cfg := recording.Config{Path: path}
+	if c.sps != nil {
+		cfg.Video = &recording.VideoConfig{SPS: c.sps, PPS: c.pps}
+	}
+	if c.asc != nil {
+		cfg.Audio = &recording.AudioConfig{AudioSpecificConfig: c.asc}
+	}
+	rec, err := recording.Create(cfg)
+	if err != nil {
+		c.b.emit(Event{Type: EventRecordingFailed, CallID: c.sc.ID, Path: path, Reason: err.Error()})
+		return
+	}
+	c.rec = rec
+	c.b.emit(Event{Type: EventRecordingStarted, CallID: c.sc.ID, Path: path})
+}
+
+func (c *call) info() CallInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ci := CallInfo{ID: c.sc.ID, Remote: c.sc.From, VideoFrames: c.video, AudioFrames: c.audio, MediaPorts: map[string]int{}}
+	for kind, s := range c.sessions {
+		ci.MediaPorts[kind], _ = s.LocalPorts()
+	}
+	if c.pub != nil {
+		ci.URL, ci.Streaming, ci.Publisher = rtmp.Redact(c.url), c.pub.State(), c.pub.Stats()
+	}
+	if c.rec != nil {
+		ci.Recording, ci.Recorder = c.rec.Path(), c.rec.Stats()
+	}
+	return ci
+}

@@ -1,0 +1,15 @@
+// Package conference wires the pieces into what a CMS streamer and recorder do: a
+// Bridge answers SIP calls, receives their media, streams each call over RTMP(S) and
+// records it to MP4, and reports what happens as typed events that read like the CMS log.
+//
+// Per call the Bridge builds one media.Session per accepted m-line on one media.Clock,
+// finds the stream URL (the Call Bridge's x-cisco-stream Contact parameter, from the
+// INVITE or a later UPDATE/re-INVITE; then Config.ResolveStreamURL; then
+// Config.StreamURL), and starts the outputs once it knows the codec configurations: the
+// first keyframe's parameter sets for H.264, the SDP's or in-band AudioSpecificConfig for
+// AAC. An output that (re)starts asks the caller for a keyframe (RTCP PLI/FIR and SIP INFO
+// picture_fast_update). The RTMP publisher reconnects on its own; a flapping server never
+// ends the call. An audio-only call makes an audio-only stream and recording.
+//
+// Close ends every call with BYE, finalizes the recordings and waits for everything.
+package conference

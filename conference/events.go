@@ -1,0 +1,75 @@
+package conference
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventType says what happened.
+type EventType int
+
+// Event types.
+const (
+	EventCallStarted EventType = iota
+	EventCallEnded
+	EventStreamingStarted
+	EventStreamingRetrying
+	EventStreamingStopped
+	EventRecordingStarted
+	EventRecordingFinished
+	EventRecordingFailed
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventCallStarted:
+		return "call started"
+	case EventCallEnded:
+		return "call ended"
+	case EventStreamingStarted:
+		return "streaming started"
+	case EventStreamingRetrying:
+		return "streaming retrying"
+	case EventStreamingStopped:
+		return "streaming stopped"
+	case EventRecordingStarted:
+		return "recording started"
+	case EventRecordingFinished:
+		return "recording finished"
+	case EventRecordingFailed:
+		return "recording failed"
+	}
+	return fmt.Sprintf("EventType(%d)", int(t))
+}
+
+// Event is something that happened to a call, with the reason where there is one.
+type Event struct {
+	Type   EventType
+	Time   time.Time
+	CallID string
+	// Remote is the caller (From).
+	Remote string
+	// URL is the stream URL, credentials removed.
+	URL string
+	// Path is the recording's file.
+	Path string
+	// Reason says why (call ended, streaming retrying or stopped, recording failed).
+	Reason string
+}
+
+// String renders the event as a log line in the manner of the CMS streamer's.
+func (e Event) String() string {
+	s := fmt.Sprintf("call %s: %s", e.CallID, e.Type)
+	switch e.Type {
+	case EventCallStarted:
+		s += " from " + e.Remote
+	case EventStreamingStarted, EventStreamingRetrying, EventStreamingStopped:
+		s += " to " + e.URL
+	case EventRecordingStarted, EventRecordingFinished, EventRecordingFailed:
+		s += ": " + e.Path
+	}
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}

@@ -1,0 +1,321 @@
+// Command demo is sipcast's main job in one self-contained program: it starts an embedded
+// RTMP server, a conference.Bridge with SIP on loopback, and a built-in SIP caller that
+// sends the bundled test clip (1280x720 H.264 + AAC) as RTP. The call is streamed to the
+// embedded server, which writes what it receives to DIR/stream.flv, and recorded to MP4
+// under DIR/recordings/. Progress goes to the terminal, and a summary at the end says what
+// arrived and how to play it.
+//
+//	go run ./examples/demo [-duration 15s] [-out ./sipcast-demo] [-keep]
+//
+// With -keep everything stays up after the built-in call: dial the printed SIP address
+// with a softphone, or play rtmp://127.0.0.1:1935/live/demo, until Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	psdp "github.com/pion/sdp/v3"
+
+	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/aac"
+	"github.com/sipcast/sipcast/media/rtpsend"
+	"github.com/sipcast/sipcast/rtmp"
+	"github.com/sipcast/sipcast/sip"
+)
+
+// options are the demo's flags.
+type options struct {
+	duration time.Duration
+	out      string
+	keep     bool
+	rtmpAddr string
+}
+
+func main() {
+	var o options
+	flag.DurationVar(&o.duration, "duration", 15*time.Second, "how long the built-in caller sends")
+	flag.StringVar(&o.out, "out", "./sipcast-demo", "directory for stream.flv and recordings/")
+	flag.BoolVar(&o.keep, "keep", false, "keep the server and the bridge running after the call (Ctrl-C ends)")
+	flag.StringVar(&o.rtmpAddr, "rtmp", "127.0.0.1:1935", "RTMP server address (a free port is used if it is taken)")
+	flag.Parse()
+	// sipgo logs transport chatter on the default logger; the demo shows errors only.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the demo; it returns when the call is over and its files are complete (or, with
+// keep, when ctx ends).
+func run(ctx context.Context, o options, out io.Writer) error {
+	if o.duration <= 0 {
+		return errors.New("-duration must be positive")
+	}
+	clip, err := testmedia.AV720p()
+	if err != nil {
+		return fmt.Errorf("loading the test clip: %w", err)
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	flvPath := filepath.Join(o.out, "stream.flv")
+	recDir := filepath.Join(o.out, "recordings")
+
+	// The embedded RTMP server: it writes the stream it receives to stream.flv.
+	srv, err := rtmp.NewServer(rtmp.WithApps("live"), rtmp.WithRecorder(func(key string) (io.WriteCloser, error) {
+		return os.Create(flvPath)
+	}))
+	if err != nil {
+		return err
+	}
+	addr, err := srv.Listen(o.rtmpAddr)
+	if err != nil {
+		if addr, err = srv.Listen("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("RTMP server: %w", err)
+		}
+	}
+	defer srv.Close()
+	streamURL := fmt.Sprintf("rtmp://%s/live/demo", addr)
+
+	// The Bridge: SIP on loopback, streaming to the embedded server, recording.
+	events := make(chan conference.Event, 64)
+	var evMu sync.Mutex
+	var eventLog []conference.Event
+	bridge, err := conference.New(conference.Config{
+		SIP:       []sip.Option{sip.WithUDP("127.0.0.1:0")},
+		StreamURL: streamURL,
+		RecordDir: recDir,
+		Events: func(e conference.Event) {
+			evMu.Lock()
+			eventLog = append(eventLog, e)
+			evMu.Unlock()
+			select {
+			case events <- e:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer bridge.Close()
+	sipAddr := bridge.UA().UDPAddr()
+	fmt.Fprintf(out, "sipcast demo\n  RTMP server   %s (writing %s)\n  SIP (UDP)     sip:demo@%s\n  recordings    %s\n\n", streamURL, flvPath, sipAddr, recDir)
+
+	// The built-in caller.
+	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"), sip.WithUserAgentName("sipcast demo caller"))
+	if err != nil {
+		return err
+	}
+	defer caller.Close()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().(*net.UDPAddr)
+	ac, err := aac.ParseConfig(clip.AudioConfig)
+	if err != nil {
+		return err
+	}
+	offer := rtpsend.SDP(local.IP, local.Port, local.Port, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels)
+	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	call, err := caller.Dial(dialCtx, "sip:demo@"+sipAddr.String(), offer, sip.DialOptions{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("the built-in caller: %w", err)
+	}
+	video, audio, err := mediaAddrs(call.Answer)
+	if err != nil {
+		return fmt.Errorf("the bridge's answer: %w", err)
+	}
+	sender := &rtpsend.Sender{SPS: clip.SPS, PPS: clip.PPS}
+	if video != nil {
+		sender.Video = rtpsend.NewStream(conn, video, &net.UDPAddr{IP: video.IP, Port: video.Port + 1}, 90000)
+	}
+	if audio != nil {
+		sender.Audio = rtpsend.NewStream(conn, audio, &net.UDPAddr{IP: audio.IP, Port: audio.Port + 1}, ac.SampleRate)
+	}
+	fmt.Fprintf(out, "calling: H.264 1280x720 to %v, AAC %d Hz to %v, for %v\n", video, ac.SampleRate, audio, o.duration)
+
+	// Progress once a second.
+	progressDone := make(chan struct{})
+	stopProgress := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case e := <-events:
+				fmt.Fprintf(out, "  event: %s\n", e)
+			case <-t.C:
+				for _, c := range bridge.Calls() {
+					fmt.Fprintf(out, "  %4.0fs  received %d video / %d audio frames; RTMP %s, %d kbit/s sent; recording %d fragments\n",
+						time.Since(start).Seconds(), c.VideoFrames, c.AudioFrames, c.Streaming,
+						c.Publisher.BytesSent*8/1000/uint64(max(1, time.Since(start).Seconds())), c.Recorder.Fragments)
+				}
+			}
+		}
+	}()
+	frames := interleave(clip.Video(), clip.Audio())
+	playErr := sender.Play(ctx, frames, clip.Duration, o.duration, nil)
+	hangCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = call.Hangup(hangCtx)
+	cancel()
+	// The bridge ends the call: the recording is finalized, the stream closed.
+	waitFor(ctx, events, eventLog, &evMu, conference.EventCallEnded, 15*time.Second)
+	close(stopProgress)
+	<-progressDone
+	if playErr != nil && !errors.Is(playErr, context.Canceled) {
+		return fmt.Errorf("sending the clip: %w", playErr)
+	}
+	// The server writes stream.flv until the publisher has gone: wait for the file to be
+	// complete (the server closes it when the stream ends).
+	srvCloseCtx := ctx
+	_ = srvCloseCtx
+	if !o.keep {
+		srv.Close()
+	}
+	return summary(out, o, flvPath, recDir, eventLog, &evMu, bridge, ctx)
+}
+
+// waitFor waits until an event of type t has been logged, ctx ends or timeout passes;
+// events that arrive meanwhile are printed by nobody (the log keeps them).
+func waitFor(ctx context.Context, ch <-chan conference.Event, _ []conference.Event, mu *sync.Mutex, t conference.EventType, timeout time.Duration) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case e := <-ch:
+			if e.Type == t {
+				return
+			}
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
+func summary(out io.Writer, o options, flvPath, recDir string, log []conference.Event, mu *sync.Mutex, bridge *conference.Bridge, ctx context.Context) error {
+	mu.Lock()
+	events := append([]conference.Event(nil), log...)
+	mu.Unlock()
+	fmt.Fprintf(out, "\nevents:\n")
+	for _, e := range events {
+		fmt.Fprintf(out, "  %s  %s\n", e.Time.Format("15:04:05.000"), e)
+	}
+	got, err := testmedia.Load(flvPath)
+	if err != nil {
+		return fmt.Errorf("reading back %s: %w", flvPath, err)
+	}
+	fi, err := os.Stat(flvPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nwhat the RTMP server received (%s):\n", flvPath)
+	fmt.Fprintf(out, "  %d video frames, %d audio frames, %.2f s, %d kbit/s\n", len(got.Video()), len(got.Audio()),
+		got.Duration.Seconds(), int64(fi.Size())*8/1000/int64(max(1, got.Duration.Seconds())))
+	if v, a := got.Video(), got.Audio(); len(v) > 0 && len(a) > 0 {
+		fmt.Fprintf(out, "  audio starts %+d ms against video (the clip: %+d ms)\n",
+			(a[0].PTS - v[0].PTS).Milliseconds(), srcOffset().Milliseconds())
+	}
+	recs, _ := filepath.Glob(filepath.Join(recDir, "*", "*.mp4"))
+	more, _ := filepath.Glob(filepath.Join(recDir, "*", "*", "*.mp4"))
+	recs = append(recs, more...)
+	sort.Strings(recs)
+	fmt.Fprintf(out, "recordings:\n")
+	for _, r := range recs {
+		if fi, err := os.Stat(r); err == nil {
+			fmt.Fprintf(out, "  %s (%d kB)\n", r, fi.Size()/1000)
+		}
+	}
+	if len(recs) == 0 {
+		return errors.New("no recording was written")
+	}
+	fmt.Fprintf(out, "\nplay them:\n  ffplay %s\n  ffplay %s\n  ffprobe -show_streams %s\n", flvPath, recs[len(recs)-1], recs[len(recs)-1])
+	if o.keep {
+		fmt.Fprintf(out, "\nstill running (-keep): call sip:demo@%s, or play the RTMP stream of a new call; Ctrl-C ends\n", bridge.UA().UDPAddr())
+		<-ctx.Done()
+	}
+	return nil
+}
+
+var clipOffset time.Duration
+
+func srcOffset() time.Duration { return clipOffset }
+
+// interleave merges the clip's tracks in decode order.
+func interleave(v, a []media.Frame) []media.Frame {
+	if len(v) > 0 && len(a) > 0 {
+		clipOffset = a[0].PTS - v[0].PTS
+	}
+	var out []media.Frame
+	for len(v) > 0 || len(a) > 0 {
+		if len(a) == 0 || (len(v) > 0 && v[0].DTS <= a[0].DTS) {
+			out, v = append(out, v[0]), v[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return out
+}
+
+// mediaAddrs returns where the answer wants video and audio.
+func mediaAddrs(answer []byte) (video, audio *net.UDPAddr, err error) {
+	var sd psdp.SessionDescription
+	if err := sd.Unmarshal(answer); err != nil {
+		return nil, nil, err
+	}
+	host := ""
+	if sd.ConnectionInformation != nil && sd.ConnectionInformation.Address != nil {
+		host = sd.ConnectionInformation.Address.Address
+	}
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Port.Value == 0 {
+			continue
+		}
+		h := host
+		if md.ConnectionInformation != nil && md.ConnectionInformation.Address != nil {
+			h = md.ConnectionInformation.Address.Address
+		}
+		a, err := net.ResolveUDPAddr("udp", net.JoinHostPort(h, strconv.Itoa(md.MediaName.Port.Value)))
+		if err != nil {
+			return nil, nil, err
+		}
+		switch md.MediaName.Media {
+		case "video":
+			video = a
+		case "audio":
+			audio = a
+		}
+	}
+	if video == nil && audio == nil {
+		return nil, nil, errors.New("no media accepted")
+	}
+	return video, audio, nil
+}

@@ -1,0 +1,270 @@
+// Package rtpsend sends media frames as RTP: H.264 (RFC 6184, packetization mode 1:
+// single NAL units and FU-A) and AAC (RFC 3640 AAC-hbr, one access unit per packet), with
+// RTCP Sender Reports that tie both streams to one wall clock, paced in real time. It is
+// the built-in caller of examples/demo and examples/loadgen, and a way to feed a
+// media pipeline in tests.
+package rtpsend
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"github.com/sipcast/sipcast/media"
+)
+
+// Payload types the Sender uses.
+const (
+	VideoPayloadType = 96
+	AudioPayloadType = 97
+)
+
+// Stream is one RTP stream: where it goes and its clock.
+type Stream struct {
+	// RTP and RTCP are the destination addresses.
+	RTP, RTCP *net.UDPAddr
+	// Conn sends the packets (one socket may serve several streams).
+	Conn    *net.UDPConn
+	ssrc    uint32
+	seq     uint16
+	tsBase  uint32
+	rate    uint32
+	packets uint32
+	octets  uint32
+}
+
+// Sender sends the video and audio frames of a call.
+type Sender struct {
+	Video, Audio *Stream
+	// AudioConfig is the AAC AudioSpecificConfig (for the SDP).
+	AudioConfig []byte
+	// AudioRate is the audio clock rate.
+	AudioRate int
+	// SPS and PPS are sent in-band before each keyframe that does not carry them, as
+	// most endpoints do.
+	SPS, PPS []byte
+	// MTU bounds RTP payloads (default 1200).
+	MTU   int
+	start time.Time
+	buf   []byte
+	pkt   rtp.Packet
+}
+
+// NewStream returns a stream with a random SSRC, sequence number and timestamp base.
+func NewStream(conn *net.UDPConn, rtpAddr, rtcpAddr *net.UDPAddr, clockRate int) *Stream {
+	return &Stream{Conn: conn, RTP: rtpAddr, RTCP: rtcpAddr, ssrc: rand.Uint32(), seq: uint16(rand.Uint32()),
+		tsBase: rand.Uint32(), rate: uint32(clockRate)}
+}
+
+// SDP returns an offer (sendonly) describing what a Sender sends from address with the
+// given ports (0 leaves the m-line out); sps and pps go in sprop-parameter-sets.
+func SDP(address net.IP, videoPort, audioPort int, sps, pps, audioConfig []byte, audioRate, channels int) []byte {
+	s := fmt.Sprintf("v=0\r\no=sipcast-sender 1 1 IN IP4 %s\r\ns=sipcast\r\nc=IN IP4 %s\r\nt=0 0\r\n", address, address)
+	if videoPort > 0 {
+		sprop := ""
+		if sps != nil && pps != nil {
+			sprop = ";sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(sps) + "," + base64.StdEncoding.EncodeToString(pps)
+		}
+		s += fmt.Sprintf("m=video %d RTP/AVP %d\r\na=rtpmap:%d H264/90000\r\na=fmtp:%d packetization-mode=1;profile-level-id=4d401f%s\r\na=sendonly\r\n",
+			videoPort, VideoPayloadType, VideoPayloadType, VideoPayloadType, sprop)
+	}
+	if audioPort > 0 {
+		s += fmt.Sprintf("m=audio %d RTP/AVP %d\r\na=rtpmap:%d mpeg4-generic/%d/%d\r\na=fmtp:%d streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=%s\r\na=sendonly\r\n",
+			audioPort, AudioPayloadType, AudioPayloadType, audioRate, channels, AudioPayloadType, hex.EncodeToString(audioConfig))
+	}
+	return []byte(s)
+}
+
+// Send sends one frame now (its PTS on the sender's clock gives the RTP timestamp).
+func (s *Sender) Send(f *media.Frame) error {
+	if s.start.IsZero() {
+		s.start = time.Now()
+	}
+	if s.MTU == 0 {
+		s.MTU = 1200
+	}
+	switch {
+	case f.Codec == media.CodecH264 && s.Video != nil:
+		return s.sendH264(s.Video, f)
+	case f.Codec == media.CodecAAC && s.Audio != nil:
+		return s.sendAAC(s.Audio, f)
+	}
+	return nil
+}
+
+func (st *Stream) ts(d time.Duration) uint32 {
+	return st.tsBase + uint32(int64(d)*int64(st.rate)/int64(time.Second))
+}
+
+func (s *Sender) write(st *Stream, ts uint32, marker bool, payload []byte) error {
+	s.pkt.Header = rtp.Header{Version: 2, Marker: marker, SequenceNumber: st.seq, Timestamp: ts, SSRC: st.ssrc}
+	if st == s.Video {
+		s.pkt.PayloadType = VideoPayloadType
+	} else {
+		s.pkt.PayloadType = AudioPayloadType
+	}
+	s.pkt.Payload = payload
+	n := s.pkt.MarshalSize()
+	if cap(s.buf) < n {
+		s.buf = make([]byte, n+256)
+	}
+	b := s.buf[:n]
+	if _, err := s.pkt.MarshalTo(b); err != nil {
+		return err
+	}
+	st.seq++
+	st.packets++
+	st.octets += uint32(len(payload))
+	_, err := st.Conn.WriteToUDP(b, st.RTP)
+	return err
+}
+
+// sendH264 sends an AVCC access unit: NAL units that fit as single NAL unit packets,
+// larger ones as FU-A; the marker is set on the last packet.
+func (s *Sender) sendH264(st *Stream, f *media.Frame) error {
+	ts := st.ts(f.PTS)
+	var nalus [][]byte
+	for b := f.Data; len(b) >= 4; {
+		n := int(binary.BigEndian.Uint32(b))
+		if n <= 0 || n > len(b)-4 {
+			return fmt.Errorf("rtpsend: bad AVCC length %d", n)
+		}
+		nalus, b = append(nalus, b[4:4+n]), b[4+n:]
+	}
+	if f.Keyframe && s.SPS != nil && s.PPS != nil {
+		hasSPS := false
+		for _, n := range nalus {
+			if len(n) > 0 && n[0]&0x1f == 7 {
+				hasSPS = true
+			}
+		}
+		if !hasSPS {
+			nalus = append([][]byte{s.SPS, s.PPS}, nalus...)
+		}
+	}
+	var frag []byte
+	for i, nalu := range nalus {
+		last := i == len(nalus)-1
+		if len(nalu) <= s.MTU {
+			if err := s.write(st, ts, last, nalu); err != nil {
+				return err
+			}
+			continue
+		}
+		hdr, body := nalu[0], nalu[1:]
+		for first := true; len(body) > 0; first = false {
+			k := min(len(body), s.MTU-2)
+			fu := hdr&0x1f | 0
+			if first {
+				fu |= 0x80
+			}
+			if k == len(body) {
+				fu |= 0x40
+			}
+			frag = append(frag[:0], hdr&0xe0|28, fu)
+			frag = append(frag, body[:k]...)
+			body = body[k:]
+			if err := s.write(st, ts, last && len(body) == 0, frag); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sendAAC sends one access unit with its RFC 3640 AU header (13-bit size, 3-bit index).
+func (s *Sender) sendAAC(st *Stream, f *media.Frame) error {
+	if len(f.Data) >= 1<<13 {
+		return fmt.Errorf("rtpsend: AAC access unit of %d bytes", len(f.Data))
+	}
+	p := make([]byte, 4, 4+len(f.Data))
+	binary.BigEndian.PutUint16(p, 16)
+	binary.BigEndian.PutUint16(p[2:], uint16(len(f.Data))<<3)
+	return s.write(st, st.ts(f.PTS), true, append(p, f.Data...))
+}
+
+// SenderReports sends an RTCP Sender Report per stream, mapping its last RTP timestamp to
+// the wall clock on the sender's timeline (the same for every stream, so a receiver can
+// line them up).
+func (s *Sender) SenderReports() error {
+	for _, st := range []*Stream{s.Video, s.Audio} {
+		if st == nil || st.packets == 0 || st.RTCP == nil {
+			continue
+		}
+		now := time.Now()
+		// Media time t is presented at start+t: that is the mapping to report, the same
+		// for every stream (not the send time of the last packet: video is sent by decode
+		// time and stamped with presentation time).
+		ts := st.ts(now.Sub(s.start))
+		sr := rtcp.SenderReport{SSRC: st.ssrc, NTPTime: ntp(now), RTPTime: ts, PacketCount: st.packets, OctetCount: st.octets}
+		b, err := sr.Marshal()
+		if err != nil {
+			return err
+		}
+		if _, err := st.Conn.WriteToUDP(b, st.RTCP); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ntp(t time.Time) uint64 {
+	secs := uint64(t.Unix()) + 2208988800
+	frac := uint64(t.Nanosecond()) * (1 << 32) / uint64(time.Second)
+	return secs<<32 | frac
+}
+
+// Play sends frames (in decode order, DTS from 0) paced in real time from now, looping
+// them (with timestamps carried on) until ctx ends or duration has been sent (0: once),
+// with a Sender Report per stream every second. onFrame, when set, sees each frame sent.
+func (s *Sender) Play(ctx context.Context, frames []media.Frame, length, duration time.Duration, onFrame func(*media.Frame)) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	start := time.Now()
+	s.start = start
+	nextSR := start
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for loop := time.Duration(0); ; loop += length {
+		for i := range frames {
+			f := frames[i]
+			f.DTS += loop
+			f.PTS += loop
+			if duration > 0 && f.DTS >= duration {
+				return nil
+			}
+			if wait := time.Until(start.Add(f.DTS)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-timer.C:
+				}
+			}
+			if err := s.Send(&f); err != nil {
+				return err
+			}
+			if onFrame != nil {
+				onFrame(&f)
+			}
+			if now := time.Now(); !now.Before(nextSR) {
+				if err := s.SenderReports(); err != nil {
+					return err
+				}
+				nextSR = now.Add(time.Second)
+			}
+		}
+		if duration <= 0 {
+			return nil
+		}
+	}
+}
