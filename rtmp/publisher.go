@@ -271,7 +271,7 @@ type Publisher struct {
 	keySent     bool
 	audioWaited time.Duration
 	audioFirst  time.Duration
-	seqBuf       []byte
+	seqBuf      []byte
 }
 
 // NewPublisher validates the URL and options and starts publishing in the background.
