@@ -295,12 +295,20 @@ func (c *call) setupMedia(ms []sdp.Media) error {
 		}
 		s.SetRemote(m.RemoteRTP, m.RemoteRTCP)
 		used[m.Kind] = true
+		c.mu.Lock()
 		switch m.Kind {
 		case "video":
 			c.hasVideo = true
+			// Parameter sets from the SDP let the outputs start at the first keyframe
+			// even when the caller sends none in-band.
+			if sps, pps := media.SpropParameterSets(cfg.FMTP); sps != nil && pps != nil {
+				c.sps, c.pps = sps, pps
+			}
 		case "audio":
 			c.hasAudio, c.audioPT = true, m.PayloadType
+			c.asc = s.AudioSpecificConfig(m.PayloadType) // nil until in-band for LATM cpresent=1
 		}
+		c.mu.Unlock()
 	}
 	var unused []*media.Session
 	c.mu.Lock()

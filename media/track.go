@@ -136,7 +136,7 @@ func newTrack(cfg TrackConfig) (*track, error) {
 	}
 	switch Encoding(strings.ToLower(string(cfg.Encoding))) {
 	case "h264":
-		t.sps, t.pps = spropParameterSets(cfg.FMTP)
+		t.sps, t.pps = SpropParameterSets(cfg.FMTP)
 		t.needKey = true
 		t.reorder.depth = reorderDepth(t.sps)
 	case "mpeg4-generic":
@@ -158,8 +158,9 @@ func newTrack(cfg TrackConfig) (*track, error) {
 	return t, nil
 }
 
-// spropParameterSets decodes sprop-parameter-sets (RFC 6184 §8.1).
-func spropParameterSets(fmtp string) (sps, pps []byte) {
+// SpropParameterSets decodes the SPS and PPS of an H.264 fmtp's sprop-parameter-sets
+// (RFC 6184 §8.1); nil when absent.
+func SpropParameterSets(fmtp string) (sps, pps []byte) {
 	for _, kv := range strings.Split(fmtp, ";") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok || !strings.EqualFold(k, "sprop-parameter-sets") {

@@ -181,30 +181,48 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}()
 	frames := interleave(clip.Video(), clip.Audio())
-	playErr := sender.Play(ctx, frames, clip.Duration, o.duration, nil)
+	var sentVideo, sentAudio uint64
+	playErr := sender.Play(ctx, frames, clip.Duration, o.duration, func(f *media.Frame) {
+		if f.Codec == media.CodecH264 {
+			sentVideo++
+		} else {
+			sentAudio++
+		}
+	})
+	// Let the bridge take in what is still in flight (its jitter buffers hold a few
+	// packets) before hanging up: until it has every frame, or a second passes.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		calls := bridge.Calls()
+		if len(calls) == 0 || calls[0].VideoFrames >= sentVideo && calls[0].AudioFrames >= sentAudio {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	hangCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = call.Hangup(hangCtx)
 	cancel()
 	// The bridge ends the call: the recording is finalized, the stream closed.
-	waitFor(ctx, events, eventLog, &evMu, conference.EventCallEnded, 15*time.Second)
+	waitFor(ctx, events, conference.EventCallEnded, 15*time.Second)
 	close(stopProgress)
 	<-progressDone
 	if playErr != nil && !errors.Is(playErr, context.Canceled) {
 		return fmt.Errorf("sending the clip: %w", playErr)
 	}
-	// The server writes stream.flv until the publisher has gone: wait for the file to be
-	// complete (the server closes it when the stream ends).
-	srvCloseCtx := ctx
-	_ = srvCloseCtx
 	if !o.keep {
 		srv.Close()
 	}
-	return summary(out, o, flvPath, recDir, eventLog, &evMu, bridge, ctx)
+	evMu.Lock()
+	logged := append([]conference.Event(nil), eventLog...)
+	evMu.Unlock()
+	return summary(ctx, out, o, flvPath, recDir, logged, bridge)
 }
 
-// waitFor waits until an event of type t has been logged, ctx ends or timeout passes;
-// events that arrive meanwhile are printed by nobody (the log keeps them).
-func waitFor(ctx context.Context, ch <-chan conference.Event, _ []conference.Event, mu *sync.Mutex, t conference.EventType, timeout time.Duration) {
+// waitFor waits until an event of type t arrives, ctx ends or timeout passes (the event
+// log keeps every event for the summary).
+func waitFor(ctx context.Context, ch <-chan conference.Event, t conference.EventType, timeout time.Duration) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -221,11 +239,7 @@ func waitFor(ctx context.Context, ch <-chan conference.Event, _ []conference.Eve
 	}
 }
 
-func summary(out io.Writer, o options, flvPath, recDir string, log []conference.Event, mu *sync.Mutex, bridge *conference.Bridge, ctx context.Context) error {
-	mu.Lock()
-	events := append([]conference.Event(nil), log...)
-	mu.Unlock()
-	fmt.Fprintf(out, "\nevents:\n")
+func summary(ctx context.Context, out io.Writer, o options, flvPath, recDir string, events []conference.Event, bridge *conference.Bridge) error {	fmt.Fprintf(out, "\nevents:\n")
 	for _, e := range events {
 		fmt.Fprintf(out, "  %s  %s\n", e.Time.Format("15:04:05.000"), e)
 	}
@@ -241,7 +255,7 @@ func summary(out io.Writer, o options, flvPath, recDir string, log []conference.
 	fmt.Fprintf(out, "  %d video frames, %d audio frames, %.2f s, %d kbit/s\n", len(got.Video()), len(got.Audio()),
 		got.Duration.Seconds(), int64(fi.Size())*8/1000/int64(max(1, got.Duration.Seconds())))
 	if v, a := got.Video(), got.Audio(); len(v) > 0 && len(a) > 0 {
-		fmt.Fprintf(out, "  audio starts %+d ms against video (the clip: %+d ms)\n",
+		fmt.Fprintf(out, "  audio starts %+d ms against video (audio before the first picture is held back; in the clip %+d ms)\n",
 			(a[0].PTS - v[0].PTS).Milliseconds(), srcOffset().Milliseconds())
 	}
 	recs, _ := filepath.Glob(filepath.Join(recDir, "*", "*.mp4"))
