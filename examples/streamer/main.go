@@ -1,0 +1,284 @@
+// Command streamer is the Cisco Meeting Server streamer as a program: it answers SIP calls
+// (a Call Bridge dialling its streamer, or any endpoint), streams each call to the RTMP(S)
+// URL the call carries (x-cisco-stream) or -stream-url, and records it under -record-dir.
+//
+//	streamer -sip-udp 0.0.0.0:7000 -sip-tcp 0.0.0.0:7000 -sip-tls 0.0.0.0:7001 \
+//	    -cert streamer.crt -key streamer.key -trust callbridge-ca.pem -verify \
+//	    -resolution 720p -call-limit 50 -record-dir /recordings -metrics 127.0.0.1:9102
+//
+// -check validates the configuration, prints SUCCESS:/FAILURE: lines as CMS's
+// `streamer enable` does, and exits 0 or 1. A status line goes to stderr on SIGUSR1;
+// -metrics serves the same figures in the Prometheus text format at /metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/recording"
+	"github.com/sipcast/sipcast/rtmp"
+	"github.com/sipcast/sipcast/sip"
+	"github.com/sipcast/sipcast/sip/sdp"
+)
+
+type config struct {
+	udp, tcp, tls    string
+	cert, key, trust string
+	verify           bool
+	resolution       string
+	callLimit        int
+	streamURL        string
+	recordDir        string
+	trace            bool
+	metrics          string
+	check            bool
+	mediaIP          string
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("streamer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.udp, "sip-udp", "0.0.0.0:5060", "SIP UDP listen address, or none")
+	fs.StringVar(&c.tcp, "sip-tcp", "0.0.0.0:5060", "SIP TCP listen address, or none")
+	fs.StringVar(&c.tls, "sip-tls", "none", "SIP TLS listen address, or none")
+	fs.StringVar(&c.cert, "cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&c.key, "key", "", "TLS private key (PEM)")
+	fs.StringVar(&c.trust, "trust", "", "trust bundle (PEM) for peers")
+	fs.BoolVar(&c.verify, "verify", false, "require and verify the peer's TLS certificate (CMS: tls sip verify enable)")
+	fs.StringVar(&c.resolution, "resolution", "720p", "largest video received: 720p, 1080p or audio")
+	fs.IntVar(&c.callLimit, "call-limit", 0, "most calls at once (0: no limit); more are answered 503")
+	fs.StringVar(&c.streamURL, "stream-url", "", "RTMP(S) URL for calls that carry none")
+	fs.StringVar(&c.recordDir, "record-dir", "", "record calls under this directory (empty: no recording)")
+	fs.BoolVar(&c.trace, "trace", false, "log SIP traffic (credentials redacted)")
+	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics")
+	fs.BoolVar(&c.check, "check", false, "validate the configuration, print SUCCESS/FAILURE lines, exit 0 or 1")
+	fs.StringVar(&c.mediaIP, "media-ip", "", "address media is received on and announced in SDP (default: the SIP UDP/TCP host, or 127.0.0.1 for 0.0.0.0)")
+	return c, fs.Parse(args)
+}
+
+func (c config) tlsConfig() sip.TLSConfig {
+	return sip.TLSConfig{Addr: c.tls, CertFile: c.cert, KeyFile: c.key, TrustFile: c.trust, Verify: c.verify}
+}
+
+// check returns the SUCCESS:/FAILURE: lines and whether all passed.
+func (c config) checkLines() ([]string, bool) {
+	var lines []string
+	ok := true
+	add := func(good bool, s string) {
+		if good {
+			lines = append(lines, "SUCCESS: "+s)
+		} else {
+			lines, ok = append(lines, "FAILURE: "+s), false
+		}
+	}
+	if c.udp == "none" && c.tcp == "none" && c.tls == "none" {
+		add(false, "no SIP listener (sip-udp, sip-tcp and sip-tls are all none)")
+	}
+	for _, l := range []struct{ name, addr string }{{"sip-udp", c.udp}, {"sip-tcp", c.tcp}, {"sip-tls", c.tls}} {
+		if l.addr == "none" || l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			add(false, fmt.Sprintf("%s %q is not host:port", l.name, l.addr))
+		}
+	}
+	tlsLines, _ := c.tlsConfig().Check()
+	for _, l := range tlsLines {
+		lines = append(lines, l)
+		if len(l) >= 8 && l[:8] == "FAILURE:" {
+			ok = false
+		}
+	}
+	if _, err := resolution(c.resolution); err != nil {
+		add(false, err.Error())
+	} else {
+		add(true, "Resolution "+c.resolution)
+	}
+	if c.streamURL != "" {
+		if _, err := rtmp.ParseURL(c.streamURL); err != nil {
+			add(false, "stream URL: "+err.Error())
+		} else {
+			add(true, "Stream URL "+rtmp.Redact(c.streamURL))
+		}
+	}
+	if c.recordDir != "" {
+		if err := writable(c.recordDir); err != nil {
+			add(false, "record directory "+c.recordDir+": "+err.Error())
+		} else {
+			add(true, "Record directory "+c.recordDir+" is writable")
+		}
+	}
+	if c.callLimit < 0 {
+		add(false, "call-limit must not be negative")
+	}
+	return lines, ok
+}
+
+func writable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".sipcast-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func resolution(s string) (sdp.Resolution, error) {
+	switch s {
+	case "720p":
+		return sdp.Resolution720p, nil
+	case "1080p":
+		return sdp.Resolution1080p, nil
+	case "audio", "audio-only":
+		return sdp.ResolutionAudioOnly, nil
+	}
+	return 0, fmt.Errorf("resolution %q: use 720p, 1080p or audio", s)
+}
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	lines, ok := c.checkLines()
+	if c.check || !ok {
+		for _, l := range lines {
+			fmt.Fprintln(stdout, l)
+		}
+		if ok {
+			return 0
+		}
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	res, _ := resolution(c.resolution)
+	opts := []sip.Option{sip.WithLogger(log), sip.WithUserAgentName("sipcast streamer")}
+	if c.udp != "none" {
+		opts = append(opts, sip.WithUDP(c.udp))
+	}
+	if c.tcp != "none" {
+		opts = append(opts, sip.WithTCP(c.tcp))
+	}
+	if c.tls != "none" {
+		opts = append(opts, sip.WithTLS(c.tlsConfig()))
+	}
+	if c.callLimit > 0 {
+		opts = append(opts, sip.WithCallLimit(c.callLimit))
+	}
+	if c.trace {
+		opts = append(opts, sip.WithTrace())
+	}
+	mediaIP := net.ParseIP(c.mediaIP)
+	if mediaIP == nil {
+		mediaIP = net.IPv4(127, 0, 0, 1)
+		for _, a := range []string{c.udp, c.tcp, c.tls} {
+			if h, _, err := net.SplitHostPort(a); err == nil {
+				if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
+					mediaIP = ip
+					break
+				}
+			}
+		}
+	}
+	if c.recordDir != "" {
+		if rec, err := recording.Recover(c.recordDir); err == nil && len(rec) > 0 {
+			log.Info("recovered recordings left by a crash", "files", rec)
+		}
+	}
+	bridge, err := conference.New(conference.Config{SIP: opts, MediaIP: mediaIP, Resolution: res,
+		StreamURL: c.streamURL, RecordDir: c.recordDir, Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "streamer:", err)
+		return 1
+	}
+	defer bridge.Close()
+	if c.metrics != "" {
+		ln, err := net.Listen("tcp", c.metrics)
+		if err != nil {
+			fmt.Fprintln(stderr, "streamer: metrics:", err)
+			return 1
+		}
+		srv := &http.Server{Handler: metricsHandler(bridge), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	log.Info("streamer ready", "udp", bridge.UA().UDPAddr(), "tcp", bridge.UA().TCPAddr(), "tls", bridge.UA().TLSAddr())
+	for {
+		select {
+		case <-ctx.Done():
+			return 0
+		case s := <-sigs:
+			if s == syscall.SIGUSR1 {
+				fmt.Fprintln(stderr, status(bridge))
+				continue
+			}
+			log.Info("shutting down: ending calls and finalizing recordings")
+			return 0
+		}
+	}
+}
+
+// status is the one-line status (SIGUSR1).
+func status(b *conference.Bridge) string {
+	calls := b.Calls()
+	var streams int
+	var bytes, dropped uint64
+	for _, c := range calls {
+		if c.Streaming == rtmp.StatePublishing {
+			streams++
+		}
+		bytes += c.Publisher.BytesSent
+		dropped += (c.Publisher.DroppedVideo + c.Publisher.DroppedAudio)
+	}
+	return fmt.Sprintf("status: calls=%d streams=%d bytes_sent=%d frames_dropped=%d", len(calls), streams, bytes, dropped)
+}
+
+func metricsHandler(b *conference.Bridge) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		calls := b.Calls()
+		fmt.Fprintf(w, "# HELP sipcast_calls Calls in progress.\n# TYPE sipcast_calls gauge\nsipcast_calls %d\n", len(calls))
+		fmt.Fprintf(w, "# HELP sipcast_stream_bytes_sent_total RTMP bytes sent per call.\n# TYPE sipcast_stream_bytes_sent_total counter\n")
+		for _, c := range calls {
+			fmt.Fprintf(w, "sipcast_stream_bytes_sent_total{call=%q} %d\n", c.ID, c.Publisher.BytesSent)
+		}
+		fmt.Fprintf(w, "# HELP sipcast_frames_received_total Frames received per call and kind.\n# TYPE sipcast_frames_received_total counter\n")
+		for _, c := range calls {
+			fmt.Fprintf(w, "sipcast_frames_received_total{call=%q,kind=\"video\"} %d\n", c.ID, c.VideoFrames)
+			fmt.Fprintf(w, "sipcast_frames_received_total{call=%q,kind=\"audio\"} %d\n", c.ID, c.AudioFrames)
+		}
+		fmt.Fprintf(w, "# HELP sipcast_stream_frames_dropped_total Frames the RTMP publisher dropped per call.\n# TYPE sipcast_stream_frames_dropped_total counter\n")
+		for _, c := range calls {
+			fmt.Fprintf(w, "sipcast_stream_frames_dropped_total{call=%q} %d\n", c.ID, (c.Publisher.DroppedVideo + c.Publisher.DroppedAudio))
+		}
+	})
+}
