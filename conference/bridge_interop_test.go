@@ -1,0 +1,136 @@
+package conference_test
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/sip"
+)
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []conference.Event
+}
+
+func (l *eventLog) add(e conference.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) has(t conference.EventType) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if e.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *eventLog) all() []conference.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]conference.Event(nil), l.events...)
+}
+
+// startTime is the earliest presentation time of a stream's packets.
+func startTime(p *peer.Probe, index int) float64 {
+	first := math.Inf(1)
+	for _, pk := range p.Packets {
+		if v, err := strconv.ParseFloat(pk.PTSTime, 64); err == nil && pk.StreamIndex == index {
+			first = math.Min(first, v)
+		}
+	}
+	return first
+}
+
+// End to end with peers nobody here wrote: sipp places a Call Bridge-shaped call whose
+// x-cisco-stream points at nginx-rtmp, ffmpeg sends the clip's H.264 + AAC as RTP to the
+// answered ports; what nginx receives and our recording, read by ffprobe, hold the clip.
+func TestInteropCallBridgeToNginx(t *testing.T) {
+	peer.Serialize(t)
+	sipp := peer.Require(t, "sipp", "sip-tester")
+	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	ng := peer.StartNginx(t, peer.NginxOptions{})
+	recDir := t.TempDir()
+	var ev eventLog
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, RecordDir: recDir,
+		SpaceID: func(*sip.Call) string { return "77" }, Events: ev.add})
+	require.NoError(t, err)
+	defer b.Close()
+
+	p := peer.Start(t, sipp, b.UA().UDPAddr().String(), "-sf", filepath.Join("testdata", "callbridge_stream.xml"),
+		"-key", "stream", ng.URL("SpaceStream77"), "-key", "config", hex.EncodeToString(clip.AudioConfig),
+		"-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreePort(t)),
+		"-m", "1", "-timeout", "120s", "-timeout_error", "-nostdin")
+	var call conference.CallInfo
+	require.Eventually(t, func() bool {
+		calls := b.Calls()
+		if len(calls) == 1 && calls[0].MediaPorts["video"] > 0 && calls[0].MediaPorts["audio"] > 0 {
+			call = calls[0]
+			return true
+		}
+		return false
+	}, 20*time.Second, 10*time.Millisecond, "sipp's call did not arrive: %s", p.Output())
+	vp, ap := call.MediaPorts["video"], call.MediaPorts["audio"]
+	ff := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-i", filepath.Join(testmedia.Dir(), "av720p.flv"),
+		"-map", "0:v", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "rtp", "-payload_type", "96",
+		fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d&pkt_size=1200", vp, vp+1),
+		"-map", "0:a", "-c:a", "copy", "-max_delay", "0", "-f", "rtp", "-payload_type", "97",
+		fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d", ap, ap+1))
+	require.NoError(t, ff.Wait(time.Minute), ff.Output())
+	// The last AAC frame never leaves ffmpeg's RTP muxer (see media's interop tests).
+	require.Eventually(t, func() bool {
+		c := b.Calls()
+		return len(c) == 1 && c[0].VideoFrames >= uint64(clip.VideoFrames) && c[0].AudioFrames >= uint64(clip.AudioFrames-1)
+	}, 10*time.Second, 10*time.Millisecond, "frames: %+v", b.Calls())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, b.EndCall(ctx, call.ID))
+	require.NoError(t, p.Wait(time.Minute), "sipp: %s", p.Output())
+	require.Eventually(t, func() bool { return ev.has(conference.EventCallEnded) }, 20*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(ng.Recordings()) == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	var lines []string
+	for _, e := range ev.all() {
+		lines = append(lines, e.String())
+	}
+	require.True(t, ev.has(conference.EventStreamingStarted), "%v", lines)
+	require.True(t, ev.has(conference.EventRecordingFinished), "%v", lines)
+	mp4s, err := filepath.Glob(filepath.Join(recDir, "spaces", "77", "*.mp4"))
+	require.NoError(t, err)
+	require.Len(t, mp4s, 1, "%v", lines)
+
+	for _, f := range []string{ng.Recordings()[0], mp4s[0]} {
+		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
+		require.NoError(t, err, f)
+		v, a := probe.Stream("video"), probe.Stream("audio")
+		require.NotNil(t, v, f)
+		require.NotNil(t, a, f)
+		require.Equal(t, 1280, v.Width, f)
+		require.Equal(t, 720, v.Height, f)
+		require.InDelta(t, clip.VideoFrames, v.Frames(), float64(clip.VideoFrames)/100, "video frames of %s", f)
+		require.InDelta(t, clip.AudioFrames, a.Frames(), math.Max(float64(clip.AudioFrames)/100, 1), "audio frames of %s", f)
+		require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.5, "duration of %s", f)
+		offset := startTime(probe, a.Index) - startTime(probe, v.Index)
+		t.Logf("%s: %d video, %d audio frames, %.3f s, audio starts %+.0f ms against video", filepath.Base(f), v.Frames(), a.Frames(), probe.Duration().Seconds(), offset*1000)
+		require.InDelta(t, 0, offset, 0.040, "audio and video start together in %s", f)
+	}
+}
