@@ -239,7 +239,8 @@ func waitFor(ctx context.Context, ch <-chan conference.Event, t conference.Event
 	}
 }
 
-func summary(ctx context.Context, out io.Writer, o options, flvPath, recDir string, events []conference.Event, bridge *conference.Bridge) error {	fmt.Fprintf(out, "\nevents:\n")
+func summary(ctx context.Context, out io.Writer, o options, flvPath, recDir string, events []conference.Event, bridge *conference.Bridge) error {
+	fmt.Fprintf(out, "\nevents:\n")
 	for _, e := range events {
 		fmt.Fprintf(out, "  %s  %s\n", e.Time.Format("15:04:05.000"), e)
 	}
