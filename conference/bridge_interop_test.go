@@ -16,6 +16,7 @@ import (
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/sip"
 )
 
@@ -58,16 +59,12 @@ func startTime(p *peer.Probe, index int) float64 {
 	return first
 }
 
-// End to end with peers nobody here wrote: sipp places a Call Bridge-shaped call whose
-// x-cisco-stream points at nginx-rtmp, ffmpeg sends the clip's H.264 + AAC as RTP to the
-// answered ports; what nginx receives and our recording, read by ffprobe, hold the clip.
-func TestInteropCallBridgeToNginx(t *testing.T) {
-	peer.Serialize(t)
+// callThrough has sipp place a Call Bridge-shaped call (scenario) whose x-cisco-stream
+// points at nginx-rtmp, has ffmpeg send clipFile's tracks as RTP to the answered ports,
+// hangs up when every frame is in, and returns nginx's recording, ours and the events.
+func callThrough(t *testing.T, scenario, clipFile string, clip *testmedia.Clip) (flv, mp4 string, events []string) {
 	sipp := peer.Require(t, "sipp", "sip-tester")
 	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
-	peer.CheckNoLeaks(t)
-	clip, err := testmedia.AV720p()
-	require.NoError(t, err)
 	ng := peer.StartNginx(t, peer.NginxOptions{})
 	recDir := t.TempDir()
 	var ev eventLog
@@ -75,26 +72,33 @@ func TestInteropCallBridgeToNginx(t *testing.T) {
 		SpaceID: func(*sip.Call) string { return "77" }, Events: ev.add})
 	require.NoError(t, err)
 	defer b.Close()
-
-	p := peer.Start(t, sipp, b.UA().UDPAddr().String(), "-sf", filepath.Join("testdata", "callbridge_stream.xml"),
+	ac, err := aac.ParseConfig(clip.AudioConfig)
+	require.NoError(t, err)
+	p := peer.Start(t, sipp, b.UA().UDPAddr().String(), "-sf", filepath.Join("testdata", scenario),
 		"-key", "stream", ng.URL("SpaceStream77"), "-key", "config", hex.EncodeToString(clip.AudioConfig),
+		"-key", "channels", strconv.Itoa(ac.Channels),
 		"-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreePort(t)),
 		"-m", "1", "-timeout", "120s", "-timeout_error", "-nostdin")
+	video := clip.VideoFrames > 0
 	var call conference.CallInfo
 	require.Eventually(t, func() bool {
 		calls := b.Calls()
-		if len(calls) == 1 && calls[0].MediaPorts["video"] > 0 && calls[0].MediaPorts["audio"] > 0 {
+		if len(calls) == 1 && calls[0].MediaPorts["audio"] > 0 && (!video || calls[0].MediaPorts["video"] > 0) {
 			call = calls[0]
 			return true
 		}
 		return false
 	}, 20*time.Second, 10*time.Millisecond, "sipp's call did not arrive: %s", p.Output())
-	vp, ap := call.MediaPorts["video"], call.MediaPorts["audio"]
-	ff := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-i", filepath.Join(testmedia.Dir(), "av720p.flv"),
-		"-map", "0:v", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "rtp", "-payload_type", "96",
-		fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d&pkt_size=1200", vp, vp+1),
-		"-map", "0:a", "-c:a", "copy", "-max_delay", "0", "-f", "rtp", "-payload_type", "97",
+	args := []string{"-hide_banner", "-loglevel", "error", "-re", "-i", filepath.Join(testmedia.Dir(), clipFile)}
+	if video {
+		vp := call.MediaPorts["video"]
+		args = append(args, "-map", "0:v", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "rtp", "-payload_type", "96",
+			fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d&pkt_size=1200", vp, vp+1))
+	}
+	ap := call.MediaPorts["audio"]
+	args = append(args, "-map", "0:a", "-c:a", "copy", "-max_delay", "0", "-f", "rtp", "-payload_type", "97",
 		fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d", ap, ap+1))
+	ff := peer.Start(t, ffmpeg, args...)
 	require.NoError(t, ff.Wait(time.Minute), ff.Output())
 	// The last AAC frame never leaves ffmpeg's RTP muxer (see media's interop tests).
 	require.Eventually(t, func() bool {
@@ -107,18 +111,29 @@ func TestInteropCallBridgeToNginx(t *testing.T) {
 	require.NoError(t, p.Wait(time.Minute), "sipp: %s", p.Output())
 	require.Eventually(t, func() bool { return ev.has(conference.EventCallEnded) }, 20*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { return len(ng.Recordings()) == 1 }, 10*time.Second, 10*time.Millisecond)
-
-	var lines []string
 	for _, e := range ev.all() {
-		lines = append(lines, e.String())
+		events = append(events, e.String())
 	}
-	require.True(t, ev.has(conference.EventStreamingStarted), "%v", lines)
-	require.True(t, ev.has(conference.EventRecordingFinished), "%v", lines)
+	require.True(t, ev.has(conference.EventStreamingStarted), "%v", events)
+	require.True(t, ev.has(conference.EventRecordingFinished), "%v", events)
 	mp4s, err := filepath.Glob(filepath.Join(recDir, "spaces", "77", "*.mp4"))
 	require.NoError(t, err)
-	require.Len(t, mp4s, 1, "%v", lines)
+	require.Len(t, mp4s, 1, "%v", events)
+	return ng.Recordings()[0], mp4s[0], events
+}
 
-	for _, f := range []string{ng.Recordings()[0], mp4s[0]} {
+// End to end with peers nobody here wrote: sipp places a Call Bridge-shaped call whose
+// x-cisco-stream points at nginx-rtmp, ffmpeg sends the clip's H.264 + AAC as RTP to the
+// answered ports; what nginx receives and our recording, read by ffprobe, hold the clip:
+// resolution, frame counts within 1%, duration within 0.5 s, audio and video starting
+// within 40 ms of each other.
+func TestInteropCallBridgeToNginx(t *testing.T) {
+	peer.Serialize(t)
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	flv, mp4, _ := callThrough(t, "callbridge_stream.xml", "av720p.flv", clip)
+	for _, f := range []string{flv, mp4} {
 		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
 		require.NoError(t, err, f)
 		v, a := probe.Stream("video"), probe.Stream("audio")
@@ -132,5 +147,24 @@ func TestInteropCallBridgeToNginx(t *testing.T) {
 		offset := startTime(probe, a.Index) - startTime(probe, v.Index)
 		t.Logf("%s: %d video, %d audio frames, %.3f s, audio starts %+.0f ms against video", filepath.Base(f), v.Frames(), a.Frames(), probe.Duration().Seconds(), offset*1000)
 		require.InDelta(t, 0, offset, 0.040, "audio and video start together in %s", f)
+	}
+}
+
+// An audio-only call (AAC) makes an audio-only stream and recording: no video track is
+// invented.
+func TestInteropAudioOnlyCall(t *testing.T) {
+	peer.Serialize(t)
+	clip, err := testmedia.AudioOnly()
+	require.NoError(t, err)
+	flv, mp4, _ := callThrough(t, "callbridge_audio.xml", "audio.flv", clip)
+	for _, f := range []string{flv, mp4} {
+		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
+		require.NoError(t, err, f)
+		require.Nil(t, probe.Stream("video"), "no video in %s", f)
+		a := probe.Stream("audio")
+		require.NotNil(t, a, f)
+		require.Equal(t, "aac", a.CodecName)
+		require.InDelta(t, clip.AudioFrames, a.Frames(), math.Max(float64(clip.AudioFrames)/100, 1), "audio frames of %s", f)
+		require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.5, "duration of %s", f)
 	}
 }
