@@ -48,17 +48,6 @@ func (l *eventLog) all() []conference.Event {
 	return append([]conference.Event(nil), l.events...)
 }
 
-// startTime is the earliest presentation time of a stream's packets.
-func startTime(p *peer.Probe, index int) float64 {
-	first := math.Inf(1)
-	for _, pk := range p.Packets {
-		if v, err := strconv.ParseFloat(pk.PTSTime, 64); err == nil && pk.StreamIndex == index {
-			first = math.Min(first, v)
-		}
-	}
-	return first
-}
-
 // callThrough has sipp place a Call Bridge-shaped call (scenario) whose x-cisco-stream
 // points at nginx-rtmp, has ffmpeg send clipFile's tracks as RTP to the answered ports,
 // hangs up when every frame is in, and returns nginx's recording, ours and the events.
@@ -144,7 +133,7 @@ func TestInteropCallBridgeToNginx(t *testing.T) {
 		require.InDelta(t, clip.VideoFrames, v.Frames(), float64(clip.VideoFrames)/100, "video frames of %s", f)
 		require.InDelta(t, clip.AudioFrames, a.Frames(), math.Max(float64(clip.AudioFrames)/100, 1), "audio frames of %s", f)
 		require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.5, "duration of %s", f)
-		offset := startTime(probe, a.Index) - startTime(probe, v.Index)
+		offset := probe.StartTime(a.Index) - probe.StartTime(v.Index)
 		t.Logf("%s: %d video, %d audio frames, %.3f s, audio starts %+.0f ms against video", filepath.Base(f), v.Frames(), a.Frames(), probe.Duration().Seconds(), offset*1000)
 		require.InDelta(t, 0, offset, 0.040, "audio and video start together in %s", f)
 	}

@@ -1,10 +1,8 @@
 package recording_test
 
 import (
-	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -15,19 +13,6 @@ import (
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/recording"
 )
-
-// interleave returns the clip's frames in decode order across both tracks.
-func interleave(v, a []media.Frame) []media.Frame {
-	var out []media.Frame
-	for len(v) > 0 || len(a) > 0 {
-		if len(a) == 0 || (len(v) > 0 && v[0].DTS <= a[0].DTS) {
-			out, v = append(out, v[0]), v[1:]
-		} else {
-			out, a = append(out, a[0]), a[1:]
-		}
-	}
-	return out
-}
 
 // The clip recorded and closed: ffprobe decodes every frame of both tracks at the clip's
 // resolution and duration, and the tracks start together.
@@ -41,7 +26,7 @@ func TestInteropRecordingFFprobe(t *testing.T) {
 	require.NoError(t, err)
 	_, err = os.Stat(path + recording.TempSuffix)
 	require.NoError(t, err, "written under the temporary name")
-	for _, f := range interleave(clip.Video(), clip.Audio()) {
+	for _, f := range clip.Interleaved() {
 		require.NoError(t, r.WriteFrame(&f))
 	}
 	require.NoError(t, r.Close())
@@ -61,7 +46,7 @@ func TestInteropRecordingFFprobe(t *testing.T) {
 	require.Equal(t, "aac", a.CodecName)
 	require.Equal(t, clip.AudioFrames, a.Frames())
 	require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.1)
-	require.InDelta(t, (clip.Audio()[0].PTS - clip.Video()[0].PTS).Seconds(), startTime(probe, a.Index)-startTime(probe, v.Index), 0.005,
+	require.InDelta(t, (clip.Audio()[0].PTS - clip.Video()[0].PTS).Seconds(), probe.StartTime(a.Index)-probe.StartTime(v.Index), 0.005,
 		"A/V start offset as in the source")
 }
 
@@ -78,7 +63,7 @@ func TestInteropRecordingCrash(t *testing.T) {
 		Video: &recording.VideoConfig{SPS: clip.SPS, PPS: clip.PPS},
 		Audio: &recording.AudioConfig{AudioSpecificConfig: clip.AudioConfig}})
 	require.NoError(t, err)
-	frames := interleave(clip.Video(), clip.Audio())
+	frames := clip.Interleaved()
 	var last time.Duration
 	for _, f := range frames {
 		require.NoError(t, r.WriteFrame(&f))
@@ -120,17 +105,6 @@ func TestInteropRecordingAudioOnly(t *testing.T) {
 	require.Nil(t, probe.Stream("video"))
 	require.Equal(t, clip.AudioFrames, probe.Stream("audio").Frames())
 	require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.1)
-}
-
-// startTime is the earliest presentation time of a stream's packets.
-func startTime(p *peer.Probe, index int) float64 {
-	first := math.Inf(1)
-	for _, pk := range p.Packets {
-		if v, err := strconv.ParseFloat(pk.PTSTime, 64); err == nil && pk.StreamIndex == index {
-			first = math.Min(first, v)
-		}
-	}
-	return first
 }
 
 func TestRecordingErrors(t *testing.T) {

@@ -51,7 +51,7 @@ func (u *UA) handleInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		if u.onDTMF != nil {
-			u.onDTMF(c, digit, dur)
+			defer u.onDTMF(c, digit, dur)
 		}
 	case "application/dtmf":
 		b := strings.TrimSpace(body)
@@ -60,7 +60,7 @@ func (u *UA) handleInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		if u.onDTMF != nil {
-			u.onDTMF(c, b[0], 0)
+			defer u.onDTMF(c, b[0], 0)
 		}
 	case "application/media_control+xml":
 		if !strings.Contains(body, "picture_fast_update") {
@@ -68,7 +68,7 @@ func (u *UA) handleInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		if u.onKeyframe != nil {
-			u.onKeyframe(c)
+			defer u.onKeyframe(c)
 		}
 	default:
 		res := sipmsg.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
@@ -76,6 +76,8 @@ func (u *UA) handleInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(res)
 		return
 	}
+	// The 200 goes out before the application's callback runs (deferred above): a
+	// callback that answers with a request of its own (our INFO) must not overtake it.
 	_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
 }
 

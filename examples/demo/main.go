@@ -180,7 +180,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			}
 		}
 	}()
-	frames := interleave(clip.Video(), clip.Audio())
+	frames := clip.Interleaved()
 	var sentVideo, sentAudio uint64
 	playErr := sender.Play(ctx, frames, clip.Duration, o.duration, func(f *media.Frame) {
 		if f.Codec == media.CodecH264 {
@@ -217,7 +217,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	evMu.Lock()
 	logged := append([]conference.Event(nil), eventLog...)
 	evMu.Unlock()
-	return summary(ctx, out, o, flvPath, recDir, logged, bridge)
+	return summary(ctx, out, o, clip, flvPath, recDir, logged, bridge)
 }
 
 // waitFor waits until an event of type t arrives, ctx ends or timeout passes (the event
@@ -239,7 +239,7 @@ func waitFor(ctx context.Context, ch <-chan conference.Event, t conference.Event
 	}
 }
 
-func summary(ctx context.Context, out io.Writer, o options, flvPath, recDir string, events []conference.Event, bridge *conference.Bridge) error {
+func summary(ctx context.Context, out io.Writer, o options, clip *testmedia.Clip, flvPath, recDir string, events []conference.Event, bridge *conference.Bridge) error {
 	fmt.Fprintf(out, "\nevents:\n")
 	for _, e := range events {
 		fmt.Fprintf(out, "  %s  %s\n", e.Time.Format("15:04:05.000"), e)
@@ -257,7 +257,7 @@ func summary(ctx context.Context, out io.Writer, o options, flvPath, recDir stri
 		got.Duration.Seconds(), int64(fi.Size())*8/1000/int64(max(1, got.Duration.Seconds())))
 	if v, a := got.Video(), got.Audio(); len(v) > 0 && len(a) > 0 {
 		fmt.Fprintf(out, "  audio starts %+d ms against video (audio before the first picture is held back; in the clip %+d ms)\n",
-			(a[0].PTS - v[0].PTS).Milliseconds(), srcOffset().Milliseconds())
+			(a[0].PTS - v[0].PTS).Milliseconds(), (clip.Audio()[0].PTS - clip.Video()[0].PTS).Milliseconds())
 	}
 	recs, _ := filepath.Glob(filepath.Join(recDir, "*", "*.mp4"))
 	more, _ := filepath.Glob(filepath.Join(recDir, "*", "*", "*.mp4"))
@@ -278,26 +278,6 @@ func summary(ctx context.Context, out io.Writer, o options, flvPath, recDir stri
 		<-ctx.Done()
 	}
 	return nil
-}
-
-var clipOffset time.Duration
-
-func srcOffset() time.Duration { return clipOffset }
-
-// interleave merges the clip's tracks in decode order.
-func interleave(v, a []media.Frame) []media.Frame {
-	if len(v) > 0 && len(a) > 0 {
-		clipOffset = a[0].PTS - v[0].PTS
-	}
-	var out []media.Frame
-	for len(v) > 0 || len(a) > 0 {
-		if len(a) == 0 || (len(v) > 0 && v[0].DTS <= a[0].DTS) {
-			out, v = append(out, v[0]), v[1:]
-		} else {
-			out, a = append(out, a[0]), a[1:]
-		}
-	}
-	return out
 }
 
 // mediaAddrs returns where the answer wants video and audio.

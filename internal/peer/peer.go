@@ -200,6 +200,18 @@ func (p *Probe) Stream(codecType string) *Stream {
 	return nil
 }
 
+// StartTime returns the earliest presentation time (seconds) of a stream's packets
+// (+Inf when it has none).
+func (p *Probe) StartTime(index int) float64 {
+	first := math.Inf(1)
+	for _, pk := range p.Packets {
+		if v, err := strconv.ParseFloat(pk.PTSTime, 64); err == nil && pk.StreamIndex == index {
+			first = math.Min(first, v)
+		}
+	}
+	return first
+}
+
 // Duration returns the media duration measured on the packets: from the earliest
 // presentation time to the end of the latest packet, over all streams. (Live inputs have
 // no container duration.)

@@ -104,6 +104,20 @@ func (c *Clip) Video() []media.Frame { return c.frames(true) }
 // Audio returns the clip's audio frames.
 func (c *Clip) Audio() []media.Frame { return c.frames(false) }
 
+// Interleaved returns both tracks' frames merged in decode order, as a sender sends them.
+func (c *Clip) Interleaved() []media.Frame {
+	v, a := c.Video(), c.Audio()
+	out := make([]media.Frame, 0, len(v)+len(a))
+	for len(v) > 0 || len(a) > 0 {
+		if len(a) == 0 || (len(v) > 0 && v[0].DTS <= a[0].DTS) {
+			out, v = append(out, v[0]), v[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return out
+}
+
 func (c *Clip) frames(video bool) []media.Frame {
 	var out []media.Frame
 	for _, f := range c.Frames {

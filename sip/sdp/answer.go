@@ -132,14 +132,7 @@ func Answer(offer []byte, cfg Config) ([]byte, []Media, error) {
 	if err := sd.Unmarshal(offer); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformedOffer, err)
 	}
-	answer := &psdp.SessionDescription{
-		Origin: psdp.Origin{Username: "sipcast", SessionID: cfg.SessionID, SessionVersion: cfg.SessionID,
-			NetworkType: "IN", AddressType: addrType(cfg.Address), UnicastAddress: addrString(cfg.Address)},
-		SessionName: "sipcast",
-		ConnectionInformation: &psdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType(cfg.Address),
-			Address: &psdp.Address{Address: addrString(cfg.Address)}},
-		TimeDescriptions: []psdp.TimeDescription{{}},
-	}
+	answer := cfg.session()
 	var results []Media
 	accepted := 0
 	count := map[string]int{}
@@ -156,6 +149,18 @@ func Answer(offer []byte, cfg Config) ([]byte, []Media, error) {
 	}
 	b, err := answer.Marshal()
 	return b, results, err
+}
+
+// session is the session part of our SDP (o=, s=, c=, t=), without media.
+func (c *Config) session() *psdp.SessionDescription {
+	return &psdp.SessionDescription{
+		Origin: psdp.Origin{Username: "sipcast", SessionID: c.SessionID, SessionVersion: c.SessionID,
+			NetworkType: "IN", AddressType: addrType(c.Address), UnicastAddress: addrString(c.Address)},
+		SessionName: "sipcast",
+		ConnectionInformation: &psdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType(c.Address),
+			Address: &psdp.Address{Address: addrString(c.Address)}},
+		TimeDescriptions: []psdp.TimeDescription{{}},
+	}
 }
 
 func addrType(ip net.IP) string {

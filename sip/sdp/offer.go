@@ -22,14 +22,7 @@ func Offer(cfg Config) ([]byte, error) {
 	if cfg.SRTP {
 		return nil, errors.New("sdp: SRTP offers are not supported (answers to SRTP offers are)")
 	}
-	sd := &psdp.SessionDescription{
-		Origin: psdp.Origin{Username: "sipcast", SessionID: cfg.SessionID, SessionVersion: cfg.SessionID,
-			NetworkType: "IN", AddressType: addrType(cfg.Address), UnicastAddress: addrString(cfg.Address)},
-		SessionName: "sipcast",
-		ConnectionInformation: &psdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType(cfg.Address),
-			Address: &psdp.Address{Address: addrString(cfg.Address)}},
-		TimeDescriptions: []psdp.TimeDescription{{}},
-	}
+	sd := cfg.session()
 	add := func(kind string, formats []string, attrs []psdp.Attribute) {
 		rtp, rtcp := cfg.Ports(kind, 0)
 		md := &psdp.MediaDescription{MediaName: psdp.MediaName{Media: kind, Port: psdp.RangedPort{Value: rtp},
