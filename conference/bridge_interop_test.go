@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,18 @@ func (l *eventLog) has(t conference.EventType) bool {
 	return false
 }
 
+func (l *eventLog) count(t conference.EventType) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.events {
+		if e.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
 func (l *eventLog) all() []conference.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -49,9 +62,10 @@ func (l *eventLog) all() []conference.Event {
 }
 
 // callThrough has sipp place a Call Bridge-shaped call (scenario) whose x-cisco-stream
-// points at nginx-rtmp, has ffmpeg send clipFile's tracks as RTP to the answered ports,
-// hangs up when every frame is in, and returns nginx's recording, ours and the events.
-func callThrough(t *testing.T, scenario, clipFile string, clip *testmedia.Clip) (flv, mp4 string, events []string) {
+// points at nginx-rtmp, has ffmpeg send clipFile's tracks as RTP to the answered ports
+// (loops times over), runs during (when set) while ffmpeg sends, hangs up when every frame
+// is in, and returns nginx's recordings (one per publish), ours and the events.
+func callThrough(t *testing.T, scenario, clipFile string, clip *testmedia.Clip, loops int, during func(*peer.Nginx, *eventLog)) (flvs []string, mp4 string, events []string) {
 	sipp := peer.Require(t, "sipp", "sip-tester")
 	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
 	ng := peer.StartNginx(t, peer.NginxOptions{})
@@ -78,7 +92,16 @@ func callThrough(t *testing.T, scenario, clipFile string, clip *testmedia.Clip) 
 		}
 		return false
 	}, 20*time.Second, 10*time.Millisecond, "sipp's call did not arrive: %s", p.Output())
-	args := []string{"-hide_banner", "-loglevel", "error", "-re", "-i", filepath.Join(testmedia.Dir(), clipFile)}
+	input := filepath.Join(testmedia.Dir(), clipFile)
+	if loops > 1 {
+		// ffmpeg's RTP output of a -stream_loop input sends the video only once (seen
+		// with ffmpeg 5.1), so the looped clip is made first, timestamps carried on.
+		looped := filepath.Join(t.TempDir(), "looped.flv")
+		mk := peer.Start(t, ffmpeg, "-hide_banner", "-loglevel", "error", "-stream_loop", strconv.Itoa(loops-1), "-i", input, "-c", "copy", "-f", "flv", looped)
+		require.NoError(t, mk.Wait(time.Minute), mk.Output())
+		input = looped
+	}
+	args := []string{"-hide_banner", "-loglevel", "error", "-re", "-i", input}
 	if video {
 		vp := call.MediaPorts["video"]
 		args = append(args, "-map", "0:v", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "rtp", "-payload_type", "96",
@@ -88,18 +111,21 @@ func callThrough(t *testing.T, scenario, clipFile string, clip *testmedia.Clip) 
 	args = append(args, "-map", "0:a", "-c:a", "copy", "-max_delay", "0", "-f", "rtp", "-payload_type", "97",
 		fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d", ap, ap+1))
 	ff := peer.Start(t, ffmpeg, args...)
+	if during != nil {
+		during(ng, &ev)
+	}
 	require.NoError(t, ff.Wait(time.Minute), ff.Output())
 	// The last AAC frame never leaves ffmpeg's RTP muxer (see media's interop tests).
 	require.Eventually(t, func() bool {
 		c := b.Calls()
-		return len(c) == 1 && c[0].VideoFrames >= uint64(clip.VideoFrames) && c[0].AudioFrames >= uint64(clip.AudioFrames-1)
+		return len(c) == 1 && c[0].VideoFrames >= uint64(loops*clip.VideoFrames) && c[0].AudioFrames >= uint64(loops*clip.AudioFrames-1)
 	}, 10*time.Second, 10*time.Millisecond, "frames: %+v", b.Calls())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, b.EndCall(ctx, call.ID))
 	require.NoError(t, p.Wait(time.Minute), "sipp: %s", p.Output())
 	require.Eventually(t, func() bool { return ev.has(conference.EventCallEnded) }, 20*time.Second, 10*time.Millisecond)
-	require.Eventually(t, func() bool { return len(ng.Recordings()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(ng.Recordings()) >= 1 }, 10*time.Second, 10*time.Millisecond)
 	for _, e := range ev.all() {
 		events = append(events, e.String())
 	}
@@ -108,7 +134,7 @@ func callThrough(t *testing.T, scenario, clipFile string, clip *testmedia.Clip) 
 	mp4s, err := filepath.Glob(filepath.Join(recDir, "spaces", "77", "*.mp4"))
 	require.NoError(t, err)
 	require.Len(t, mp4s, 1, "%v", events)
-	return ng.Recordings()[0], mp4s[0], events
+	return ng.Recordings(), mp4s[0], events
 }
 
 // End to end with peers nobody here wrote: sipp places a Call Bridge-shaped call whose
@@ -121,8 +147,9 @@ func TestInteropCallBridgeToNginx(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
-	flv, mp4, _ := callThrough(t, "callbridge_stream.xml", "av720p.flv", clip)
-	for _, f := range []string{flv, mp4} {
+	flvs, mp4, _ := callThrough(t, "callbridge_stream.xml", "av720p.flv", clip, 1, nil)
+	require.Len(t, flvs, 1)
+	for _, f := range []string{flvs[0], mp4} {
 		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
 		require.NoError(t, err, f)
 		v, a := probe.Stream("video"), probe.Stream("audio")
@@ -145,8 +172,9 @@ func TestInteropAudioOnlyCall(t *testing.T) {
 	peer.Serialize(t)
 	clip, err := testmedia.AudioOnly()
 	require.NoError(t, err)
-	flv, mp4, _ := callThrough(t, "callbridge_audio.xml", "audio.flv", clip)
-	for _, f := range []string{flv, mp4} {
+	flvs, mp4, _ := callThrough(t, "callbridge_audio.xml", "audio.flv", clip, 1, nil)
+	require.Len(t, flvs, 1)
+	for _, f := range []string{flvs[0], mp4} {
 		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
 		require.NoError(t, err, f)
 		require.Nil(t, probe.Stream("video"), "no video in %s", f)
@@ -155,5 +183,50 @@ func TestInteropAudioOnlyCall(t *testing.T) {
 		require.Equal(t, "aac", a.CodecName)
 		require.InDelta(t, clip.AudioFrames, a.Frames(), math.Max(float64(clip.AudioFrames)/100, 1), "audio frames of %s", f)
 		require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.5, "duration of %s", f)
+	}
+}
+
+// nginx is stopped and started twice during a 12-second call: the SIP call stays up,
+// streaming resumes each time (events with reasons), the recording has every frame, and
+// in every nginx recording DTS never goes backwards.
+func TestInteropNginxRestartsMidCall(t *testing.T) {
+	peer.Serialize(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	flvs, mp4, events := callThrough(t, "callbridge_stream.xml", "av720p.flv", clip, 3, func(ng *peer.Nginx, ev *eventLog) {
+		for i := 1; i <= 2; i++ {
+			require.Eventually(t, func() bool { return ev.count(conference.EventStreamingStarted) == i }, 20*time.Second, 10*time.Millisecond)
+			ng.Stop()
+			require.Eventually(t, func() bool { return ev.has(conference.EventStreamingRetrying) }, 20*time.Second, 10*time.Millisecond)
+			ng.Start()
+		}
+		require.Eventually(t, func() bool { return ev.count(conference.EventStreamingStarted) == 3 }, 20*time.Second, 10*time.Millisecond)
+	})
+	t.Logf("events:\n%s", strings.Join(events, "\n"))
+	// nginx names recordings by the second (record_unique), so publishes within one second
+	// share a file: each file, not each publish, is checked.
+	require.NotEmpty(t, flvs)
+	for _, f := range flvs {
+		for _, kind := range []string{"video", "audio"} {
+			ts, err := peer.PacketTimes(t, f, kind)
+			require.NoError(t, err)
+			for i := 1; i < len(ts); i++ {
+				require.GreaterOrEqual(t, ts[i], ts[i-1], "%s DTS went backwards in %s at packet %d", kind, f, i)
+			}
+		}
+	}
+	probe, err := peer.FFprobe(t, time.Minute, mp4, "-show_packets")
+	require.NoError(t, err)
+	require.InDelta(t, 3*clip.VideoFrames, probe.Stream("video").Frames(), float64(3*clip.VideoFrames)/100, "the recording has every frame")
+	var retrying []string
+	for _, e := range events {
+		if strings.Contains(e, "streaming retrying") {
+			retrying = append(retrying, e)
+		}
+	}
+	require.NotEmpty(t, retrying)
+	for _, e := range retrying {
+		require.Regexp(t, `\(RTMP connection lost: .+; attempt \d+, next in .+\)`, e, "a retry says why")
+		require.Equal(t, 1, strings.Count(e, "RTMP connection lost"), "said once: %s", e)
 	}
 }

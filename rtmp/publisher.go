@@ -585,6 +585,9 @@ func (p *Publisher) lost(err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
+	if errors.Is(err, ErrConnectionLost) {
+		return &Error{Op: "send", URL: p.url.String(), Err: err} // already says so
+	}
 	return &Error{Op: "send", URL: p.url.String(), Err: fmt.Errorf("%w: %v", ErrConnectionLost, err)}
 }
 
