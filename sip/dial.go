@@ -68,9 +68,11 @@ func (c *OutboundCall) end() {
 	}
 }
 
-// Hangup sends BYE.
+// Hangup sends BYE and waits for its answer (at most 32 s when ctx has no deadline).
 func (c *OutboundCall) Hangup(ctx context.Context) error {
 	defer c.end()
+	ctx, cancel := byeContext(ctx)
+	defer cancel()
 	if err := c.dlg.Bye(ctx); err != nil {
 		return fmt.Errorf("sip: BYE: %w", err)
 	}
@@ -166,9 +168,12 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 	u.outbound[dlg.ID] = c
 	u.wg.Add(1)
 	u.mu.Unlock()
-	go func() { // ends with the dialog: BYE either way, or Close
+	go func() { // ends with the dialog (a BYE either way) or with our Hangup, even unanswered
 		defer u.wg.Done()
-		<-dlg.Context().Done()
+		select {
+		case <-dlg.Context().Done():
+		case <-c.done:
+		}
 		c.end()
 		u.mu.Lock()
 		delete(u.outbound, dlg.ID)

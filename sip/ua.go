@@ -756,6 +756,8 @@ func (c *Call) Hangup(ctx context.Context) error {
 		c.end("hung up before answer")
 		return nil
 	}
+	ctx, cancel := byeContext(ctx)
+	defer cancel()
 	err := c.dlg.Bye(ctx)
 	c.end("local hangup (BYE)")
 	if err != nil {
@@ -838,6 +840,18 @@ func (c *Call) refresh(st sessionTimer) error {
 		return fmt.Errorf("UPDATE answered %d %s", res.StatusCode, res.Reason)
 	}
 	return nil
+}
+
+// byeTimeout bounds a BYE whose context has no deadline: sipgo waits for the answer as
+// long as the context lets it, so a BYE to a peer that died would never return. 32 s is
+// RFC 3261's Timer F.
+const byeTimeout = 32 * time.Second
+
+func byeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, byeTimeout)
 }
 
 func firstNonEmpty(a ...string) string {
