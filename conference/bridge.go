@@ -318,11 +318,8 @@ func (c *call) setupMedia(ms []sdp.Media) error {
 			delete(c.sessions, kind)
 		}
 	}
-	started := make([]*media.Session, 0, len(c.sessions))
-	for _, s := range c.sessions {
-		started = append(started, s)
-	}
 	c.mu.Unlock()
+	started := c.sessionList()
 	for _, s := range unused {
 		s.Close()
 	}
@@ -335,14 +332,20 @@ func (c *call) setupMedia(ms []sdp.Media) error {
 	return nil
 }
 
-func (c *call) closeMedia() {
+// sessionList returns the call's sessions, copied under the lock (Close and Start must
+// run outside it: a session's goroutine may be waiting for the lock in onFrame).
+func (c *call) sessionList() []*media.Session {
 	c.mu.Lock()
-	sessions := make([]*media.Session, 0, len(c.sessions))
+	defer c.mu.Unlock()
+	out := make([]*media.Session, 0, len(c.sessions))
 	for _, s := range c.sessions {
-		sessions = append(sessions, s)
+		out = append(out, s)
 	}
-	c.mu.Unlock()
-	for _, s := range sessions {
+	return out
+}
+
+func (c *call) closeMedia() {
+	for _, s := range c.sessionList() {
 		s.Close()
 	}
 }
