@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/h264"
 	"github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/rtmp"
@@ -46,6 +47,11 @@ type Config struct {
 	// StartTimeout bounds the wait for a track's codec configuration: after it the
 	// outputs start with the tracks that are ready (default 3 s).
 	StartTimeout time.Duration
+	// NoSilence turns off the silent audio: by default a call whose outputs would have
+	// video and no audio gets a silent AAC track (48 kHz mono; players and services such
+	// as YouTube expect audio), and gaps in a call's AAC audio (audio starting late, or
+	// pausing) are filled with silence so that players never stall.
+	NoSilence bool
 	// MediaTimeout ends a call whose media stopped for this long (default 30 s).
 	MediaTimeout time.Duration
 	// Events receives events; it must not block.
@@ -241,6 +247,7 @@ type call struct {
 	rec       *recording.Recorder
 	video     uint64
 	audio     uint64
+	silence   *silence
 	startedCh chan struct{}
 	// keyframe asks the call's INFO goroutine for a SIP picture_fast_update.
 	keyframe chan struct{}
@@ -461,6 +468,9 @@ func (c *call) run() {
 	c.stop()
 	c.closeMedia()
 	c.mu.Lock()
+	if c.silence != nil {
+		c.silence.finish(c.writeLocked)
+	}
 	pub, rec := c.pub, c.rec
 	c.pub, c.rec = nil, nil
 	c.started = true // nothing starts any more
@@ -518,6 +528,23 @@ func (c *call) onFrame(f *media.Frame) {
 			return
 		}
 	}
+	switch {
+	case c.silence == nil:
+		c.writeLocked(f)
+	case f.Codec == media.CodecH264:
+		c.writeLocked(f)
+		c.silence.video(f, c.writeLocked)
+	case f.Codec == media.CodecAAC:
+		if c.silence.audio(f, c.writeLocked) {
+			c.writeLocked(f)
+		}
+	default:
+		c.writeLocked(f)
+	}
+}
+
+// writeLocked gives a frame to the outputs.
+func (c *call) writeLocked(f *media.Frame) {
 	if c.pub != nil {
 		c.pub.WriteFrame(f)
 	}
@@ -539,6 +566,14 @@ func (c *call) startLocked(note string) {
 	close(c.startedCh)
 	if note != "" {
 		c.b.log.Warn("conference: starting outputs: "+note, "call", c.sc.ID)
+	}
+	if !c.b.cfg.NoSilence {
+		if c.asc == nil && c.sps != nil {
+			c.asc, _ = silentConfig.Marshal()
+			c.silence = newSilence(silentConfig, true)
+		} else if cfg, err := aac.ParseConfig(c.asc); err == nil && c.hasVideo && c.asc != nil {
+			c.silence = newSilence(cfg, false)
+		}
 	}
 	url := c.sc.StreamURL()
 	if url == "" && c.b.cfg.ResolveStreamURL != nil {

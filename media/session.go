@@ -165,7 +165,12 @@ type Session struct {
 	encBuf   []byte        // guarded by sendMu
 	clock    *Clock
 	tracks   map[uint8]*track
-	started  bool
+	// early keeps Sender Reports of sources no track has seen yet (a report may overtake
+	// the stream's first RTP packet); a track that takes the source replays it.
+	earlyMu sync.Mutex
+	early   [4]earlyReport
+	earlyN  int
+	started bool
 
 	remoteMu   sync.Mutex
 	remoteRTP  *net.UDPAddr
@@ -205,13 +210,7 @@ func NewSession(opts ...SessionOption) (*Session, error) {
 	if s.ports != nil {
 		s.rtpConn, s.rtcpConn, err = s.ports.listen(s.localIP, s.mux)
 	} else {
-		s.rtpConn, err = net.ListenUDP("udp", &net.UDPAddr{IP: s.localIP})
-		if err == nil && !s.mux {
-			s.rtcpConn, err = net.ListenUDP("udp", &net.UDPAddr{IP: s.localIP})
-			if err != nil {
-				s.rtpConn.Close()
-			}
-		}
+		s.rtpConn, s.rtcpConn, err = listenPair(s.localIP, s.mux)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("media: binding RTP sockets: %w", err)
@@ -220,6 +219,61 @@ func NewSession(opts ...SessionOption) (*Session, error) {
 		s.clock = NewClock(time.Now())
 	}
 	return s, nil
+}
+
+type earlyReport struct {
+	ok   bool
+	ssrc uint32
+	ntp  uint64
+	rtp  uint32
+	at   time.Time
+}
+
+// replayEarly gives a track the Sender Report its new source sent before its first RTP
+// packet was read.
+func (s *Session) replayEarly(t *track, ssrc uint32) {
+	s.earlyMu.Lock()
+	defer s.earlyMu.Unlock()
+	for i := range s.early {
+		if e := &s.early[i]; e.ok && e.ssrc == ssrc {
+			s.clock.SenderReport(t.cfg.clockID(), ntpTime(e.ntp), e.rtp, e.at)
+			t.lsr.Store(uint32(e.ntp >> 16))
+			t.lsrAt.Store(e.at.UnixNano())
+			e.ok = false
+		}
+	}
+}
+
+// listenPair binds an RTP socket on a free even port and, unless mux, RTCP on the next
+// one, as peers that ignore a=rtcp (RFC 3605) expect; after a number of tries it takes
+// any two ports (the SDP then says a=rtcp).
+func listenPair(ip net.IP, mux bool) (rtpConn, rtcpConn *net.UDPConn, err error) {
+	for range 64 {
+		rc, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			return nil, nil, err
+		}
+		p := rc.LocalAddr().(*net.UDPAddr).Port
+		if mux {
+			return rc, nil, nil
+		}
+		if p%2 == 0 && p < 65535 {
+			if cc, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: p + 1}); err == nil {
+				return rc, cc, nil
+			}
+		}
+		rc.Close()
+	}
+	rc, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+	if err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
+	return rc, cc, nil
 }
 
 // LocalPorts returns the RTP and RTCP ports (equal with rtcp-mux).
@@ -479,7 +533,10 @@ func (s *Session) rtpLoop() {
 						s.clock.AddTrack(t.cfg.clockID(), t.cfg.ClockRate)
 						t.reset()
 					}
-					t.setSource(ssrc)
+					if old, ok := t.source(); !ok || old != ssrc {
+						t.setSource(ssrc)
+						s.replayEarly(t, ssrc)
+					}
 					if t.firstArrival.IsZero() {
 						t.firstArrival = now
 					}
@@ -606,12 +663,20 @@ func (s *Session) handleRTCP(b []byte, now time.Time) {
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.SenderReport:
+			known := false
 			for _, t := range s.tracks {
 				if ssrc, ok := t.source(); ok && ssrc == p.SSRC {
+					known = true
 					s.clock.SenderReport(t.cfg.clockID(), ntpTime(p.NTPTime), p.RTPTime, now)
 					t.lsr.Store(uint32(p.NTPTime >> 16))
 					t.lsrAt.Store(now.UnixNano())
 				}
+			}
+			if !known {
+				s.earlyMu.Lock()
+				s.early[s.earlyN%len(s.early)] = earlyReport{ok: true, ssrc: p.SSRC, ntp: p.NTPTime, rtp: p.RTPTime, at: now}
+				s.earlyN++
+				s.earlyMu.Unlock()
 			}
 		case *rtcp.ApplicationDefined:
 			if s.onApp != nil {

@@ -241,15 +241,16 @@ func (r *Recorder) writeFragment(end time.Duration, final bool) error {
 		}
 	}
 	if !r.based {
-		first := time.Duration(-1)
+		var first time.Duration // DTS may be negative: a flag, not a sentinel value
+		found := false
 		for _, t := range tracks {
 			for _, s := range t.samples {
-				if d := time.Duration(s.DecodeTime); first < 0 || d < first {
-					first = d
+				if d := time.Duration(s.DecodeTime); !found || d < first {
+					first, found = d, true
 				}
 			}
 		}
-		if first < 0 {
+		if !found {
 			return nil
 		}
 		r.base, r.based = first, true

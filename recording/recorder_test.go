@@ -16,7 +16,15 @@ import (
 
 // The clip recorded and closed: ffprobe decodes every frame of both tracks at the clip's
 // resolution and duration, and the tracks start together.
+// DTS may start anywhere, negative too (a bridge's clock starts at the call, the first
+// frames come from before it).
 func TestInteropRecordingFFprobe(t *testing.T) {
+	for _, origin := range []time.Duration{0, -73 * time.Millisecond, 5 * time.Hour} {
+		t.Run(origin.String(), func(t *testing.T) { testRecordingFFprobe(t, origin) })
+	}
+}
+
+func testRecordingFFprobe(t *testing.T, origin time.Duration) {
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "spaces", "77", "rec.mp4")
@@ -27,6 +35,8 @@ func TestInteropRecordingFFprobe(t *testing.T) {
 	_, err = os.Stat(path + recording.TempSuffix)
 	require.NoError(t, err, "written under the temporary name")
 	for _, f := range clip.Interleaved() {
+		f.DTS += origin
+		f.PTS += origin
 		require.NoError(t, r.WriteFrame(&f))
 	}
 	require.NoError(t, r.Close())

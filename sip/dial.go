@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -48,6 +49,10 @@ type DialOptions struct {
 	// FromDomain and ContactDomain replace the host of our From and Contact URIs (CMS
 	// dial plan rules' localFromDomain and localContactDomain); "" keeps ours.
 	FromDomain, ContactDomain string
+	// ContactParams are added to our Contact header as quoted parameters, as a Cisco
+	// Meeting Server Call Bridge puts x-cisco-stream (the stream URL) there when it calls
+	// a streamer.
+	ContactParams map[string]string
 }
 
 // OutboundCall is an answered outbound call.
@@ -110,9 +115,21 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 		from.Params.Add("tag", sipmsg.GenerateTagN(16))
 		headers = append(headers, from)
 	}
-	if opts.ContactDomain != "" {
-		_, port := u.contactHostPort()
-		headers = append(headers, &sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: opts.ContactDomain, Port: port}})
+	if opts.ContactDomain != "" || len(opts.ContactParams) > 0 {
+		host, port := u.contactHostPort()
+		if opts.ContactDomain != "" {
+			host = opts.ContactDomain
+		}
+		contact := &sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}, Params: sipmsg.NewParams()}
+		keys := make([]string, 0, len(opts.ContactParams))
+		for k := range opts.ContactParams {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			contact.Params.Add(k, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(opts.ContactParams[k])+`"`)
+		}
+		headers = append(headers, contact)
 	}
 	dlg, err := u.clientDialogs.Invite(ctx, uri, offer, headers...)
 	if err != nil {

@@ -110,3 +110,22 @@ func TestDialCloseJoinsGoroutines(t *testing.T) {
 	<-c.Done()
 	require.NoError(t, p.Wait(time.Minute), p.Output())
 }
+
+// A caller that puts x-cisco-stream in its Contact, as a Call Bridge does, hands the
+// callee its stream URL, quotes and all.
+func TestDialContactParams(t *testing.T) {
+	got := make(chan string, 1)
+	callee, err := New(WithUDP("127.0.0.1:0"), WithInviteHandler(func(c *Call) ([]byte, error) {
+		got <- c.StreamURL()
+		return []byte(offer), nil
+	}))
+	require.NoError(t, err)
+	defer callee.Close()
+	u := caller(t)
+	const url = `rtmp://user:p@ss@127.0.0.1:1935/live/space-77?token="x"`
+	c, err := u.Dial(context.Background(), "sip:streamer@"+callee.UDPAddr().String(), []byte(offer),
+		DialOptions{Timeout: 10 * time.Second, ContactParams: map[string]string{"x-cisco-stream": url}})
+	require.NoError(t, err)
+	require.Equal(t, url, <-got)
+	require.NoError(t, c.Hangup(context.Background()))
+}

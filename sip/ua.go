@@ -680,6 +680,8 @@ func contactParams(v string) map[string]string {
 		end, inQuote, inValue := 0, false, false
 		for end < len(rest) && (inQuote || rest[end] != ';') {
 			switch {
+			case rest[end] == '\\' && inQuote:
+				end++ // quoted-pair: the next character is literal
 			case rest[end] == '=':
 				inValue = true
 			case rest[end] == '"' && inValue:
@@ -687,16 +689,37 @@ func contactParams(v string) map[string]string {
 			}
 			end++
 		}
+		end = min(end, len(rest))
 		if inQuote {
 			if i := strings.IndexByte(rest, ';'); i >= 0 {
 				end = i
 			}
 		}
 		k, val, _ := strings.Cut(rest[:end], "=")
-		out[strings.ToLower(strings.TrimSpace(k))] = strings.Trim(strings.TrimSpace(val), `"`)
+		out[strings.ToLower(strings.TrimSpace(k))] = unquote(strings.TrimSpace(val))
 		rest = rest[end:]
 	}
 	return out
+}
+
+// unquote removes a quoted-string's quotes and resolves its quoted-pairs (RFC 3261
+// 25.1); other values are returned with stray quotes trimmed.
+func unquote(v string) string {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return strings.Trim(v, `"`)
+	}
+	v = v[1 : len(v)-1]
+	if !strings.Contains(v, `\`) {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
 }
 
 // StreamURL returns the stream URL the Call Bridge put in the Contact (x-cisco-stream),

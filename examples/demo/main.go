@@ -23,12 +23,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
-
-	psdp "github.com/pion/sdp/v3"
 
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/internal/testmedia"
@@ -144,16 +141,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("the built-in caller: %w", err)
 	}
-	video, audio, err := mediaAddrs(call.Answer)
+	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
 	if err != nil {
 		return fmt.Errorf("the bridge's answer: %w", err)
 	}
-	sender := &rtpsend.Sender{SPS: clip.SPS, PPS: clip.PPS}
-	if video != nil {
-		sender.Video = rtpsend.NewStream(conn, video, &net.UDPAddr{IP: video.IP, Port: video.Port + 1}, 90000)
+	var video, audio *net.UDPAddr
+	if sender.Video != nil {
+		video = sender.Video.RTP
 	}
-	if audio != nil {
-		sender.Audio = rtpsend.NewStream(conn, audio, &net.UDPAddr{IP: audio.IP, Port: audio.Port + 1}, ac.SampleRate)
+	if sender.Audio != nil {
+		audio = sender.Audio.RTP
 	}
 	fmt.Fprintf(out, "calling: H.264 1280x720 to %v, AAC %d Hz to %v, for %v\n", video, ac.SampleRate, audio, o.duration)
 
@@ -281,36 +278,3 @@ func summary(ctx context.Context, out io.Writer, o options, clip *testmedia.Clip
 }
 
 // mediaAddrs returns where the answer wants video and audio.
-func mediaAddrs(answer []byte) (video, audio *net.UDPAddr, err error) {
-	var sd psdp.SessionDescription
-	if err := sd.Unmarshal(answer); err != nil {
-		return nil, nil, err
-	}
-	host := ""
-	if sd.ConnectionInformation != nil && sd.ConnectionInformation.Address != nil {
-		host = sd.ConnectionInformation.Address.Address
-	}
-	for _, md := range sd.MediaDescriptions {
-		if md.MediaName.Port.Value == 0 {
-			continue
-		}
-		h := host
-		if md.ConnectionInformation != nil && md.ConnectionInformation.Address != nil {
-			h = md.ConnectionInformation.Address.Address
-		}
-		a, err := net.ResolveUDPAddr("udp", net.JoinHostPort(h, strconv.Itoa(md.MediaName.Port.Value)))
-		if err != nil {
-			return nil, nil, err
-		}
-		switch md.MediaName.Media {
-		case "video":
-			video = a
-		case "audio":
-			audio = a
-		}
-	}
-	if video == nil && audio == nil {
-		return nil, nil, errors.New("no media accepted")
-	}
-	return video, audio, nil
-}

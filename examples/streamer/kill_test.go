@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	psdp "github.com/pion/sdp/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/internal/peer"
@@ -60,19 +59,8 @@ func TestInteropKillStreamerMidRecording(t *testing.T) {
 		defer cancel()
 		_ = call.Hangup(ctx) // the streamer is dead by then: nobody answers
 	}()
-	var sd psdp.SessionDescription
-	require.NoError(t, sd.Unmarshal(call.Answer))
-	sender := &rtpsend.Sender{SPS: clip.SPS, PPS: clip.PPS}
-	for _, md := range sd.MediaDescriptions {
-		a := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: md.MediaName.Port.Value}
-		rtcp := &net.UDPAddr{IP: a.IP, Port: a.Port + 1}
-		switch {
-		case md.MediaName.Media == "video" && a.Port > 0:
-			sender.Video = rtpsend.NewStream(conn, a, rtcp, 90000)
-		case md.MediaName.Media == "audio" && a.Port > 0:
-			sender.Audio = rtpsend.NewStream(conn, a, rtcp, ac.SampleRate)
-		}
-	}
+	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
+	require.NoError(t, err)
 	require.NotNil(t, sender.Video)
 	// Send 6 s of media; kill the streamer when 5 s have gone out.
 	const killAt = 5 * time.Second

@@ -179,6 +179,18 @@ type Packet struct {
 	StreamIndex  int    `json:"stream_index"`
 	PTSTime      string `json:"pts_time"`
 	DurationTime string `json:"duration_time"`
+	// Flags are ffprobe's packet flags: "K" first for a keyframe.
+	Flags string `json:"flags"`
+}
+
+// FirstPacket returns a stream's first packet in file (decode) order.
+func (p *Probe) FirstPacket(index int) (Packet, bool) {
+	for _, pk := range p.Packets {
+		if pk.StreamIndex == index {
+			return pk, true
+		}
+	}
+	return Packet{}, false
 }
 
 // Probe is an ffprobe report.
@@ -263,7 +275,7 @@ func runFFprobe(path string, timeout time.Duration, input string, extra ...strin
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args := append([]string{"-v", "error", "-count_frames", "-show_entries",
-		"stream=index,codec_type,codec_name,width,height,nb_read_frames,duration:format=duration:packet=stream_index,pts_time,duration_time",
+		"stream=index,codec_type,codec_name,width,height,nb_read_frames,duration:format=duration:packet=stream_index,pts_time,duration_time,flags",
 		"-of", "json"}, extra...)
 	args = append(args, input)
 	var stdout, stderr bytes.Buffer
@@ -302,3 +314,34 @@ func PacketTimes(t testing.TB, input, codecType string) ([]int64, error) {
 	}
 	return ts, nil
 }
+
+// Silences decodes a file's first audio stream with ffmpeg's silencedetect (below -50 dB
+// for at least 100 ms) and returns the silent spans, in seconds on the file's own
+// timeline (-copyts: comparable to ffprobe's packet times). A span still open at the end
+// has End +Inf.
+func Silences(t testing.TB, input string) ([]Span, error) {
+	t.Helper()
+	path := Require(t, "ffmpeg", "ffmpeg")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "-hide_banner", "-nostdin", "-copyts", "-i", input, "-map", "0:a:0",
+		"-af", "silencedetect=n=-50dB:d=0.1", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("ffmpeg silencedetect %s: %v: %s", input, err, out)
+	}
+	var spans []Span
+	for _, line := range strings.Split(string(out), "\n") {
+		if i := strings.Index(line, "silence_start: "); i >= 0 {
+			v, _ := strconv.ParseFloat(strings.Fields(line[i+len("silence_start: "):])[0], 64)
+			spans = append(spans, Span{Start: v, End: math.Inf(1)})
+		}
+		if i := strings.Index(line, "silence_end: "); i >= 0 && len(spans) > 0 {
+			v, _ := strconv.ParseFloat(strings.Fields(line[i+len("silence_end: "):])[0], 64)
+			spans[len(spans)-1].End = v
+		}
+	}
+	return spans, nil
+}
+
+// Span is a stretch of time in seconds.
+type Span struct{ Start, End float64 }

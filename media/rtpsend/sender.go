@@ -10,13 +10,18 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	psdp "github.com/pion/sdp/v3"
 
 	"github.com/sipcast/sipcast/media"
 )
@@ -201,8 +206,8 @@ func (s *Sender) SenderReports() error {
 		}
 		now := time.Now()
 		// Media time t is presented at start+t: that is the mapping to report, the same
-		// for every stream (not the send time of the last packet: video is sent by decode
-		// time and stamped with presentation time).
+		// for every stream (not the send time of the last packet: video is sent in decode
+		// order and stamped with presentation time).
 		ts := st.ts(now.Sub(s.start))
 		sr := rtcp.SenderReport{SSRC: st.ssrc, NTPTime: ntp(now), RTPTime: ts, PacketCount: st.packets, OctetCount: st.octets}
 		b, err := sr.Marshal()
@@ -225,24 +230,47 @@ func ntp(t time.Time) uint64 {
 // Play sends frames (in decode order, DTS from 0) paced in real time from now, looping
 // them (with timestamps carried on) until ctx ends or duration has been sent (0: once),
 // with a Sender Report per stream every second. onFrame, when set, sees each frame sent.
+//
+// Video goes out as a live encoder sends it: its first frame at its presentation time
+// (with B-frames, that is after its DTS), the others the same delay after their DTS,
+// so that a receiver that anchors a stream at its first packet's arrival and the
+// Sender Reports (which map every stream to the presentation timeline) agree.
 func (s *Sender) Play(ctx context.Context, frames []media.Frame, length, duration time.Duration, onFrame func(*media.Frame)) error {
 	if len(frames) == 0 {
 		return nil
 	}
+	var delay time.Duration
+	for i := range frames {
+		if f := &frames[i]; f.Codec.IsVideo() {
+			delay = f.PTS - f.DTS
+			break
+		}
+	}
+	sendAt := func(f *media.Frame) time.Duration {
+		if f.Codec.IsVideo() {
+			return f.DTS + delay
+		}
+		return f.DTS
+	}
+	order := make([]int, len(frames))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return sendAt(&frames[order[a]]) < sendAt(&frames[order[b]]) })
 	start := time.Now()
 	s.start = start
 	nextSR := start
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for loop := time.Duration(0); ; loop += length {
-		for i := range frames {
+		for _, i := range order {
 			f := frames[i]
 			f.DTS += loop
 			f.PTS += loop
 			if duration > 0 && f.DTS >= duration {
 				return nil
 			}
-			if wait := time.Until(start.Add(f.DTS)); wait > 0 {
+			if wait := time.Until(start.Add(sendAt(&f))); wait > 0 {
 				timer.Reset(wait)
 				select {
 				case <-ctx.Done():
@@ -267,4 +295,57 @@ func (s *Sender) Play(ctx context.Context, frames []media.Frame, length, duratio
 			return nil
 		}
 	}
+}
+
+// ForAnswer returns a Sender for the media an SDP answer accepted (RTCP to a=rtcp, or
+// the RTP port with rtcp-mux, or else the port above the RTP port), sending from conn: H.264 with sps and pps, AAC at audioRate.
+// Either stream is nil when the answer refused it (port 0 or absent).
+func ForAnswer(conn *net.UDPConn, answer []byte, sps, pps []byte, audioRate int) (*Sender, error) {
+	var sd psdp.SessionDescription
+	if err := sd.Unmarshal(answer); err != nil {
+		return nil, fmt.Errorf("rtpsend: the answer: %w", err)
+	}
+	host := ""
+	if sd.ConnectionInformation != nil && sd.ConnectionInformation.Address != nil {
+		host = sd.ConnectionInformation.Address.Address
+	}
+	s := &Sender{SPS: sps, PPS: pps, AudioRate: audioRate}
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Port.Value == 0 {
+			continue
+		}
+		h := host
+		if md.ConnectionInformation != nil && md.ConnectionInformation.Address != nil {
+			h = md.ConnectionInformation.Address.Address
+		}
+		a, err := net.ResolveUDPAddr("udp", net.JoinHostPort(h, strconv.Itoa(md.MediaName.Port.Value)))
+		if err != nil {
+			return nil, fmt.Errorf("rtpsend: the answer's %s address: %w", md.MediaName.Media, err)
+		}
+		rtcpAddr := &net.UDPAddr{IP: a.IP, Port: a.Port + 1}
+		if v, ok := md.Attribute("rtcp"); ok { // RFC 3605: "port [IN IP4 address]"
+			f := strings.Fields(v)
+			if p, err := strconv.Atoi(f[0]); err == nil && p > 0 && p < 65536 {
+				rtcpAddr.Port = p
+			}
+			if len(f) == 4 {
+				if ip := net.ParseIP(f[3]); ip != nil {
+					rtcpAddr.IP = ip
+				}
+			}
+		}
+		if _, ok := md.Attribute("rtcp-mux"); ok {
+			rtcpAddr = a
+		}
+		switch md.MediaName.Media {
+		case "video":
+			s.Video = NewStream(conn, a, rtcpAddr, 90000)
+		case "audio":
+			s.Audio = NewStream(conn, a, rtcpAddr, audioRate)
+		}
+	}
+	if s.Video == nil && s.Audio == nil {
+		return nil, errors.New("rtpsend: the answer accepted no media")
+	}
+	return s, nil
 }
