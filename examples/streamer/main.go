@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ type config struct {
 	metrics          string
 	check            bool
 	mediaIP          string
+	cpuProfile       string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -65,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics")
 	fs.BoolVar(&c.check, "check", false, "validate the configuration, print SUCCESS/FAILURE lines, exit 0 or 1")
 	fs.StringVar(&c.mediaIP, "media-ip", "", "address media is received on and announced in SDP (default: the SIP UDP/TCP host, or 127.0.0.1 for 0.0.0.0)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the streamer stops")
 	return c, fs.Parse(args)
 }
 
@@ -173,6 +176,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "streamer:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "streamer:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, _ := resolution(c.resolution)
 	opts := []sip.Option{sip.WithLogger(log), sip.WithUserAgentName("sipcast streamer")}
 	if c.udp != "none" {

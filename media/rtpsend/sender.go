@@ -57,10 +57,13 @@ type Sender struct {
 	// most endpoints do.
 	SPS, PPS []byte
 	// MTU bounds RTP payloads (default 1200).
-	MTU   int
-	start time.Time
-	buf   []byte
-	pkt   rtp.Packet
+	MTU int
+	// Output, when set, takes each marshalled RTP packet instead of the stream's Conn
+	// (to capture, batch or count packets); packet is reused after it returns.
+	Output func(st *Stream, packet []byte) error
+	start  time.Time
+	buf    []byte
+	pkt    rtp.Packet
 }
 
 // NewStream returns a stream with a random SSRC, sequence number and timestamp base.
@@ -128,6 +131,9 @@ func (s *Sender) write(st *Stream, ts uint32, marker bool, payload []byte) error
 	st.seq++
 	st.packets++
 	st.octets += uint32(len(payload))
+	if s.Output != nil {
+		return s.Output(st, b)
+	}
 	_, err := st.Conn.WriteToUDP(b, st.RTP)
 	return err
 }

@@ -1,0 +1,870 @@
+// Command loadgen places N concurrent calls into a streamer (examples/streamer), each
+// sending the bundled 720p test clip as real packetized RTP (H.264 padded with filler
+// NAL units to the -bitrate asked for, and AAC), paced in real time by a couple of
+// goroutines. The streams go to an RTMP server inside loadgen that counts the frames it
+// receives. It reports, for the streamer process alone, CPU time per stream-second,
+// memory per stream, frames out and dropped, and ends with one machine-readable line:
+//
+//	loadgen: streams=N seconds=S cpu_ms_per_stream_second=X rss_mb_per_stream=Y frames_out=F frames_dropped=D
+//
+// With -compare-ffmpeg it first measures one stream through `ffmpeg -c copy` (SDP in,
+// FLV over RTMP out) and through the streamer, and prints both and their ratio.
+//
+//	go run ./examples/loadgen -streams 200 -duration 30s
+//	go run ./examples/loadgen -streams 1 -duration 30s -compare-ffmpeg
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/aac"
+	"github.com/sipcast/sipcast/media/rtpsend"
+	"github.com/sipcast/sipcast/rtmp"
+	"github.com/sipcast/sipcast/sip"
+)
+
+type options struct {
+	streams       int
+	duration      time.Duration
+	bitrate       int
+	streamer      string
+	compareFFmpeg bool
+	senders       int
+	profile       string
+}
+
+func main() {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ExitOnError)
+	fs.IntVar(&o.streams, "streams", 10, "concurrent calls")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long the measured window lasts (all calls up)")
+	fs.IntVar(&o.bitrate, "bitrate", 2_000_000, "video bitrate in bit/s (the clip is padded with filler NAL units up to it)")
+	fs.StringVar(&o.streamer, "streamer", "", "streamer binary (default: built from ./examples/streamer)")
+	fs.BoolVar(&o.compareFFmpeg, "compare-ffmpeg", false, "measure one stream through ffmpeg -c copy and through the streamer first")
+	fs.IntVar(&o.senders, "senders", 2, "sending goroutines")
+	fs.StringVar(&o.profile, "cpuprofile", "", "have the streamer write a CPU profile here")
+	_ = fs.Parse(os.Args[1:])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	if o.streams <= 0 || o.duration <= 0 || o.senders <= 0 {
+		return errors.New("-streams, -duration and -senders must be positive")
+	}
+	clip, err := testmedia.AV720p()
+	if err != nil {
+		return err
+	}
+	sched, err := schedule(clip, o.bitrate)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "loadgen")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if o.streamer == "" {
+		o.streamer = filepath.Join(tmp, "streamer")
+		build := exec.CommandContext(ctx, "go", "build", "-o", o.streamer, "github.com/sipcast/sipcast/examples/streamer")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building the streamer: %w", err)
+		}
+	}
+	sink, err := newSink()
+	if err != nil {
+		return err
+	}
+	defer sink.close()
+	fmt.Fprintf(out, "clip: %d packets per %v loop, video padded to %d kbit/s\n", len(sched.packets), sched.length, o.bitrate/1000)
+
+	if o.compareFFmpeg {
+		ff, err := measureFFmpeg(ctx, sched, sink, o.duration, tmp)
+		if err != nil {
+			return fmt.Errorf("ffmpeg: %w", err)
+		}
+		ours, err := measureStreamer(ctx, o, sched, sink, 1, io.Discard)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "one stream: ffmpeg -c copy %.2f ms CPU per second, streamer %.2f ms: %.1f times less\n",
+			ff, ours.cpuPerStreamSecond, ff/ours.cpuPerStreamSecond)
+		fmt.Fprintf(out, "loadgen-compare: ffmpeg_cpu_ms_per_second=%.3f streamer_cpu_ms_per_second=%.3f ratio=%.2f\n",
+			ff, ours.cpuPerStreamSecond, ff/ours.cpuPerStreamSecond)
+	}
+	r, err := measureStreamer(ctx, o, sched, sink, o.streams, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "loadgen: streams=%d seconds=%.0f cpu_ms_per_stream_second=%.3f rss_mb_per_stream=%.3f frames_out=%d frames_dropped=%d\n",
+		o.streams, o.duration.Seconds(), r.cpuPerStreamSecond, r.rssMBPerStream, r.framesOut, r.framesDropped)
+	return nil
+}
+
+// packet is one RTP packet of the clip's loop: when it goes (from the loop's start), its
+// stream, and the marshalled packet whose SSRC, sequence number and timestamp each call
+// rewrites.
+type packet struct {
+	at    time.Duration
+	video bool
+	ts    uint32 // from the stream's first timestamp
+	data  []byte
+	frame bool // the last packet of a frame
+}
+
+type schedule_ struct {
+	packets []packet
+	// firstVideo and firstAudio are when each stream's first packet goes: its RTP time
+	// (relative 0) is presented then.
+	firstVideo, firstAudio time.Duration
+	length                 time.Duration
+	videoFrames            int
+	audioFrames            int
+	sps, pps               []byte
+	audioConfig            []byte
+	audioRate              int
+	audioChannel           int
+}
+
+// schedule packetizes one loop of the clip with rtpsend (as a live encoder paces it),
+// padding each video frame with a filler NAL unit so that the video reaches bitrate.
+func schedule(clip *testmedia.Clip, bitrate int) (*schedule_, error) {
+	ac, err := aac.ParseConfig(clip.AudioConfig)
+	if err != nil {
+		return nil, err
+	}
+	s := &schedule_{length: clip.Duration, sps: clip.SPS, pps: clip.PPS, audioConfig: clip.AudioConfig, audioRate: ac.SampleRate, audioChannel: ac.Channels}
+	frames := clip.Interleaved()
+	var videoBytes int
+	for _, f := range frames {
+		if f.Codec == media.CodecH264 {
+			videoBytes += len(f.Data)
+			s.videoFrames++
+		} else {
+			s.audioFrames++
+		}
+	}
+	pad := 0
+	if want := int(int64(bitrate) * int64(clip.Duration) / int64(time.Second) / 8); want > videoBytes && s.videoFrames > 0 {
+		pad = (want - videoBytes) / s.videoFrames
+	}
+	for i := range frames {
+		if f := &frames[i]; f.Codec == media.CodecH264 && pad > 5 {
+			// AVCC filler data NAL unit (type 12): 0xFF bytes, ended by 0x80.
+			n := pad - 4
+			filler := make([]byte, 4+n)
+			binary.BigEndian.PutUint32(filler, uint32(n))
+			filler[4] = 12
+			for j := 5; j < len(filler)-1; j++ {
+				filler[j] = 0xFF
+			}
+			filler[len(filler)-1] = 0x80
+			f.Data = append(append([]byte(nil), f.Data...), filler...)
+		}
+	}
+	first := map[bool]uint32{}
+	seen := map[bool]bool{}
+	var cur time.Duration
+	snd := &rtpsend.Sender{SPS: clip.SPS, PPS: clip.PPS,
+		Video: rtpsend.NewStream(nil, nil, nil, 90000), Audio: rtpsend.NewStream(nil, nil, nil, ac.SampleRate)}
+	snd.Output = func(st *rtpsend.Stream, b []byte) error {
+		video := st == snd.Video
+		ts := binary.BigEndian.Uint32(b[4:])
+		if !seen[video] {
+			seen[video], first[video] = true, ts
+			if video {
+				s.firstVideo = cur
+			} else {
+				s.firstAudio = cur
+			}
+		}
+		s.packets = append(s.packets, packet{at: cur, video: video, ts: ts - first[video], data: append([]byte(nil), b...), frame: b[1]&0x80 != 0})
+		return nil
+	}
+	// The same pacing as rtpsend.Sender.Play: video its first frame's reorder delay late.
+	var delay time.Duration
+	for _, f := range frames {
+		if f.Codec == media.CodecH264 {
+			delay = f.PTS - f.DTS
+			break
+		}
+	}
+	type item struct {
+		at time.Duration
+		f  media.Frame
+	}
+	items := make([]item, 0, len(frames))
+	for _, f := range frames {
+		at := f.DTS
+		if f.Codec == media.CodecH264 {
+			at += delay
+		}
+		items = append(items, item{at, f})
+	}
+	for i := 1; i < len(items); i++ { // insertion sort: nearly sorted already
+		for j := i; j > 0 && items[j].at < items[j-1].at; j-- {
+			items[j], items[j-1] = items[j-1], items[j]
+		}
+	}
+	for _, it := range items {
+		cur = it.at
+		f := it.f
+		if err := snd.Send(&f); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// call is one call's sending state.
+type call struct {
+	oc               *sip.OutboundCall
+	video, audio     *net.UDPAddr
+	vrtcp, artcp     *net.UDPAddr
+	nextSR           time.Duration
+	vssrc, assrc     uint32
+	vseq, aseq       uint16
+	vbase, abase     uint32
+	offset           time.Duration // staggers the calls' keyframes
+	next             int
+	loop             int
+	framesV, framesA atomic.Uint64
+}
+
+// send paces calls' packets from one goroutine: every 2 ms it sends what is due.
+func send(ctx context.Context, conn *net.UDPConn, sched *schedule_, calls []*call, start time.Time) {
+	buf := make([]byte, 2048)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	vrate, arate := int64(90000), int64(sched.audioRate)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Since(start)
+		for _, c := range calls {
+			if now >= c.nextSR+c.offset {
+				c.nextSR = now - c.offset + time.Second
+				senderReports(conn, sched, c, start)
+			}
+			for {
+				p := &sched.packets[c.next]
+				due := c.offset + time.Duration(c.loop)*sched.length + p.at
+				if due > now {
+					break
+				}
+				b := buf[:len(p.data)]
+				copy(b, p.data)
+				loopTicks := func(rate int64) uint32 {
+					return uint32(int64(c.loop) * int64(sched.length) * rate / int64(time.Second))
+				}
+				var dst *net.UDPAddr
+				if p.video {
+					binary.BigEndian.PutUint16(b[2:], c.vseq)
+					binary.BigEndian.PutUint32(b[4:], c.vbase+p.ts+loopTicks(vrate))
+					binary.BigEndian.PutUint32(b[8:], c.vssrc)
+					c.vseq++
+					dst = c.video
+					if p.frame {
+						c.framesV.Add(1)
+					}
+				} else {
+					binary.BigEndian.PutUint16(b[2:], c.aseq)
+					binary.BigEndian.PutUint32(b[4:], c.abase+p.ts+loopTicks(arate))
+					binary.BigEndian.PutUint32(b[8:], c.assrc)
+					c.aseq++
+					dst = c.audio
+					c.framesA.Add(1)
+				}
+				if dst != nil {
+					_, _ = conn.WriteToUDP(b, dst)
+				}
+				if c.next++; c.next == len(sched.packets) {
+					c.next, c.loop = 0, c.loop+1
+				}
+			}
+		}
+	}
+}
+
+// senderReports tells the receiver, for each stream, which RTP time is presented now
+// (the timeline the packets are paced on), as rtpsend does.
+func senderReports(conn *net.UDPConn, sched *schedule_, c *call, start time.Time) {
+	now := time.Now()
+	t := now.Sub(start) - c.offset
+	for _, st := range []struct {
+		dst   *net.UDPAddr
+		ssrc  uint32
+		base  uint32
+		first time.Duration
+		rate  int64
+	}{{c.vrtcp, c.vssrc, c.vbase, sched.firstVideo, 90000}, {c.artcp, c.assrc, c.abase, sched.firstAudio, int64(sched.audioRate)}} {
+		if st.dst == nil || t < st.first {
+			continue
+		}
+		sr := rtcp.SenderReport{SSRC: st.ssrc, NTPTime: ntpTime(now), RTPTime: st.base + uint32(int64(t-st.first)*st.rate/int64(time.Second))}
+		if b, err := sr.Marshal(); err == nil {
+			_, _ = conn.WriteToUDP(b, st.dst)
+		}
+	}
+}
+
+func ntpTime(t time.Time) uint64 {
+	secs := uint64(t.Unix()) + 2208988800
+	frac := uint64(t.Nanosecond()) * (1 << 32) / uint64(time.Second)
+	return secs<<32 | frac
+}
+
+type result struct {
+	cpuPerStreamSecond float64
+	rssMBPerStream     float64
+	framesOut          uint64
+	framesDropped      uint64
+}
+
+// measureStreamer starts the streamer, places n calls, waits until every stream is
+// published, measures the streamer's CPU over o.duration, hangs up and stops it.
+func measureStreamer(ctx context.Context, o options, sched *schedule_, sink *sink, n int, out io.Writer) (result, error) {
+	var r result
+	sipPort, err := freeUDPPort()
+	if err != nil {
+		return r, err
+	}
+	metrics, err := freeTCPAddr()
+	if err != nil {
+		return r, err
+	}
+	cmd := exec.CommandContext(ctx, o.streamer, "-sip-udp", fmt.Sprintf("127.0.0.1:%d", sipPort), "-sip-tcp", "none",
+		"-metrics", metrics, "-media-ip", "127.0.0.1", "-cpuprofile", o.profile)
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	ua, err := sip.New(sip.WithUDP("127.0.0.1:0"), sip.WithUserAgentName("sipcast loadgen"))
+	if err != nil {
+		return r, err
+	}
+	defer ua.Close()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return r, err
+	}
+	defer conn.Close()
+	_ = conn.SetWriteBuffer(4 << 20)
+	local := conn.LocalAddr().(*net.UDPAddr)
+	offer := rtpsend.SDP(local.IP, local.Port, local.Port, sched.sps, sched.pps, sched.audioConfig, sched.audioRate, sched.audioChannel)
+	prefix := fmt.Sprintf("load%d", rand.Uint32())
+	calls := make([]*call, n)
+	target := fmt.Sprintf("sip:streamer@127.0.0.1:%d", sipPort)
+	for i := range calls {
+		var oc *sip.OutboundCall
+		for attempt := 0; ; attempt++ { // the streamer may still be starting
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			oc, err = ua.Dial(dctx, target, offer, sip.DialOptions{Timeout: 5 * time.Second,
+				ContactParams: map[string]string{"x-cisco-stream": sink.url(fmt.Sprintf("%s-%d", prefix, i))}})
+			cancel()
+			if err == nil || attempt == 5 || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil {
+			return r, fmt.Errorf("call %d: %w\n%s", i, err, logs.String())
+		}
+		snd, err := rtpsend.ForAnswer(conn, oc.Answer, sched.sps, sched.pps, sched.audioRate)
+		if err != nil {
+			return r, err
+		}
+		c := &call{oc: oc, vssrc: rand.Uint32(), assrc: rand.Uint32(), vseq: uint16(rand.Uint32()), aseq: uint16(rand.Uint32()),
+			vbase: rand.Uint32(), abase: rand.Uint32(), offset: time.Duration(i) * sched.length / time.Duration(n)}
+		if snd.Video != nil {
+			c.video, c.vrtcp = snd.Video.RTP, snd.Video.RTCP
+		}
+		if snd.Audio != nil {
+			c.audio, c.artcp = snd.Audio.RTP, snd.Audio.RTCP
+		}
+		calls[i] = c
+	}
+	defer func() {
+		for _, c := range calls {
+			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = c.oc.Hangup(hctx)
+			cancel()
+		}
+	}()
+	sendCtx, stopSending := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	start := time.Now()
+	senders := min(o.senders, n)
+	for g := 0; g < senders; g++ {
+		var mine []*call
+		for i := g; i < n; i += senders {
+			mine = append(mine, calls[i])
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); send(sendCtx, conn, sched, mine, start) }()
+	}
+	defer func() { stopSending(); wg.Wait() }()
+	// Every stream publishing, and a loop of the clip behind us: the steady state.
+	deadline := time.Now().Add(30*time.Second + time.Duration(n)*20*time.Millisecond)
+	for sink.publishing(prefix) < n {
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("%d of %d streams published after %v\n%s", sink.publishing(prefix), n, time.Since(start), tail(logs.String(), 20))
+		}
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return r, ctx.Err()
+	case <-time.After(sched.length):
+	}
+	pid := cmd.Process.Pid
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return r, err
+	}
+	out0 := sink.frames(prefix)
+	drop0, _ := scrapeDropped(metrics)
+	t0 := time.Now()
+	fmt.Fprintf(out, "%d streams up after %.1f s; measuring for %v\n", n, time.Since(start).Seconds(), o.duration)
+	progress := time.NewTicker(5 * time.Second)
+	defer progress.Stop()
+	end := time.After(o.duration)
+measure:
+	for {
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-progress.C:
+			c, _ := cpuTime(pid)
+			fmt.Fprintf(out, "  %4.0fs  streamer CPU %5.1f%%  frames out %d\n", time.Since(t0).Seconds(),
+				100*(c-cpu0).Seconds()/time.Since(t0).Seconds(), sink.frames(prefix)-out0)
+		case <-end:
+			break measure
+		}
+	}
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return r, err
+	}
+	elapsed := time.Since(t0)
+	r.framesOut = sink.frames(prefix) - out0
+	drop1, err := scrapeDropped(metrics)
+	if err != nil {
+		return r, err
+	}
+	r.framesDropped = drop1 - drop0
+	rss, err := rssBytes(pid)
+	if err != nil {
+		return r, err
+	}
+	r.cpuPerStreamSecond = float64((cpu1 - cpu0).Microseconds()) / 1000 / (elapsed.Seconds() * float64(n))
+	r.rssMBPerStream = float64(rss) / (1 << 20) / float64(n)
+	// Frames sent in the window against frames out: what the streamer lost, by any cause.
+	expected := uint64(float64(n) * elapsed.Seconds() / sched.length.Seconds() * float64(sched.videoFrames+sched.audioFrames))
+	fmt.Fprintf(out, "streamer: %.1f%% of a core for %d streams, %.3f ms CPU per stream-second, RSS %.1f MB (%.2f MB per stream)\n",
+		100*(cpu1-cpu0).Seconds()/elapsed.Seconds(), n, r.cpuPerStreamSecond, float64(rss)/(1<<20), r.rssMBPerStream)
+	fmt.Fprintf(out, "frames: %d out at the RTMP server, about %d sent in the window, %d dropped by the publishers\n", r.framesOut, expected, r.framesDropped)
+	if lost := float64(expected) - float64(r.framesOut); lost > 0.01*float64(expected) {
+		r.framesDropped += uint64(lost)
+		fmt.Fprintf(out, "frames: %.0f fewer out than sent (more than 1%%): counted as dropped\n", lost)
+	}
+	return r, nil
+}
+
+// measureFFmpeg sends one stream to `ffmpeg -c copy` (SDP in, FLV to the RTMP sink out)
+// and returns its CPU time per second.
+func measureFFmpeg(ctx context.Context, sched *schedule_, sink *sink, d time.Duration, dir string) (float64, error) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return 0, errors.New("ffmpeg is not installed (Debian: apt-get install ffmpeg)")
+	}
+	vport, err := freeUDPPair()
+	if err != nil {
+		return 0, err
+	}
+	aport, err := freeUDPPair()
+	if err != nil {
+		return 0, err
+	}
+	sdp := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=loadgen\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;sprop-parameter-sets=%s,%s\r\n"+
+		"m=audio %d RTP/AVP 97\r\na=rtpmap:97 mpeg4-generic/%d/%d\r\na=fmtp:97 streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=%x\r\n",
+		vport, base64.StdEncoding.EncodeToString(sched.sps), base64.StdEncoding.EncodeToString(sched.pps), aport, sched.audioRate, sched.audioChannel, sched.audioConfig)
+	sdpFile := filepath.Join(dir, "stream.sdp")
+	if err := os.WriteFile(sdpFile, []byte(sdp), 0o644); err != nil {
+		return 0, err
+	}
+	name := fmt.Sprintf("ffmpeg%d", rand.Uint32())
+	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-protocol_whitelist", "file,udp,rtp",
+		"-i", sdpFile, "-c", "copy", "-f", "flv", sink.url(name))
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	c := &call{video: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: vport}, audio: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: aport},
+		vrtcp: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: vport + 1}, artcp: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: aport + 1},
+		vssrc: rand.Uint32(), assrc: rand.Uint32(), vbase: rand.Uint32(), abase: rand.Uint32()}
+	sendCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); send(sendCtx, conn, sched, []*call{c}, time.Now()) }()
+	defer func() { stop(); wg.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for sink.publishing(name) < 1 {
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("ffmpeg did not publish: %s", logs.String())
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-exited:
+			return 0, fmt.Errorf("ffmpeg exited: %s", logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	select { // settle into the steady state: a loop of the clip
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(sched.length):
+	}
+	cpu0, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(d):
+	}
+	cpu1, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	return float64((cpu1 - cpu0).Microseconds()) / 1000 / time.Since(t0).Seconds(), nil
+}
+
+// cpuTime is the CPU time of a process's threads (Linux: the first field of each
+// thread's schedstat, in nanoseconds; threads that ended are not counted).
+func cpuTime(pid int) (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of %d (Linux /proc needed): %w", pid, err)
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			total += time.Duration(ns)
+		}
+	}
+	return total, nil
+}
+
+func rssBytes(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// scrapeDropped sums sipcast_stream_frames_dropped_total from the streamer's metrics.
+func scrapeDropped(addr string) (uint64, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+	body, err := io.ReadAll(io.LimitReader(conn, 64<<20))
+	if err != nil {
+		return 0, err
+	}
+	var sum uint64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "sipcast_stream_frames_dropped_total{") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseUint(f[len(f)-1], 10, 64)
+			sum += v
+		}
+	}
+	return sum, nil
+}
+
+func freeUDPPort() (int, error) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// freeUDPPair returns an even port whose next port was free too (RTP and RTCP).
+func freeUDPPair() (int, error) {
+	for range 100 {
+		p, err := freeUDPPort()
+		if err != nil {
+			return 0, err
+		}
+		if p%2 != 0 {
+			continue
+		}
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + 1})
+		if err == nil {
+			c.Close()
+			return p, nil
+		}
+	}
+	return 0, errors.New("no free UDP port pair")
+}
+
+func freeTCPAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// sink is the RTMP server the streams go to: it counts the coded frames of each stream.
+type sink struct {
+	srv  *rtmp.Server
+	addr net.Addr
+	mu   sync.Mutex
+	pubs map[string]bool
+	// counts by stream key
+	counts map[string]*atomic.Uint64
+}
+
+func newSink() (*sink, error) {
+	s := &sink{pubs: map[string]bool{}, counts: map[string]*atomic.Uint64{}}
+	srv, err := rtmp.NewServer(rtmp.WithRecorder(func(key string) (io.WriteCloser, error) {
+		s.mu.Lock()
+		c := s.counts[key]
+		if c == nil {
+			c = &atomic.Uint64{}
+			s.counts[key] = c
+		}
+		s.mu.Unlock()
+		return &flvCounter{frames: c}, nil
+	}), rtmp.WithStreamEvents(func(e rtmp.StreamEvent) {
+		if e.Publish {
+			s.mu.Lock()
+			s.pubs[e.Key] = e.Start
+			s.mu.Unlock()
+		}
+	}))
+	if err != nil {
+		return nil, err
+	}
+	s.srv = srv
+	if s.addr, err = srv.Listen("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *sink) url(name string) string { return fmt.Sprintf("rtmp://%s/live/%s", s.addr, name) }
+
+func (s *sink) publishing(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, on := range s.pubs {
+		if on && strings.HasPrefix(k, "live/"+prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *sink) frames(prefix string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n uint64
+	for k, c := range s.counts {
+		if strings.HasPrefix(k, "live/"+prefix) {
+			n += c.Load()
+		}
+	}
+	return n
+}
+
+func (s *sink) close() { _ = s.srv.Close() }
+
+// flvCounter reads an FLV byte stream as it is written and counts its coded audio and
+// video frames (not sequence headers or metadata).
+type flvCounter struct {
+	frames *atomic.Uint64
+	hdr    [11]byte
+	nhdr   int
+	skip   int // bytes of the file header, or of a tag's body and its trailer, to pass
+	start  bool
+	peek   int // bytes of the tag body still to look at for its packet type (0 or 2)
+	kind   byte
+	first  byte
+}
+
+func (c *flvCounter) Write(p []byte) (int, error) {
+	n := len(p)
+	if !c.start {
+		c.start, c.skip = true, 9+4
+	}
+	for len(p) > 0 {
+		if c.skip > 0 {
+			if c.peek > 0 {
+				switch c.peek {
+				case 2:
+					c.first = p[0]
+				case 1:
+					c.count(p[0])
+				}
+				c.peek--
+				c.skip--
+				p = p[1:]
+				continue
+			}
+			k := min(c.skip, len(p))
+			c.skip -= k
+			p = p[k:]
+			continue
+		}
+		k := copy(c.hdr[c.nhdr:], p)
+		c.nhdr += k
+		p = p[k:]
+		if c.nhdr < len(c.hdr) {
+			break
+		}
+		c.nhdr = 0
+		size := int(c.hdr[1])<<16 | int(c.hdr[2])<<8 | int(c.hdr[3])
+		c.kind, c.skip = c.hdr[0]&0x1f, size+4
+		if (c.kind == 8 || c.kind == 9) && size >= 2 {
+			c.peek = 2
+		}
+	}
+	return n, nil
+}
+
+// count looks at a tag's first two bytes: AAC and AVC packet type 1 are coded frames;
+// other audio formats count every tag.
+func (c *flvCounter) count(second byte) {
+	switch c.kind {
+	case 8:
+		if c.first>>4 != 10 || second == 1 {
+			c.frames.Add(1)
+		}
+	case 9:
+		if c.first&0x0f == 7 && second == 1 {
+			c.frames.Add(1)
+		}
+	}
+}
+
+func (c *flvCounter) Close() error { return nil }
