@@ -332,17 +332,11 @@ func senderReports(conn *net.UDPConn, sched *schedule_, c *call, start time.Time
 		if st.dst == nil || t < st.first {
 			continue
 		}
-		sr := rtcp.SenderReport{SSRC: st.ssrc, NTPTime: ntpTime(now), RTPTime: st.base + uint32(int64(t-st.first)*st.rate/int64(time.Second))}
+		sr := rtcp.SenderReport{SSRC: st.ssrc, NTPTime: rtpsend.NTP(now), RTPTime: st.base + uint32(int64(t-st.first)*st.rate/int64(time.Second))}
 		if b, err := sr.Marshal(); err == nil {
 			_, _ = conn.WriteToUDP(b, st.dst)
 		}
 	}
-}
-
-func ntpTime(t time.Time) uint64 {
-	secs := uint64(t.Unix()) + 2208988800
-	frac := uint64(t.Nanosecond()) * (1 << 32) / uint64(time.Second)
-	return secs<<32 | frac
 }
 
 type result struct {
@@ -368,20 +362,11 @@ func measureStreamer(ctx context.Context, o options, sched *schedule_, sink *sin
 		"-metrics", metrics, "-media-ip", "127.0.0.1", "-cpuprofile", o.profile)
 	var logs syncBuffer
 	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
+	exited, stopProc, err := start(cmd, 20*time.Second)
+	if err != nil {
 		return r, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer stopProc()
 	ua, err := sip.New(sip.WithUDP("127.0.0.1:0"), sip.WithUserAgentName("sipcast loadgen"))
 	if err != nil {
 		return r, err
@@ -455,6 +440,8 @@ func measureStreamer(ctx context.Context, o options, sched *schedule_, sink *sin
 		select {
 		case <-ctx.Done():
 			return r, ctx.Err()
+		case <-exited:
+			return r, fmt.Errorf("the streamer exited:\n%s", tail(logs.String(), 20))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -545,20 +532,11 @@ func measureFFmpeg(ctx context.Context, sched *schedule_, sink *sink, d time.Dur
 		"-i", sdpFile, "-c", "copy", "-f", "flv", sink.url(name))
 	var logs syncBuffer
 	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
+	exited, stopProc, err := start(cmd, 10*time.Second)
+	if err != nil {
 		return 0, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer stopProc()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return 0, err
@@ -605,6 +583,25 @@ func measureFFmpeg(ctx context.Context, sched *schedule_, sink *sink, d time.Dur
 		return 0, err
 	}
 	return float64((cpu1 - cpu0).Microseconds()) / 1000 / time.Since(t0).Seconds(), nil
+}
+
+// start starts a program; exited is closed when it has ended, stop asks it to end
+// (SIGTERM), kills it after grace and waits.
+func start(cmd *exec.Cmd, grace time.Duration) (exited <-chan struct{}, stop func(), err error) {
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	return done, func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}, nil
 }
 
 // cpuTime is the CPU time of a process's threads (Linux: the first field of each

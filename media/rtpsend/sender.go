@@ -215,7 +215,7 @@ func (s *Sender) SenderReports() error {
 		// for every stream (not the send time of the last packet: video is sent in decode
 		// order and stamped with presentation time).
 		ts := st.ts(now.Sub(s.start))
-		sr := rtcp.SenderReport{SSRC: st.ssrc, NTPTime: ntp(now), RTPTime: ts, PacketCount: st.packets, OctetCount: st.octets}
+		sr := rtcp.SenderReport{SSRC: st.ssrc, NTPTime: NTP(now), RTPTime: ts, PacketCount: st.packets, OctetCount: st.octets}
 		b, err := sr.Marshal()
 		if err != nil {
 			return err
@@ -227,7 +227,8 @@ func (s *Sender) SenderReports() error {
 	return nil
 }
 
-func ntp(t time.Time) uint64 {
+// NTP returns t as a 64-bit NTP timestamp (RFC 3550 §4), as Sender Reports carry it.
+func NTP(t time.Time) uint64 {
 	secs := uint64(t.Unix()) + 2208988800
 	frac := uint64(t.Nanosecond()) * (1 << 32) / uint64(time.Second)
 	return secs<<32 | frac
