@@ -209,35 +209,9 @@ func schedule(clip *testmedia.Clip, bitrate int) (*schedule_, error) {
 		s.packets = append(s.packets, packet{at: cur, video: video, ts: ts - first[video], data: append([]byte(nil), b...), frame: b[1]&0x80 != 0})
 		return nil
 	}
-	// The same pacing as rtpsend.Sender.Play: video its first frame's reorder delay late.
-	var delay time.Duration
-	for _, f := range frames {
-		if f.Codec == media.CodecH264 {
-			delay = f.PTS - f.DTS
-			break
-		}
-	}
-	type item struct {
-		at time.Duration
-		f  media.Frame
-	}
-	items := make([]item, 0, len(frames))
-	for _, f := range frames {
-		at := f.DTS
-		if f.Codec == media.CodecH264 {
-			at += delay
-		}
-		items = append(items, item{at, f})
-	}
-	for i := 1; i < len(items); i++ { // insertion sort: nearly sorted already
-		for j := i; j > 0 && items[j].at < items[j-1].at; j-- {
-			items[j], items[j-1] = items[j-1], items[j]
-		}
-	}
-	for _, it := range items {
-		cur = it.at
-		f := it.f
-		if err := snd.Send(&f); err != nil {
+	for _, sf := range rtpsend.Schedule(frames) { // paced as rtpsend.Sender.Play paces
+		cur = sf.At
+		if err := snd.Send(&frames[sf.Index]); err != nil {
 			return nil, err
 		}
 	}

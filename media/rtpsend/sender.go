@@ -234,18 +234,16 @@ func NTP(t time.Time) uint64 {
 	return secs<<32 | frac
 }
 
-// Play sends frames (in decode order, DTS from 0) paced in real time from now, looping
-// them (with timestamps carried on) until ctx ends or duration has been sent (0: once),
-// with a Sender Report per stream every second. onFrame, when set, sees each frame sent.
-//
-// Video goes out as a live encoder sends it: its first frame at its presentation time
-// (with B-frames, that is after its DTS), the others the same delay after their DTS,
-// so that a receiver that anchors a stream at its first packet's arrival and the
-// Sender Reports (which map every stream to the presentation timeline) agree.
-func (s *Sender) Play(ctx context.Context, frames []media.Frame, length, duration time.Duration, onFrame func(*media.Frame)) error {
-	if len(frames) == 0 {
-		return nil
-	}
+// Scheduled is when a frame goes out, from the start of its loop.
+type Scheduled struct {
+	At    time.Duration
+	Index int // into the frames given to Schedule
+}
+
+// Schedule orders frames (in decode order, DTS from 0) by when a live encoder sends
+// them: audio at its DTS; video its first frame's reorder delay (PTS - DTS) after its
+// DTS, so that the first video frame leaves at its presentation time. Play paces by it.
+func Schedule(frames []media.Frame) []Scheduled {
 	var delay time.Duration
 	for i := range frames {
 		if f := &frames[i]; f.Codec.IsVideo() {
@@ -253,31 +251,43 @@ func (s *Sender) Play(ctx context.Context, frames []media.Frame, length, duratio
 			break
 		}
 	}
-	sendAt := func(f *media.Frame) time.Duration {
-		if f.Codec.IsVideo() {
-			return f.DTS + delay
+	out := make([]Scheduled, len(frames))
+	for i := range frames {
+		out[i] = Scheduled{At: frames[i].DTS, Index: i}
+		if frames[i].Codec.IsVideo() {
+			out[i].At += delay
 		}
-		return f.DTS
 	}
-	order := make([]int, len(frames))
-	for i := range order {
-		order[i] = i
+	sort.SliceStable(out, func(a, b int) bool { return out[a].At < out[b].At })
+	return out
+}
+
+// Play sends frames (in decode order, DTS from 0) paced in real time from now, looping
+// them (with timestamps carried on) until ctx ends or duration has been sent (0: once),
+// with a Sender Report per stream every second. onFrame, when set, sees each frame sent.
+//
+// Frames go out as Schedule orders them, like a live encoder's, so that a receiver that
+// anchors a stream at its first packet's arrival and the Sender Reports (which map every
+// stream to the presentation timeline) agree.
+func (s *Sender) Play(ctx context.Context, frames []media.Frame, length, duration time.Duration, onFrame func(*media.Frame)) error {
+	if len(frames) == 0 {
+		return nil
 	}
-	sort.SliceStable(order, func(a, b int) bool { return sendAt(&frames[order[a]]) < sendAt(&frames[order[b]]) })
+	sched := Schedule(frames)
 	start := time.Now()
 	s.start = start
 	nextSR := start
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for loop := time.Duration(0); ; loop += length {
-		for _, i := range order {
-			f := frames[i]
+		for _, sf := range sched {
+			f := frames[sf.Index]
 			f.DTS += loop
 			f.PTS += loop
 			if duration > 0 && f.DTS >= duration {
 				return nil
 			}
-			if wait := time.Until(start.Add(sendAt(&f))); wait > 0 {
+			if wait := time.Until(start.Add(loop + sf.At)); wait > 0 {
 				timer.Reset(wait)
 				select {
 				case <-ctx.Done():
