@@ -12,6 +12,7 @@ import (
 
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/h264"
+	"github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/rtmp/flv"
 )
 
@@ -126,4 +127,26 @@ func (c *Clip) frames(video bool) []media.Frame {
 		}
 	}
 	return out
+}
+
+// WriteRecording writes the AV720p clip at path as the recorder writes a call: a
+// fragmented MP4 of H.264 + AAC, 4 s long (the uploader's "test recording").
+func WriteRecording(path string) error {
+	c, err := AV720p()
+	if err != nil {
+		return err
+	}
+	r, err := recording.Create(recording.Config{Path: path, NoSync: true,
+		Video: &recording.VideoConfig{SPS: c.SPS, PPS: c.PPS},
+		Audio: &recording.AudioConfig{AudioSpecificConfig: c.AudioConfig}})
+	if err != nil {
+		return err
+	}
+	for i := range c.Frames {
+		if err := r.WriteFrame(&c.Frames[i]); err != nil {
+			_ = r.Close()
+			return err
+		}
+	}
+	return r.Close()
 }
