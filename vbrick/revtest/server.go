@@ -99,6 +99,7 @@ type Server struct {
 	faults   []*Fault
 	requests []Request
 	logins   int
+	tokens   []string
 }
 
 type user struct{ id, password string }
@@ -163,6 +164,13 @@ func (s *Server) Logins() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.logins
+}
+
+// Tokens returns every token handed out (for tests checking that none is logged).
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.tokens...)
 }
 
 // Sessions counts the live sessions (logged in, not logged off or expired).
@@ -307,6 +315,7 @@ func (s *Server) newSession(ss *session) map[string]any {
 	token := newID() + newID()
 	ss.expires = s.now().Add(s.timeout)
 	s.sessions[token] = ss
+	s.tokens = append(s.tokens, token)
 	s.logins++
 	return map[string]any{"token": token, "issuer": "VBrick", "expiration": ss.expires.UTC().Format(time.RFC3339Nano)}
 }
