@@ -163,7 +163,7 @@ func TestForwardedCallAndNoCMS(t *testing.T) {
 	assert.Equal(t, "admin", f.Owner.Username)
 	assert.Empty(t, f.AccessControlEntities)
 	assert.Equal(t, vbrick.AccessPrivate, f.VideoAccessControl, "private by default")
-	assert.Zero(t, e.cms.calls.Load(), "no CMS lookup for a forwarded call")
+	assert.Zero(t, e.cms.Calls.Load(), "no CMS lookup for a forwarded call")
 }
 
 // Temporary names, hidden files and files still growing are left alone.
@@ -200,7 +200,7 @@ func TestOnlyFinishedFiles(t *testing.T) {
 func TestCMSDown(t *testing.T) {
 	e := newEnv(t)
 	e.addRecording(t, "spaces/"+spaceID+"/"+stem+".mp4")
-	e.cms.down.Store(true)
+	e.cms.Down.Store(true)
 	u := e.uploader(t, uploader.Policy{OwnedByCospaceOwner: true})
 	for i := 0; i < 3; i++ {
 		err := u.Scan(context.Background())
@@ -209,7 +209,7 @@ func TestCMSDown(t *testing.T) {
 	assert.Empty(t, e.rev.Videos())
 	assert.Equal(t, []string{filepath.Join("spaces", spaceID, stem+".mp4")}, e.files(t), "the recording waits untouched")
 	assert.Contains(t, e.logs.String(), "CMS API lookup of the space failed; the recording waits")
-	e.cms.down.Store(false)
+	e.cms.Down.Store(false)
 	scanUntilDone(t, u, 4)
 	require.Len(t, e.rev.Videos(), 1)
 	assert.Equal(t, "alice", e.rev.Videos()[0].Fields.Owner.Username)

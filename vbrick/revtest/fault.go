@@ -3,6 +3,7 @@ package revtest
 import (
 	"io"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -12,7 +13,8 @@ import (
 type Fault struct {
 	// Method matches the request method ("" any).
 	Method string
-	// Path matches the path case-insensitively; a trailing "*" makes it a prefix.
+	// Path matches the path case-insensitively, as a path.Match pattern
+	// ("/api/v2/videos/*/status"); a trailing "*" also matches any longer path.
 	Path string
 	// Times is how many requests the fault applies to (0: all, until ClearFaults).
 	Times int
@@ -57,10 +59,11 @@ func (f *Fault) matches(r *http.Request) bool {
 	}
 	p := strings.ToLower(r.URL.Path)
 	want := strings.ToLower(f.Path)
-	if prefix, ok := strings.CutSuffix(want, "*"); ok {
-		return strings.HasPrefix(p, prefix)
+	if ok, _ := path.Match(want, p); ok {
+		return true
 	}
-	return p == want
+	prefix, ok := strings.CutSuffix(want, "*")
+	return ok && strings.HasPrefix(p, prefix)
 }
 
 // fault applies the first matching fault; it reports whether the request was answered.
