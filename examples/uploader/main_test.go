@@ -322,7 +322,7 @@ func TestLargeFileConstantMemory(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	f, err := os.Create(path)
 	require.NoError(t, err)
-	const size = 2 << 30
+	const size int64 = 2 << 30
 	require.NoError(t, f.Truncate(size))
 	require.NoError(t, f.Close())
 
@@ -335,11 +335,11 @@ func TestLargeFileConstantMemory(t *testing.T) {
 	assert.Less(t, rss, int64(64<<20), "peak RSS")
 	v := w.rev.Videos()
 	require.Len(t, v, 1)
-	assert.Equal(t, int64(size), v[0].Size)
-	assert.Equal(t, (size+vbrick.DefaultChunkSize-1)/vbrick.DefaultChunkSize, v[0].Chunks, "sent in chunks")
+	assert.Equal(t, size, v[0].Size)
+	assert.Equal(t, int((size+vbrick.DefaultChunkSize-1)/vbrick.DefaultChunkSize), v[0].Chunks, "sent in chunks")
 	zeros := make([]byte, vbrick.DefaultChunkSize)
 	for i, s := range v[0].ChunkSHA256 {
-		n := min(vbrick.DefaultChunkSize, size-i*vbrick.DefaultChunkSize)
+		n := min(vbrick.DefaultChunkSize, size-int64(i)*vbrick.DefaultChunkSize)
 		sum := sha256.Sum256(zeros[:n])
 		require.Equal(t, hex.EncodeToString(sum[:]), s, "chunk %d", i)
 	}
