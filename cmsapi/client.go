@@ -2,20 +2,20 @@ package cmsapi
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sipcast/sipcast/internal/httpc"
 )
 
 // maxAnswer caps an answer body; a page of 100 objects is far below it.
@@ -31,8 +31,8 @@ type ClientOption func(*Client) error
 // system roots are not used then). Verification stays on.
 func WithTrustPEM(pem []byte) ClientOption {
 	return func(c *Client) error {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
+		pool, ok := httpc.TrustPool(pem)
+		if !ok {
 			return errors.New("cmsapi: trust bundle holds no PEM certificate")
 		}
 		c.roots = pool
@@ -101,9 +101,7 @@ func NewClient(baseURL, user, password string, opts ...ClientOption) (*Client, e
 		}
 	}
 	if c.hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: c.roots, MinVersion: tls.VersionTLS12}
-		c.hc = &http.Client{Transport: tr, Timeout: time.Minute}
+		c.hc = &http.Client{Transport: httpc.Transport(c.roots), Timeout: time.Minute}
 	}
 	return c, nil
 }
@@ -173,17 +171,9 @@ func (c *Client) do(ctx context.Context, method, p string, q url.Values, form ur
 }
 
 func (c *Client) wait(ctx context.Context, attempt int, why string) error {
-	ceil := min(c.base<<min(attempt-1, 20), c.max)
-	d := ceil/2 + rand.N(ceil/2+1)
+	d := httpc.Backoff(attempt, c.base, c.max)
 	c.log.Warn("cmsapi: request failed, retrying", "err", why, "attempt", attempt, "next_in", d)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return httpc.Sleep(ctx, d)
 }
 
 // Get fetches p (relative to /api/v1, e.g. "coSpaces/<id>") and decodes the XML into out.

@@ -1,7 +1,6 @@
 package uploader_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/internal/cmsfake"
+	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
 	"github.com/sipcast/sipcast/vbrick"
 	"github.com/sipcast/sipcast/vbrick/revtest"
@@ -30,32 +30,19 @@ const (
 	stem        = "20260101120000+0000"
 )
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // env is one test's share, Rev emulator and CMS.
 type env struct {
 	dir  string
 	rev  *revtest.Server
 	hs   *httptest.Server
 	cms  *cmsfake.Server
-	logs *syncBuffer
+	logs *peer.SyncBuffer
 	log  *slog.Logger
 }
 
 func newEnv(t *testing.T, opts ...revtest.Option) *env {
 	t.Helper()
-	e := &env{dir: t.TempDir(), logs: &syncBuffer{}}
+	e := &env{dir: t.TempDir(), logs: &peer.SyncBuffer{}}
 	e.rev = revtest.New(append([]revtest.Option{revtest.WithUser(revUser, revPassword), revtest.WithUser("alice", "a"),
 		revtest.WithUser("bob", "b"), revtest.WithUser("carol", "c"), revtest.WithUser("admin", "d"), revtest.ProcessingPolls(1)}, opts...)...)
 	e.hs = httptest.NewServer(e.rev)

@@ -3,14 +3,12 @@ package vbrick
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -18,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sipcast/sipcast/internal/httpc"
 )
 
 // maxResponse caps what is read of an answer body: Rev's JSON answers are small.
@@ -58,8 +58,8 @@ func WithAPIKey(apiKey, secret string) Option {
 // are replaced) for the Rev server's certificate. Verification stays on.
 func WithTrustPEM(pem []byte) Option {
 	return func(c *Client) error {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
+		pool, ok := httpc.TrustPool(pem)
+		if !ok {
 			return errors.New("vbrick: trust bundle holds no PEM certificate")
 		}
 		c.roots = pool
@@ -149,8 +149,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, errors.New("vbrick: give exactly one of WithUserPassword and WithAPIKey")
 	}
 	if c.hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: c.roots, MinVersion: tls.VersionTLS12}
+		tr := httpc.Transport(c.roots)
 		tr.ResponseHeaderTimeout = 5 * time.Minute // Rev answers an upload once it has it
 		c.hc = &http.Client{Transport: tr}
 	}
@@ -203,7 +202,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			wait := c.backoff(attempt, 0)
 			c.log.Warn("vbrick: request failed, retrying", "method", r.method, "url", c.url(r.path, nil),
 				"err", c.scrub(err.Error()), "attempt", attempt, "next_in", wait)
-			if err := sleep(ctx, wait); err != nil {
+			if err := httpc.Sleep(ctx, wait); err != nil {
 				return err
 			}
 			continue
@@ -241,7 +240,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		wait := c.backoff(attempt, e.RetryAfter)
 		c.log.Warn("vbrick: request failed, retrying", "method", e.Method, "url", e.URL, "status", e.Status,
 			"code", e.Code, "detail", e.Detail, "attempt", attempt, "next_in", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := httpc.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -363,20 +362,5 @@ func (c *Client) backoff(attempt int, after time.Duration) time.Duration {
 	if after > 0 {
 		return min(after, c.backoffMax)
 	}
-	ceil := c.backoffBase << min(attempt-1, 20)
-	if ceil > c.backoffMax || ceil <= 0 {
-		ceil = c.backoffMax
-	}
-	return ceil/2 + rand.N(ceil/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return httpc.Backoff(attempt, c.backoffBase, c.backoffMax)
 }

@@ -1,7 +1,6 @@
 package vbrick_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -40,22 +39,9 @@ func rev(t *testing.T, opts ...revtest.Option) (*revtest.Server, *httptest.Serve
 	return rs, hs
 }
 
-// logBuffer captures a client's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-func client(t *testing.T, base string, opts ...vbrick.Option) (*vbrick.Client, *logBuffer) {
+func client(t *testing.T, base string, opts ...vbrick.Option) (*vbrick.Client, *peer.SyncBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &peer.SyncBuffer{}
 	all := append([]vbrick.Option{vbrick.WithUserPassword(user, password), vbrick.WithRetry(4, time.Millisecond, 20*time.Millisecond),
 		vbrick.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}, opts...)
 	c, err := vbrick.New(base, all...)
