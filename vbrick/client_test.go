@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -263,7 +262,7 @@ func TestRetries(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, logs.String(), "next_in=1s", "Retry-After honoured")
 		assert.Contains(t, logs.String(), `detail="Too many"`, "HTML stripped")
-		_ = rs
+		assert.Len(t, rs.Requests(), 3, "login, 429, retry")
 	})
 	t.Run("429 without Retry-After", func(t *testing.T) {
 		rs, hs := rev(t)
@@ -272,7 +271,7 @@ func TestRetries(t *testing.T) {
 		_, err := c.FindByTag(ctx, "x", 1)
 		require.NoError(t, err)
 		assert.Equal(t, 2, strings.Count(logs.String(), "status=429"))
-		_ = rs
+		assert.Len(t, rs.Requests(), 4, "login, two 429s, the answer")
 	})
 	t.Run("400 is not retried", func(t *testing.T) {
 		rs, hs := rev(t)
@@ -397,5 +396,4 @@ func TestErrorUnwrap(t *testing.T) {
 		err := error(&vbrick.Error{Method: "GET", URL: "https://rev/x", Status: status})
 		assert.True(t, errors.Is(err, want), "%d", status)
 	}
-	_ = io.EOF
 }

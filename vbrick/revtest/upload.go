@@ -17,11 +17,9 @@ var publishDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // upload answers POST /api/v2/uploads/videos (and its v1 and unversioned paths).
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
-	ss, ok := s.auth(w, r)
-	if !ok {
+	if _, ok := s.auth(w, r); !ok {
 		return
 	}
-	_ = ss
 	mr, err := r.MultipartReader()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "MalformedRequest", "want multipart/form-data: "+err.Error())
