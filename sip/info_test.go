@@ -19,8 +19,7 @@ func TestInteropSippINFO(t *testing.T) {
 	u, calls := streamer(t,
 		WithDTMF(func(c *Call, d byte, dur time.Duration) { digits <- dtmf{d, dur} }),
 		WithKeyframeRequest(func(c *Call) { keyframes <- struct{}{} }))
-	p := runSipp(t, u, "-sf", filepath.Join("testdata", "info.xml"))
-	c := <-calls
+	p, c := sippCall(t, u, calls, "-sf", filepath.Join("testdata", "info.xml"))
 	require.Equal(t, dtmf{'5', 160 * time.Millisecond}, <-digits)
 	<-keyframes
 	require.Eventually(t, func() bool { return c.State() == "established" }, 5*time.Second, 5*time.Millisecond)

@@ -43,6 +43,33 @@ func runSipp(t *testing.T, u *UA, args ...string) *peer.Process {
 	return p
 }
 
+// sippCall starts sipp and returns it with the call it placed. A sipp that exits before
+// its call arrives fails the test with its output instead of leaving it waiting; one that
+// could not bind its port (taken between FreePort and sipp's bind) is started once more.
+func sippCall(t *testing.T, u *UA, calls chan *Call, args ...string) (*peer.Process, *Call) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p := runSipp(t, u, args...)
+		select {
+		case c := <-calls:
+			return p, c
+		case <-p.Done():
+			select {
+			case c := <-calls:
+				return p, c
+			default:
+			}
+			if attempt == 1 && strings.Contains(strings.ToLower(p.Output()), "bind") {
+				t.Logf("sipp could not bind, starting it again:\n%s", p.Output())
+				continue
+			}
+			t.Fatalf("sipp exited before its call arrived:\n%s", p.Output())
+		case <-time.After(time.Minute):
+			t.Fatalf("no call from sipp within a minute:\n%s", p.Output())
+		}
+	}
+}
+
 func TestInteropSippUAC(t *testing.T) {
 	u, calls := streamer(t)
 	p := runSipp(t, u, "-sn", "uac")
@@ -67,8 +94,7 @@ func TestInteropSippUACPcap(t *testing.T) {
 	xml = strings.ReplaceAll(xml, `play_pcap_audio="pcap/dtmf_2833_1.pcap"`, `play_pcap_audio="/usr/share/sip-tester/dtmf_2833_1.pcap"`)
 	require.NoError(t, os.WriteFile(scenario, []byte(xml), 0o644))
 	u, calls, ms, fc := mediaStreamer(t, []sdp.Codec{{Name: "PCMA", ClockRate: 8000}})
-	p := runSipp(t, u, "-sf", scenario)
-	c := <-calls
+	p, c := sippCall(t, u, calls, "-sf", scenario)
 	require.Equal(t, "PCMA", ms()[0].Codec)
 	require.NoError(t, p.Wait(time.Minute), p.Output())
 	<-c.Done()
@@ -196,8 +222,7 @@ func TestInteropSippLateOffer(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	t.Cleanup(func() { u.Close() })
-	p := runSipp(t, u, "-sf", filepath.Join("testdata", "late_offer.xml"))
-	c := <-calls
+	p, c := sippCall(t, u, calls, "-sf", filepath.Join("testdata", "late_offer.xml"))
 	<-c.Confirmed()
 	media, err := sdp.Negotiate(c.RemoteSDP(), cfg)
 	require.NoError(t, err)
@@ -215,8 +240,7 @@ func TestInteropSippLateOffer(t *testing.T) {
 func TestInteropSippSessionTimers(t *testing.T) {
 	t.Run("we refresh", func(t *testing.T) {
 		u, calls := streamer(t, WithMinSessionExpires(time.Second))
-		p := runSipp(t, u, "-sf", filepath.Join("testdata", "timer_refresher_uas.xml"))
-		c := <-calls
+		p, c := sippCall(t, u, calls, "-sf", filepath.Join("testdata", "timer_refresher_uas.xml"))
 		require.NoError(t, p.Wait(time.Minute), p.Output())
 		<-c.Done()
 		require.Equal(t, "remote hung up (BYE)", c.EndReason())
@@ -226,8 +250,7 @@ func TestInteropSippSessionTimers(t *testing.T) {
 	})
 	t.Run("caller never refreshes", func(t *testing.T) {
 		u, calls := streamer(t, WithMinSessionExpires(time.Second))
-		p := runSipp(t, u, "-sf", filepath.Join("testdata", "timer_expires.xml"))
-		c := <-calls
+		p, c := sippCall(t, u, calls, "-sf", filepath.Join("testdata", "timer_expires.xml"))
 		require.NoError(t, p.Wait(time.Minute), p.Output())
 		<-c.Done()
 		require.Equal(t, "session timer expired: no refresh from the caller within 2s", c.EndReason())
