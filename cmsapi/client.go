@@ -277,3 +277,45 @@ func (c *Client) User(ctx context.Context, id string) (*User, error) {
 	}
 	return &u, nil
 }
+
+// CreateObject POSTs a model object (a *CoSpace, *CallProfile, ...) to collection
+// ("coSpaces", "coSpaces/<id>/coSpaceUsers", "system/cdrReceivers") and returns the id.
+func (c *Client) CreateObject(ctx context.Context, collection string, obj any) (string, error) {
+	return c.Create(ctx, collection, Form(obj))
+}
+
+// UpdateObject PUTs the set fields of a model object to p ("coSpaces/<id>").
+func (c *Client) UpdateObject(ctx context.Context, p string, obj any) error {
+	return c.Update(ctx, p, Form(obj))
+}
+
+// GetObject fetches one object: GetObject[CoSpace](ctx, c, "coSpaces/"+id).
+func GetObject[T any](ctx context.Context, c *Client, p string) (T, error) {
+	var v T
+	err := c.Get(ctx, p, nil, &v)
+	return v, err
+}
+
+// ListAll reads every page of a collection: ListAll[CoSpace](ctx, c, "coSpaces", nil).
+// q may carry filter, tenantFilter and the like.
+func ListAll[T any](ctx context.Context, c *Client, p string, q url.Values) ([]T, error) {
+	var all []T
+	q2 := url.Values{}
+	for k, v := range q {
+		q2[k] = v
+	}
+	err := c.list(ctx, p, q2, func(data []byte) (int, int, error) {
+		var page List[T]
+		if err := xml.Unmarshal(data, &page); err != nil {
+			return 0, 0, err
+		}
+		all = append(all, page.Items...)
+		return len(page.Items), page.Total, nil
+	})
+	return all, err
+}
+
+// Status returns /system/status.
+func (c *Client) Status(ctx context.Context) (SystemStatus, error) {
+	return GetObject[SystemStatus](ctx, c, "system/status")
+}
