@@ -516,8 +516,8 @@ func TestReferenceSamples(t *testing.T) {
 	}
 	// The failure forms parse into the client's error.
 	for doc, want := range map[string][3]string{
-		`<?xml version="1.0"?><failureDetails><coSpaceDoesNotExist /></failureDetails>`:                               {"coSpaceDoesNotExist", "", ""},
-		`<?xml version="1.0"?><failureDetails><duplicateCoSpaceUri /></failureDetails>`:                               {"duplicateCoSpaceUri", "", ""},
+		`<?xml version="1.0"?><failureDetails><coSpaceDoesNotExist /></failureDetails>`:                                       {"coSpaceDoesNotExist", "", ""},
+		`<?xml version="1.0"?><failureDetails><duplicateCoSpaceUri /></failureDetails>`:                                       {"duplicateCoSpaceUri", "", ""},
 		`<?xml version="1.0"?><failureDetails><parameterError parameter="streamUrl" error="invalidValue" /></failureDetails>`: {"parameterError", "streamUrl", "invalidValue"},
 	} {
 		tag, p, r := parseFailure([]byte(doc))
