@@ -176,8 +176,10 @@ func NewCDRSender(receivers func() []string, hc *http.Client, log *slog.Logger) 
 func (s *CDRSender) Session() string { return s.session }
 
 // Send queues a record for every receiver; Type and one element must be set. Time,
-// recordIndex and correlatorIndex are filled in.
-func (s *CDRSender) Send(r Record) {
+// recordIndex and correlatorIndex are filled in: call is the id of the call (conference)
+// the record belongs to, whose records are numbered by correlatorIndex ("": taken from
+// the record; callLegEnd carries no call, so pass it).
+func (s *CDRSender) Send(call string, r Record) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -186,7 +188,11 @@ func (s *CDRSender) Send(r Record) {
 	r.Time = s.now().UTC().Format(time.RFC3339)
 	r.RecordIndex = s.index
 	s.index++
-	if c := r.correlator(); c != "" {
+	c := call
+	if c == "" {
+		c = r.correlator()
+	}
+	if c != "" {
 		r.CorrelatorIndex = s.correlators[c]
 		s.correlators[c]++
 		if r.Type == CDRCallEnd {

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/h264"
@@ -58,6 +60,12 @@ type Config struct {
 	Events func(Event)
 	// Logger gets operational messages (default: discarded).
 	Logger *slog.Logger
+	// CMS, when set, makes the Bridge the backend of a CMS API server: calls to a space's
+	// URI (or call ID) join that space's conference, POST /calls opens one, call legs
+	// are dialled through the outbound dial plan rules, streaming and recording follow
+	// the API and the call profile's modes, and CDRs go to the configured receivers.
+	// Calls to other URIs stay standalone streamer calls.
+	CMS *cmsapi.Server
 }
 
 // Bridge answers calls and streams and records them.
@@ -66,9 +74,13 @@ type Bridge struct {
 	ua  *sip.UA
 	log *slog.Logger
 
+	cms *cmsBackend
+
 	mu     sync.Mutex
 	calls  map[string]*call
 	closed bool
+	// maxActive and completed count calls for /system/status.
+	maxActive, completed int
 	wg     sync.WaitGroup
 	once   sync.Once
 }
@@ -100,6 +112,10 @@ func New(cfg Config) (*Bridge, error) {
 		return nil, err
 	}
 	b.ua = ua
+	if cfg.CMS != nil {
+		b.cms = newCMSBackend(b, cfg.CMS)
+		cfg.CMS.SetBackend(b.cms)
+	}
 	return b, nil
 }
 
@@ -109,6 +125,9 @@ func (b *Bridge) UA() *sip.UA { return b.ua }
 func (b *Bridge) emit(e Event) {
 	e.Time = time.Now()
 	b.log.Info(e.String())
+	if b.cms != nil {
+		b.cms.onEvent(e)
+	}
 	if b.cfg.Events != nil {
 		b.cfg.Events(e)
 	}
@@ -154,7 +173,7 @@ func (b *Bridge) EndCall(ctx context.Context, id string) error {
 	if c == nil {
 		return fmt.Errorf("conference: no call %q", id)
 	}
-	return c.sc.Hangup(ctx)
+	return c.sig.Hangup(ctx)
 }
 
 // Close ends every call with BYE, finalizes their recordings, stops the SIP listeners and
@@ -165,6 +184,9 @@ func (b *Bridge) Close() error {
 		b.mu.Lock()
 		b.closed = true
 		b.mu.Unlock()
+		if b.cms != nil {
+			b.cms.shutdown()
+		}
 		err = b.ua.Close() // BYE to every call; their Done closes
 		b.wg.Wait()
 	})
@@ -183,6 +205,9 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 		b.log.Warn("conference: cannot take the call", "call", c.ID, "err", err)
 		return nil, &sip.RejectError{Code: 503, Reason: "Service Unavailable"}
 	}
+	if b.cms != nil {
+		b.cms.joinIncoming(bc) // before its media starts: the outputs follow the conference
+	}
 	var answer []byte
 	if len(c.Offer) == 0 {
 		answer, err = sdp.Offer(bc.sdpConfig())
@@ -195,6 +220,9 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 	}
 	if err != nil {
 		bc.closeMedia()
+		if b.cms != nil {
+			b.cms.callEnded(bc)
+		}
 		if errors.Is(err, sdp.ErrNoCommonMedia) || errors.Is(err, sdp.ErrMalformedOffer) {
 			return nil, &sip.RejectError{Code: 488, Reason: "Not Acceptable Here"}
 		}
@@ -204,9 +232,13 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 	if b.closed {
 		b.mu.Unlock()
 		bc.closeMedia()
+		if b.cms != nil {
+			b.cms.callEnded(bc)
+		}
 		return nil, &sip.RejectError{Code: 503, Reason: "Service Unavailable"}
 	}
 	b.calls[c.ID] = bc
+	b.maxActive = max(b.maxActive, len(b.calls))
 	b.wg.Add(1)
 	b.mu.Unlock()
 	go bc.run()
@@ -225,8 +257,22 @@ func (b *Bridge) onUpdate(c *sip.Call, offer []byte) ([]byte, error) {
 
 // call is one call's media and outputs.
 type call struct {
-	b     *Bridge
-	sc    *sip.Call
+	b *Bridge
+	// sc is the incoming call (nil for a dialled leg); sig is its signalling either way.
+	sc     *sip.Call
+	sig    signalling
+	id     string
+	remote string
+	// conf is the CMS conference the call is a leg of (nil: a standalone streamer call);
+	// its outputs then follow wantURL and wantRec. spaceID names its recording folder.
+	conf    *conf
+	legID   string
+	wantURL string
+	wantRec bool
+	spaceID string
+	// outMu serialises output changes (setOutputs).
+	outMu   sync.Mutex
+	stopWhy string
 	clock *media.Clock
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -254,8 +300,12 @@ type call struct {
 }
 
 func newCall(b *Bridge, sc *sip.Call) (*call, error) {
+	return newLeg(b, sc, inSig{sc}, sc.ID, sc.From)
+}
+
+func newLeg(b *Bridge, sc *sip.Call, sig signalling, id, remote string) (*call, error) {
 	ctx, stop := context.WithCancel(context.Background())
-	c := &call{b: b, sc: sc, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop,
+	c := &call{b: b, sc: sc, sig: sig, id: id, remote: remote, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop,
 		sessions: map[string]*media.Session{}, startedCh: make(chan struct{}), keyframe: make(chan struct{}, 1)}
 	for _, kind := range []string{"video", "audio"} {
 		opts := []media.SessionOption{media.WithLocalIP(b.cfg.MediaIP),
@@ -360,7 +410,7 @@ func (c *call) closeMedia() {
 // update answers an in-dialog offer with the same sessions, and follows a changed stream
 // URL.
 func (c *call) update(offer []byte) ([]byte, error) {
-	if url := c.sc.StreamURL(); url != "" {
+	if url := c.sc.StreamURL(); url != "" && c.conf == nil {
 		c.mu.Lock()
 		changed := c.started && url != c.url
 		c.mu.Unlock()
@@ -402,7 +452,7 @@ func (c *call) sipKeyframes(done chan<- struct{}) {
 			return
 		case <-c.keyframe:
 			ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
-			_ = c.sc.RequestKeyframe(ctx)
+			_ = c.sig.RequestKeyframe(ctx)
 			cancel()
 		}
 	}
@@ -417,14 +467,14 @@ func (c *call) requestKeyframe() {
 func (c *call) onSessionEvent(e media.SessionEvent) {
 	switch e.Type {
 	case media.EventMediaTimeout:
-		c.b.log.Warn("conference: media timeout", "call", c.sc.ID, "silence", e.Silence)
+		c.b.log.Warn("conference: media timeout", "call", c.id, "silence", e.Silence)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_ = c.sc.Hangup(ctx)
+			_ = c.sig.Hangup(ctx)
 		}()
 	case media.EventBye:
-		c.b.log.Info("conference: RTCP BYE from the caller", "call", c.sc.ID)
+		c.b.log.Info("conference: RTCP BYE from the caller", "call", c.id)
 	}
 }
 
@@ -435,8 +485,8 @@ func (c *call) run() {
 	kfDone := make(chan struct{})
 	go c.sipKeyframes(kfDone)
 	defer func() { <-kfDone }()
-	c.b.emit(Event{Type: EventCallStarted, CallID: c.sc.ID, Remote: c.sc.From})
-	if len(c.sc.Offer) == 0 {
+	c.b.emit(Event{Type: EventCallStarted, CallID: c.id, Remote: c.remote})
+	if c.sc != nil && len(c.sc.Offer) == 0 {
 		select {
 		case <-c.sc.Confirmed():
 			ms, err := sdp.Negotiate(c.sc.RemoteSDP(), c.sdpConfig())
@@ -444,12 +494,12 @@ func (c *call) run() {
 				err = c.setupMedia(ms)
 			}
 			if err != nil {
-				c.b.log.Warn("conference: late offer answer unusable", "call", c.sc.ID, "err", err)
+				c.b.log.Warn("conference: late offer answer unusable", "call", c.id, "err", err)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_ = c.sc.Hangup(ctx)
+				_ = c.sig.Hangup(ctx)
 				cancel()
 			}
-		case <-c.sc.Done():
+		case <-c.sig.Done():
 		}
 	}
 	timeout := time.NewTimer(c.b.cfg.StartTimeout)
@@ -462,9 +512,9 @@ func (c *call) run() {
 			c.startLocked("not every track's codec configuration arrived in time")
 		}
 		c.mu.Unlock()
-	case <-c.sc.Done():
+	case <-c.sig.Done():
 	}
-	<-c.sc.Done()
+	<-c.sig.Done()
 	c.stop()
 	c.closeMedia()
 	c.mu.Lock()
@@ -480,16 +530,16 @@ func (c *call) run() {
 		c.pubWG.Wait()
 	}
 	if rec != nil {
-		if err := rec.Close(); err != nil {
-			c.b.emit(Event{Type: EventRecordingFailed, CallID: c.sc.ID, Path: rec.Path(), Reason: err.Error()})
-		} else {
-			c.b.emit(Event{Type: EventRecordingFinished, CallID: c.sc.ID, Path: rec.Path()})
-		}
+		c.finishRecording(rec)
 	}
 	c.b.mu.Lock()
-	delete(c.b.calls, c.sc.ID)
+	delete(c.b.calls, c.id)
+	c.b.completed++
 	c.b.mu.Unlock()
-	c.b.emit(Event{Type: EventCallEnded, CallID: c.sc.ID, Remote: c.sc.From, Reason: c.sc.EndReason()})
+	if c.b.cms != nil {
+		c.b.cms.callEnded(c)
+	}
+	c.b.emit(Event{Type: EventCallEnded, CallID: c.id, Remote: c.remote, Reason: c.sig.EndReason()})
 }
 
 // onFrame receives every frame of the call (from the sessions' goroutines).
@@ -550,7 +600,7 @@ func (c *call) writeLocked(f *media.Frame) {
 	}
 	if c.rec != nil {
 		if err := c.rec.WriteFrame(f); err != nil {
-			c.b.emit(Event{Type: EventRecordingFailed, CallID: c.sc.ID, Path: c.rec.Path(), Reason: err.Error()})
+			c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: c.rec.Path(), Reason: err.Error()})
 			_ = c.rec.Close()
 			c.rec = nil
 		}
@@ -565,7 +615,7 @@ func (c *call) startLocked(note string) {
 	c.started = true
 	close(c.startedCh)
 	if note != "" {
-		c.b.log.Warn("conference: starting outputs: "+note, "call", c.sc.ID)
+		c.b.log.Warn("conference: starting outputs: "+note, "call", c.id)
 	}
 	if !c.b.cfg.NoSilence {
 		if c.asc == nil && c.sps != nil {
@@ -575,23 +625,26 @@ func (c *call) startLocked(note string) {
 			c.silence = newSilence(cfg, false)
 		}
 	}
-	url := c.sc.StreamURL()
-	if url == "" && c.b.cfg.ResolveStreamURL != nil {
-		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-		u, err := c.b.cfg.ResolveStreamURL(ctx, c.sc)
-		cancel()
-		if err != nil {
-			c.b.log.Warn("conference: resolving the stream URL", "call", c.sc.ID, "err", err)
+	url, record := c.wantURL, c.wantRec && c.b.cfg.RecordDir != ""
+	if c.conf == nil {
+		url, record = c.sig.StreamURL(), c.b.cfg.RecordDir != ""
+		if url == "" && c.b.cfg.ResolveStreamURL != nil && c.sc != nil {
+			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+			u, err := c.b.cfg.ResolveStreamURL(ctx, c.sc)
+			cancel()
+			if err != nil {
+				c.b.log.Warn("conference: resolving the stream URL", "call", c.id, "err", err)
+			}
+			url = u
 		}
-		url = u
-	}
-	if url == "" {
-		url = c.b.cfg.StreamURL
+		if url == "" {
+			url = c.b.cfg.StreamURL
+		}
 	}
 	if url != "" {
 		c.startStreamingLocked(url)
 	}
-	if c.b.cfg.RecordDir != "" {
+	if record {
 		c.startRecordingLocked()
 	}
 	c.requestKeyframe()
@@ -620,7 +673,7 @@ func (c *call) startStreamingLocked(url string) {
 	opts = append(opts, c.b.cfg.Publisher...)
 	pub, err := rtmp.NewPublisher(url, opts...)
 	if err != nil {
-		c.b.emit(Event{Type: EventStreamingStopped, CallID: c.sc.ID, URL: redacted, Reason: err.Error()})
+		c.b.emit(Event{Type: EventStreamingStopped, CallID: c.id, URL: redacted, Reason: err.Error()})
 		return
 	}
 	c.pub, c.url = pub, url
@@ -640,8 +693,14 @@ func (c *call) startStreamingLocked(url string) {
 						reason := "call ended"
 						if err := pub.Err(); err != nil {
 							reason = err.Error()
+						} else {
+							c.mu.Lock()
+							if c.stopWhy != "" {
+								reason = c.stopWhy
+							}
+							c.mu.Unlock()
 						}
-						c.b.emit(Event{Type: EventStreamingStopped, CallID: c.sc.ID, URL: redacted, Reason: reason})
+						c.b.emit(Event{Type: EventStreamingStopped, CallID: c.id, URL: redacted, Reason: reason})
 						return
 					}
 				}
@@ -653,13 +712,13 @@ func (c *call) startStreamingLocked(url string) {
 func (c *call) publisherEvent(e rtmp.Event, url string) {
 	switch e.State {
 	case rtmp.StatePublishing:
-		c.b.emit(Event{Type: EventStreamingStarted, CallID: c.sc.ID, URL: url})
+		c.b.emit(Event{Type: EventStreamingStarted, CallID: c.id, URL: url})
 	case rtmp.StateRetrying:
 		reason := fmt.Sprintf("attempt %d, next in %v", e.Attempt, e.Retry)
 		if e.Err != nil {
 			reason = e.Err.Error() + "; " + reason
 		}
-		c.b.emit(Event{Type: EventStreamingRetrying, CallID: c.sc.ID, URL: url, Reason: reason})
+		c.b.emit(Event{Type: EventStreamingRetrying, CallID: c.id, URL: url, Reason: reason})
 	}
 }
 
@@ -673,7 +732,7 @@ func (c *call) restartStreaming(url, why string) {
 		_ = old.Close()
 		c.pubWG.Wait()
 	}
-	c.b.log.Info("conference: "+why, "call", c.sc.ID, "url", rtmp.Redact(url))
+	c.b.log.Info("conference: "+why, "call", c.id, "url", rtmp.Redact(url))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx.Err() == nil {
@@ -685,7 +744,9 @@ func (c *call) restartStreaming(url, why string) {
 func (c *call) startRecordingLocked() {
 	now := time.Now()
 	var path string
-	if c.b.cfg.SpaceID != nil {
+	if c.spaceID != "" {
+		path = recording.SpacePath(c.b.cfg.RecordDir, c.spaceID, now)
+	} else if c.b.cfg.SpaceID != nil && c.sc != nil {
 		if id := c.b.cfg.SpaceID(c.sc); id != "" {
 			path = recording.SpacePath(c.b.cfg.RecordDir, id, now)
 		}
@@ -702,17 +763,17 @@ func (c *call) startRecordingLocked() {
 	}
 	rec, err := recording.Create(cfg)
 	if err != nil {
-		c.b.emit(Event{Type: EventRecordingFailed, CallID: c.sc.ID, Path: path, Reason: err.Error()})
+		c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: path, Reason: err.Error()})
 		return
 	}
 	c.rec = rec
-	c.b.emit(Event{Type: EventRecordingStarted, CallID: c.sc.ID, Path: path})
+	c.b.emit(Event{Type: EventRecordingStarted, CallID: c.id, Path: path})
 }
 
 func (c *call) info() CallInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ci := CallInfo{ID: c.sc.ID, Remote: c.sc.From, VideoFrames: c.video, AudioFrames: c.audio, MediaPorts: map[string]int{}}
+	ci := CallInfo{ID: c.id, Remote: c.remote, VideoFrames: c.video, AudioFrames: c.audio, MediaPorts: map[string]int{}}
 	for kind, s := range c.sessions {
 		ci.MediaPorts[kind], _ = s.LocalPorts()
 	}
@@ -723,4 +784,98 @@ func (c *call) info() CallInfo {
 		ci.Recording, ci.Recorder = c.rec.Path(), c.rec.Stats()
 	}
 	return ci
+}
+
+// signalling is what a call needs of its SIP dialog, incoming or dialled.
+type signalling interface {
+	Done() <-chan struct{}
+	Hangup(ctx context.Context) error
+	RequestKeyframe(ctx context.Context) error
+	EndReason() string
+	StreamURL() string
+}
+
+// inSig is an incoming call's signalling.
+type inSig struct{ *sip.Call }
+
+// outSig is a dialled leg's signalling.
+type outSig struct {
+	oc    *sip.OutboundCall
+	local atomic.Bool
+}
+
+func (o *outSig) Done() <-chan struct{} { return o.oc.Done() }
+
+func (o *outSig) Hangup(ctx context.Context) error {
+	o.local.Store(true)
+	return o.oc.Hangup(ctx)
+}
+
+// RequestKeyframe: dialled legs get RTCP PLI/FIR only (no SIP INFO).
+func (o *outSig) RequestKeyframe(context.Context) error { return nil }
+
+func (o *outSig) EndReason() string {
+	if o.local.Load() {
+		return "hung up here (BYE sent)"
+	}
+	return "the callee hung up (BYE)"
+}
+
+func (o *outSig) StreamURL() string { return "" }
+
+// setOutputs moves a conference leg's outputs to the wanted state: streaming to url
+// ("" stops it) and recording on or off. Before the outputs start it only records
+// the wish; startLocked then follows it.
+func (c *call) setOutputs(url string, record bool, why string) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	c.mu.Lock()
+	c.wantURL, c.wantRec = url, record
+	if !c.started || c.ctx.Err() != nil {
+		c.mu.Unlock()
+		return
+	}
+	var oldPub *rtmp.Publisher
+	var oldRec *recording.Recorder
+	if c.pub != nil && c.url != url {
+		oldPub, c.pub = c.pub, nil
+		c.stopWhy = why
+	}
+	if c.rec != nil && !record {
+		oldRec, c.rec = c.rec, nil
+	}
+	c.mu.Unlock()
+	if oldPub != nil {
+		_ = oldPub.Close()
+		c.pubWG.Wait()
+	}
+	if oldRec != nil {
+		c.finishRecording(oldRec)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopWhy = ""
+	if c.ctx.Err() != nil {
+		return
+	}
+	kick := false
+	if c.pub == nil && url != "" {
+		c.startStreamingLocked(url)
+		kick = true
+	}
+	if c.rec == nil && record && c.b.cfg.RecordDir != "" {
+		c.startRecordingLocked()
+		kick = true
+	}
+	if kick {
+		c.requestKeyframe()
+	}
+}
+
+func (c *call) finishRecording(rec *recording.Recorder) {
+	if err := rec.Close(); err != nil {
+		c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: rec.Path(), Reason: err.Error()})
+	} else {
+		c.b.emit(Event{Type: EventRecordingFinished, CallID: c.id, Path: rec.Path()})
+	}
 }
