@@ -81,8 +81,8 @@ type Bridge struct {
 	closed bool
 	// maxActive and completed count calls for /system/status.
 	maxActive, completed int
-	wg     sync.WaitGroup
-	once   sync.Once
+	wg                   sync.WaitGroup
+	once                 sync.Once
 }
 
 // New starts a Bridge and its SIP listeners.
@@ -273,9 +273,9 @@ type call struct {
 	// outMu serialises output changes (setOutputs).
 	outMu   sync.Mutex
 	stopWhy string
-	clock *media.Clock
-	ctx   context.Context
-	stop  context.CancelFunc
+	clock   *media.Clock
+	ctx     context.Context
+	stop    context.CancelFunc
 
 	sessions map[string]*media.Session // "audio", "video"
 	hasVideo bool
