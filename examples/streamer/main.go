@@ -9,10 +9,21 @@
 // -check validates the configuration, prints SUCCESS:/FAILURE: lines as CMS's
 // `streamer enable` does, and exits 0 or 1. A status line goes to stderr on SIGUSR1;
 // -metrics serves the same figures in the Prometheus text format at /metrics.
+//
+// -api ADDR also serves the CMS-compatible REST API (package cmsapi) over HTTPS with
+// -cert/-key (or plain HTTP on loopback with -api-insecure), Basic auth with -api-user
+// and the password in -api-password-file: spaces with a streamUrl, POST /calls, call
+// legs dialled out through outboundDialPlanRules, PUT /calls/{id} streaming=true|false
+// and recording=true|false, CDRs to /system/cdrReceivers — so a TMS-driven flow runs
+// from this one program.
+//
+//	streamer -sip-udp 127.0.0.1:5060 -sip-tcp none -record-dir /recordings \
+//	    -api 127.0.0.1:8443 -cert api.crt -key api.key -api-password-file api.pw
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,9 +34,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/rtmp"
@@ -46,6 +59,10 @@ type config struct {
 	check            bool
 	mediaIP          string
 	cpuProfile       string
+	api              string
+	apiInsecure      bool
+	apiUser          string
+	apiPasswordFile  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -68,7 +85,59 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.check, "check", false, "validate the configuration, print SUCCESS/FAILURE lines, exit 0 or 1")
 	fs.StringVar(&c.mediaIP, "media-ip", "", "address media is received on and announced in SDP (default: the SIP UDP/TCP host, or 127.0.0.1 for 0.0.0.0)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the streamer stops")
+	fs.StringVar(&c.api, "api", "", "serve the CMS-compatible REST API (/api/v1) on ADDR, over HTTPS with -cert and -key")
+	fs.BoolVar(&c.apiInsecure, "api-insecure", false, "serve the API over plain HTTP (loopback addresses only; for tests)")
+	fs.StringVar(&c.apiUser, "api-user", "admin", "API user (HTTP Basic)")
+	fs.StringVar(&c.apiPasswordFile, "api-password-file", "", "file holding the API password (required with -api)")
 	return c, fs.Parse(args)
+}
+
+// apiPassword reads the API password file (first line, trimmed).
+func (c config) apiPassword() (string, error) {
+	if c.apiPasswordFile == "" {
+		return "", errors.New("-api needs -api-password-file")
+	}
+	data, err := os.ReadFile(c.apiPasswordFile)
+	if err != nil {
+		return "", err
+	}
+	pw, _, _ := strings.Cut(string(data), "\n")
+	pw = strings.TrimSpace(pw)
+	if pw == "" {
+		return "", fmt.Errorf("%s is empty", c.apiPasswordFile)
+	}
+	return pw, nil
+}
+
+// apiLines checks the API settings.
+func (c config) apiLines(add func(bool, string)) {
+	if c.api == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(c.api)
+	if err != nil {
+		add(false, fmt.Sprintf("api %q is not host:port", c.api))
+		return
+	}
+	if _, err := c.apiPassword(); err != nil {
+		add(false, "API password: "+err.Error())
+	}
+	switch {
+	case c.apiInsecure:
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			add(false, fmt.Sprintf("api-insecure serves plain HTTP: only on a loopback address, not %q", host))
+		} else {
+			add(true, "API on http://"+c.api+" (plain HTTP, loopback)")
+		}
+	case c.cert == "" || c.key == "":
+		add(false, "API on "+c.api+" needs -cert and -key for HTTPS (or -api-insecure on loopback)")
+	default:
+		if _, err := tls.LoadX509KeyPair(c.cert, c.key); err != nil {
+			add(false, "API certificate: "+err.Error())
+		} else {
+			add(true, "API on https://"+c.api)
+		}
+	}
 }
 
 func (c config) tlsConfig() sip.TLSConfig {
@@ -126,6 +195,7 @@ func (c config) checkLines() ([]string, bool) {
 	if c.callLimit < 0 {
 		add(false, "call-limit must not be negative")
 	}
+	c.apiLines(add)
 	return lines, ok
 }
 
@@ -223,13 +293,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			log.Info("recovered recordings left by a crash", "files", rec)
 		}
 	}
+	var api *cmsapi.Server
+	if c.api != "" {
+		pw, _ := c.apiPassword() // checked above
+		api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log})
+	}
 	bridge, err := conference.New(conference.Config{SIP: opts, MediaIP: mediaIP, Resolution: res,
-		StreamURL: c.streamURL, RecordDir: c.recordDir, Logger: log})
+		StreamURL: c.streamURL, RecordDir: c.recordDir, Logger: log, CMS: api})
 	if err != nil {
 		fmt.Fprintln(stderr, "streamer:", err)
 		return 1
 	}
 	defer bridge.Close()
+	if api != nil {
+		ln, err := net.Listen("tcp", c.api)
+		if err != nil {
+			fmt.Fprintln(stderr, "streamer: api:", err)
+			return 1
+		}
+		hs := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		scheme := "https"
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if c.apiInsecure {
+				_ = hs.Serve(ln)
+			} else {
+				_ = hs.ServeTLS(ln, c.cert, c.key)
+			}
+		}()
+		if c.apiInsecure {
+			scheme = "http"
+		}
+		log.Info("API listening", "url", scheme+"://"+ln.Addr().String()+"/api/v1", "user", c.apiUser)
+		// Runs after bridge.Close (deferred later, run earlier): the calls' last CDRs go out.
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = bridge.Close()
+			if err := api.CDRs().Flush(ctx); err != nil {
+				log.Warn("CDRs not delivered at shutdown", "err", err)
+			}
+			_ = api.Close()
+			_ = hs.Close()
+			<-served
+		}()
+	}
 	if c.metrics != "" {
 		ln, err := net.Listen("tcp", c.metrics)
 		if err != nil {
@@ -237,8 +346,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		srv := &http.Server{Handler: metricsHandler(bridge), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+		served := make(chan struct{})
+		go func() { defer close(served); _ = srv.Serve(ln) }()
+		defer func() { _ = srv.Close(); <-served }()
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM)

@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/url"
+	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/internal/peer"
 )
 
@@ -36,4 +41,79 @@ func TestCheck(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, out.String(), `FAILURE: resolution "4k": use 720p, 1080p or audio`)
 	require.Contains(t, out.String(), "FAILURE: stream URL")
+}
+
+// -api serves the CMS API from the streamer: Basic auth with the password from the
+// file, configuration and live objects; the password never reaches the log.
+func TestAPI(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	const pw = "Api-Pa55-word"
+	pwFile := filepath.Join(t.TempDir(), "api.pw")
+	require.NoError(t, os.WriteFile(pwFile, []byte(pw+"\n"), 0o600))
+
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-api", "127.0.0.1:0", "-api-password-file", pwFile}, &out, &out)
+	require.Equal(t, 1, code)
+	require.Contains(t, out.String(), "FAILURE: API on 127.0.0.1:0 needs -cert and -key for HTTPS (or -api-insecure on loopback)")
+	out.Reset()
+	code = run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-api", "0.0.0.0:8443", "-api-insecure", "-api-password-file", pwFile}, &out, &out)
+	require.Equal(t, 1, code)
+	require.Contains(t, out.String(), `FAILURE: api-insecure serves plain HTTP: only on a loopback address, not "0.0.0.0"`)
+	out.Reset()
+	code = run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-api", "127.0.0.1:0", "-api-insecure"}, &out, &out)
+	require.Equal(t, 1, code)
+	require.Contains(t, out.String(), "FAILURE: API password: -api needs -api-password-file")
+
+	var logs peer.SyncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-sip-udp", "127.0.0.1:0", "-sip-tcp", "none", "-record-dir", t.TempDir(),
+			"-api", "127.0.0.1:0", "-api-insecure", "-api-user", "tms", "-api-password-file", pwFile}, &logs, &logs)
+	}()
+	re := regexp.MustCompile(`API listening" url=(http://127\.0\.0\.1:\d+)/api/v1`)
+	var base string
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(logs.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond, "no API address in the log: %s", logs.String())
+
+	c, err := cmsapi.NewClient(base, "tms", pw)
+	require.NoError(t, err)
+	st, err := c.Status(ctx)
+	require.NoError(t, err)
+	require.True(t, st.Activated)
+	id, err := c.CreateObject(ctx, "coSpaces", &cmsapi.CoSpace{Name: "Board", URI: "Board", StreamURL: "rtmp://u:p@127.0.0.1/live/board"})
+	require.NoError(t, err)
+	space, err := cmsapi.GetObject[cmsapi.CoSpace](ctx, c, "coSpaces/"+id)
+	require.NoError(t, err)
+	require.Equal(t, "board", space.URI)
+	calls, err := cmsapi.ListAll[cmsapi.Call](ctx, c, "calls", nil)
+	require.NoError(t, err)
+	require.Empty(t, calls)
+	callID, err := c.Create(ctx, "calls", url.Values{"coSpace": {id}})
+	require.NoError(t, err)
+	calls, err = cmsapi.ListAll[cmsapi.Call](ctx, c, "calls", nil)
+	require.NoError(t, err)
+	require.Len(t, calls, 1)
+	require.Equal(t, callID, calls[0].ID)
+	require.NoError(t, c.Delete(ctx, "calls/"+callID))
+
+	bad, err := cmsapi.NewClient(base, "tms", "wrong", cmsapi.WithRetry(1, time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	_, err = bad.Status(ctx)
+	require.ErrorIs(t, err, cmsapi.ErrUnauthorized)
+
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, logs.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("the streamer did not stop")
+	}
+	require.NotContains(t, logs.String(), pw)
+	require.NotContains(t, logs.String(), "wrong")
 }
