@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -538,4 +540,41 @@ func TestServerStatus(t *testing.T) {
 	assert.True(t, st.Activated)
 	_, err = time.Parse(time.RFC3339, st.CdrTime)
 	assert.NoError(t, err)
+}
+
+// The API password, a wrong one tried, and write-only secrets never reach the log.
+func TestServerLogHasNoSecrets(t *testing.T) {
+	var logs strings.Builder
+	srv := NewServer(ServerConfig{User: apiUser, Password: apiPass, Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	c, err := NewClient(hs.URL, apiUser, apiPass)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = c.CreateObject(ctx, "turnServers", &TurnServer{ServerAddress: "t", Username: "u", Password: "Turn-Secr3t"})
+	require.NoError(t, err)
+	_, err = c.CreateObject(ctx, "coSpaces", &CoSpace{Name: "x", StreamURL: "rtmp://u:Stream-Secr3t@h/app/s", Passcode: "98765"})
+	require.NoError(t, err)
+	bad, err := NewClient(hs.URL, apiUser, "Wrong-Secr3t", WithRetry(1, time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	_, err = bad.Status(ctx)
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.NotContains(t, err.Error(), "Wrong-Secr3t")
+	out := logs.String()
+	assert.Contains(t, out, "sending 401 response")
+	for _, secret := range []string{apiPass, "Wrong-Secr3t", "Turn-Secr3t", "Stream-Secr3t", "98765"} {
+		assert.NotContains(t, out, secret)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
