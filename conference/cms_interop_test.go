@@ -288,7 +288,9 @@ func TestInteropTMSFlow(t *testing.T) {
 // stream that ffprobe reads from nginx while it runs, streaming=false stops it, and the
 // CDR receiver gets streamingStart with the URL redacted of its password, then
 // streamingEnd. The call profile's mode is enforced: recording under a profile with
-// recordingMode=disabled answers callRecordingCannotBeModified.
+// recordingMode=disabled answers callRecordingCannotBeModified; once the profile says
+// manual, recording=true|false records an MP4 under spaces/<space id>/ (recordingStart
+// with its path, recordingEnd).
 func TestInteropStreamingThroughTheAPI(t *testing.T) {
 	peer.Serialize(t)
 	peer.CheckNoLeaks(t)
@@ -337,16 +339,18 @@ func TestInteropStreamingThroughTheAPI(t *testing.T) {
 		"-map", "0:v", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "rtp", "-payload_type", "96", fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d&pkt_size=1200", vp, vp+1),
 		"-map", "0:a", "-c:a", "copy", "-max_delay", "0", "-f", "rtp", "-payload_type", "97", fmt.Sprintf("rtp://127.0.0.1:%d?rtcpport=%d", ap, ap+1))
 
-	// Recording is not the API's to change under this profile.
+	// Recording is not the API's to change under this profile; once the profile says
+	// manual, it is.
 	err = client.Update(ctx, "calls/"+call.ID, url.Values{"recording": {"true"}})
 	var apiErr *cmsapi.Error
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, "callRecordingCannotBeModified", apiErr.Failure)
+	require.NoError(t, client.Update(ctx, "callProfiles/"+cp, url.Values{"recordingMode": {"manual"}}))
 
 	// nginx keeps a player connected after its publisher left, so ffprobe reads two
 	// seconds of the live stream.
 	live := peer.FFprobeAsync(t, time.Minute, ng.URL("board"), "-read_intervals", "%+2")
-	require.NoError(t, client.Update(ctx, "calls/"+call.ID, url.Values{"streaming": {"true"}}))
+	require.NoError(t, client.Update(ctx, "calls/"+call.ID, url.Values{"streaming": {"true"}, "recording": {"true"}}))
 	got, err := cmsapi.GetObject[cmsapi.Call](ctx, client, "calls/"+call.ID)
 	require.NoError(t, err)
 	require.NotNil(t, got.Streaming)
@@ -355,7 +359,7 @@ func TestInteropStreamingThroughTheAPI(t *testing.T) {
 		c := r.bridge.Calls()
 		return len(c) == 1 && c[0].Publisher.VideoFrames >= 75
 	}, 20*time.Second, 20*time.Millisecond, "the stream did not run: %v", r.events.all())
-	require.NoError(t, client.Update(ctx, "calls/"+call.ID, url.Values{"streaming": {"false"}}))
+	require.NoError(t, client.Update(ctx, "calls/"+call.ID, url.Values{"streaming": {"false"}, "recording": {"false"}}))
 	res := <-live
 	require.NoError(t, res.Err)
 	v, a := res.Probe.Stream("video"), res.Probe.Stream("audio")
@@ -365,8 +369,19 @@ func TestInteropStreamingThroughTheAPI(t *testing.T) {
 	assert.Equal(t, "aac", a.CodecName)
 	assert.Equal(t, 1280, v.Width)
 	assert.GreaterOrEqual(t, v.Frames(), 40, "video frames ffprobe decoded live")
-	require.Eventually(t, func() bool { return r.events.has(conference.EventStreamingStopped) }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return r.events.has(conference.EventStreamingStopped) && r.events.has(conference.EventRecordingFinished)
+	}, 10*time.Second, 10*time.Millisecond)
 	assert.Empty(t, r.bridge.Calls()[0].URL, "streaming stopped")
+	assert.Empty(t, r.bridge.Calls()[0].Recording, "recording stopped")
+	mp4s, err := filepath.Glob(filepath.Join(r.rec, "spaces", space, "*.mp4"))
+	require.NoError(t, err)
+	require.Len(t, mp4s, 1, "the recording is under spaces/<space id>/")
+	probe, err := peer.FFprobe(t, time.Minute, mp4s[0])
+	require.NoError(t, err)
+	require.NotNil(t, probe.Stream("video"))
+	require.NotNil(t, probe.Stream("audio"))
+	assert.GreaterOrEqual(t, probe.Stream("video").Frames(), 50, "frames recorded while recording was on")
 	require.NoError(t, ff.Wait(time.Minute), ff.Output())
 
 	// End the meeting.
@@ -384,6 +399,13 @@ func TestInteropStreamingThroughTheAPI(t *testing.T) {
 	assert.Equal(t, call.ID, start.Streaming.Call)
 	assert.NotEmpty(t, start.Streaming.CallLeg)
 	assert.Equal(t, start.Streaming.ID, end.Streaming.ID)
+	rs, err := r.cdr.WaitFor(cctx, cmsapi.CDRRecordingStart, nil)
+	require.NoError(t, err)
+	re, err := r.cdr.WaitFor(cctx, cmsapi.CDRRecordingEnd, nil)
+	require.NoError(t, err)
+	assert.Equal(t, rs.Recording.ID, re.Recording.ID)
+	assert.Equal(t, strings.TrimSuffix(filepath.ToSlash(strings.TrimPrefix(mp4s[0], r.rec+"/")), ".mp4"), rs.Recording.Path)
+	assert.Equal(t, call.ID, rs.Recording.Call)
 	for _, rec := range r.cdr.Records() {
 		out, err := xml.Marshal(rec)
 		require.NoError(t, err)
