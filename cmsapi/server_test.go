@@ -12,12 +12,13 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/internal/peer"
 )
 
 const (
@@ -544,8 +545,8 @@ func TestServerStatus(t *testing.T) {
 
 // The API password, a wrong one tried, and write-only secrets never reach the log.
 func TestServerLogHasNoSecrets(t *testing.T) {
-	var logs strings.Builder
-	srv := NewServer(ServerConfig{User: apiUser, Password: apiPass, Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))})
+	var logs peer.SyncBuffer
+	srv := NewServer(ServerConfig{User: apiUser, Password: apiPass, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer srv.Close()
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -566,15 +567,4 @@ func TestServerLogHasNoSecrets(t *testing.T) {
 	for _, secret := range []string{apiPass, "Wrong-Secr3t", "Turn-Secr3t", "Stream-Secr3t", "98765"} {
 		assert.NotContains(t, out, secret)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
