@@ -105,6 +105,10 @@ func New(cfg Config) (*Bridge, error) {
 		}
 	}
 	b := &Bridge{cfg: cfg, log: cfg.Logger, calls: map[string]*call{}}
+	if cfg.CMS != nil { // before the UA: its listeners may take a call at once
+		b.cms = newCMSBackend(b, cfg.CMS)
+		cfg.CMS.SetBackend(b.cms)
+	}
 	opts := append([]sip.Option{}, cfg.SIP...)
 	opts = append(opts, sip.WithInviteHandler(b.onInvite), sip.WithCallUpdated(b.onUpdate))
 	ua, err := sip.New(opts...)
@@ -112,10 +116,6 @@ func New(cfg Config) (*Bridge, error) {
 		return nil, err
 	}
 	b.ua = ua
-	if cfg.CMS != nil {
-		b.cms = newCMSBackend(b, cfg.CMS)
-		cfg.CMS.SetBackend(b.cms)
-	}
 	return b, nil
 }
 

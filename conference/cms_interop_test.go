@@ -357,7 +357,7 @@ func TestInteropStreamingThroughTheAPI(t *testing.T) {
 	assert.True(t, *got.Streaming)
 	require.Eventually(t, func() bool {
 		c := r.bridge.Calls()
-		return len(c) == 1 && c[0].Publisher.VideoFrames >= 75
+		return len(c) == 1 && c[0].Publisher.VideoFrames >= 100
 	}, 20*time.Second, 20*time.Millisecond, "the stream did not run: %v", r.events.all())
 	require.NoError(t, client.Update(ctx, "calls/"+call.ID, url.Values{"streaming": {"false"}, "recording": {"false"}}))
 	res := <-live
@@ -368,7 +368,10 @@ func TestInteropStreamingThroughTheAPI(t *testing.T) {
 	assert.Equal(t, "h264", v.CodecName)
 	assert.Equal(t, "aac", a.CodecName)
 	assert.Equal(t, 1280, v.Width)
-	assert.GreaterOrEqual(t, v.Frames(), 40, "video frames ffprobe decoded live")
+	// How many frames ffprobe gets depends on when nginx handed it the first keyframe:
+	// that it decodes the live stream at all is the point.
+	assert.Positive(t, v.Frames(), "video frames ffprobe decoded live")
+	assert.Positive(t, a.Frames(), "audio frames ffprobe decoded live")
 	require.Eventually(t, func() bool {
 		return r.events.has(conference.EventStreamingStopped) && r.events.has(conference.EventRecordingFinished)
 	}, 10*time.Second, 10*time.Millisecond)
