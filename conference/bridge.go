@@ -56,6 +56,12 @@ type Config struct {
 	NoSilence bool
 	// MediaTimeout ends a call whose media stopped for this long (default 30 s).
 	MediaTimeout time.Duration
+	// PollInterval is how often one shared goroutine drains every call's RTP sockets
+	// (media.Poller; default media.DefaultPollInterval, 40 ms). Waking per round instead
+	// of per packet is what lets one process relay hundreds of streams; it adds at most
+	// one interval of latency. Negative: every session receives on its own goroutines
+	// (also the fallback where the platform has no batched reads).
+	PollInterval time.Duration
 	// Events receives events; it must not block.
 	Events func(Event)
 	// Logger gets operational messages (default: discarded).
@@ -74,7 +80,12 @@ type Bridge struct {
 	ua  *sip.UA
 	log *slog.Logger
 
-	cms *cmsBackend
+	cms    *cmsBackend
+	poller *media.Poller // nil: sessions receive on their own goroutines
+	// dirty lists the calls whose publishers got frames in the current poller round;
+	// flushing is the list being flushed (the two swap, so that neither allocates).
+	dirtyMu         sync.Mutex
+	dirty, flushing []*call
 
 	mu     sync.Mutex
 	calls  map[string]*call
@@ -105,6 +116,9 @@ func New(cfg Config) (*Bridge, error) {
 		}
 	}
 	b := &Bridge{cfg: cfg, log: cfg.Logger, calls: map[string]*call{}}
+	if cfg.PollInterval >= 0 {
+		b.poller = media.NewPoller(media.PollerConfig{Interval: cfg.PollInterval, AfterTick: b.flushOutputs})
+	}
 	if cfg.CMS != nil { // before the UA: its listeners may take a call at once
 		b.cms = newCMSBackend(b, cfg.CMS)
 		cfg.CMS.SetBackend(b.cms)
@@ -117,6 +131,35 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	b.ua = ua
 	return b, nil
+}
+
+// flushOutputs runs after each round of the poller: it wakes, once, the publisher of
+// every call that got frames in the round.
+func (b *Bridge) flushOutputs() {
+	b.dirtyMu.Lock()
+	b.dirty, b.flushing = b.flushing[:0], b.dirty
+	b.dirtyMu.Unlock()
+	for i, c := range b.flushing {
+		c.mu.Lock()
+		c.dirty = false
+		pub := c.pub
+		c.mu.Unlock()
+		if pub != nil {
+			pub.Flush()
+		}
+		b.flushing[i] = nil
+	}
+}
+
+// markDirty queues c for flushOutputs (c.mu held).
+func (b *Bridge) markDirty(c *call) {
+	if c.dirty {
+		return
+	}
+	c.dirty = true
+	b.dirtyMu.Lock()
+	b.dirty = append(b.dirty, c)
+	b.dirtyMu.Unlock()
 }
 
 // UA returns the Bridge's SIP user agent (its addresses, outbound calls).
@@ -189,6 +232,9 @@ func (b *Bridge) Close() error {
 		}
 		err = b.ua.Close() // BYE to every call; their Done closes
 		b.wg.Wait()
+		if b.poller != nil {
+			_ = b.poller.Close()
+		}
 	})
 	return err
 }
@@ -297,6 +343,7 @@ type call struct {
 	startedCh chan struct{}
 	// keyframe asks the call's INFO goroutine for a SIP picture_fast_update.
 	keyframe chan struct{}
+	dirty    bool // in b.dirty (guarded by mu)
 }
 
 func newCall(b *Bridge, sc *sip.Call) (*call, error) {
@@ -315,6 +362,9 @@ func newLeg(b *Bridge, sc *sip.Call, sig signalling, id, remote string) (*call, 
 			media.WithKeyframeHook(c.kickKeyframe)}
 		if b.cfg.Ports != nil {
 			opts = append(opts, media.WithPortAllocator(b.cfg.Ports))
+		}
+		if b.poller != nil {
+			opts = append(opts, media.WithPoller(b.poller))
 		}
 		s, err := media.NewSession(opts...)
 		if err != nil {
@@ -597,6 +647,9 @@ func (c *call) onFrame(f *media.Frame) {
 func (c *call) writeLocked(f *media.Frame) {
 	if c.pub != nil {
 		c.pub.WriteFrame(f)
+		if c.b.poller != nil {
+			c.b.markDirty(c)
+		}
 	}
 	if c.rec != nil {
 		if err := c.rec.WriteFrame(f); err != nil {
@@ -663,6 +716,9 @@ func (c *call) tracks() (opts []rtmp.PublisherOption) {
 func (c *call) startStreamingLocked(url string) {
 	redacted := rtmp.Redact(url)
 	opts := append(c.tracks(), rtmp.WithKeyframeRequest(c.requestKeyframe), rtmp.WithLogger(c.b.log))
+	if c.b.poller != nil {
+		opts = append(opts, rtmp.WithManualFlush()) // flushed after each poller round
+	}
 	events := make(chan rtmp.Event, 16)
 	opts = append(opts, rtmp.WithEvents(func(e rtmp.Event) {
 		select {

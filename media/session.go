@@ -49,12 +49,23 @@ type AppPacket struct {
 	Data    []byte
 }
 
+var (
+	errNoRemoteRTCP = errors.New("media: no remote RTCP address")
+	errNoRemoteRTP  = errors.New("media: no remote RTP address")
+)
+
 // SessionOption configures a Session.
 type SessionOption func(*Session) error
 
 // WithPortAllocator takes RTP ports from a shared allocator (default: any free port).
 func WithPortAllocator(a *PortAllocator) SessionOption {
 	return func(s *Session) error { s.ports = a; return nil }
+}
+
+// WithPoller receives the session's media on a shared Poller instead of the session's
+// own goroutines (see Poller). Frames are then delivered on the poller's goroutine.
+func WithPoller(p *Poller) SessionOption {
+	return func(s *Session) error { s.poller = p; return nil }
 }
 
 // WithLocalIP binds to ip (default 0.0.0.0).
@@ -183,6 +194,15 @@ type Session struct {
 	closeOne sync.Once
 	wg       sync.WaitGroup
 
+	rx     rx
+	poller *Poller
+	// rawRTP and rawRTCP are the sockets' descriptors once a Poller has taken them out of
+	// the net.UDPConns (-1 before; guarded by sendMu).
+	rawRTP, rawRTCP int
+	sendAddr        [28]byte  // sendTo's scratch space (guarded by sendMu)
+	polled          pollState // guarded by pollMu; see poller.go
+	pollMu          sync.Mutex
+
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	frames  atomic.Uint64
@@ -199,6 +219,8 @@ func NewSession(opts ...SessionOption) (*Session, error) {
 		timeoutAfter: 10 * time.Second,
 		tracks:       make(map[uint8]*track),
 		closing:      make(chan struct{}),
+		rawRTP:       -1,
+		rawRTCP:      -1,
 		ssrc:         uint32(time.Now().UnixNano()) | 1,
 	}
 	for _, o := range opts {
@@ -314,12 +336,20 @@ func (s *Session) AudioSpecificConfig(payloadType uint8) []byte {
 	return nil
 }
 
-// Start starts receiving.
+// Start starts receiving: on the session's Poller when it has one (and the platform
+// supports it), otherwise on the session's own goroutines.
 func (s *Session) Start() {
 	if s.started {
 		return
 	}
 	s.started = true
+	if s.poller != nil {
+		err := s.poller.add(s)
+		if err == nil {
+			return
+		}
+		s.log.Debug("media: receiving on the session's own goroutines", "reason", err)
+	}
 	s.wg.Add(1)
 	go s.rtpLoop()
 	if s.rtcpConn != nil {
@@ -332,10 +362,18 @@ func (s *Session) Start() {
 func (s *Session) Close() error {
 	s.closeOne.Do(func() {
 		close(s.closing)
+		if s.poller != nil {
+			s.poller.remove(s)
+		}
 		s.rtpConn.Close()
 		if s.rtcpConn != nil {
 			s.rtcpConn.Close()
 		}
+		s.sendMu.Lock()
+		closeFD(s.rawRTP)
+		closeFD(s.rawRTCP)
+		s.rawRTP, s.rawRTCP = -1, -1
+		s.sendMu.Unlock()
 		s.wg.Wait()
 		if s.ports != nil {
 			s.ports.release(s.rtpConn.LocalAddr().(*net.UDPAddr).Port)
@@ -398,7 +436,7 @@ func (s *Session) sendRTCP(pkts ...rtcp.Packet) error {
 	dst := s.remoteRTCP
 	s.remoteMu.Unlock()
 	if dst == nil {
-		return errors.New("media: no remote RTCP address")
+		return errNoRemoteRTCP
 	}
 	b, err := rtcp.Marshal(pkts)
 	if err != nil {
@@ -414,9 +452,12 @@ func (s *Session) sendRTCP(pkts ...rtcp.Packet) error {
 	case s.srtpRTP != nil:
 		return errors.New("media: SRTP session without a send key: RTCP not sent in clear")
 	}
-	conn := s.rtcpConn
+	conn, fd := s.rtcpConn, s.rawRTCP
 	if conn == nil {
-		conn = s.rtpConn
+		conn, fd = s.rtpConn, s.rawRTP
+	}
+	if fd >= 0 {
+		return sendTo(fd, b, dst, &s.sendAddr)
 	}
 	_, err = conn.WriteToUDP(b, dst)
 	return err
@@ -431,7 +472,7 @@ func (s *Session) WriteRTP(p *rtp.Packet) error {
 	dst := s.remoteRTP
 	s.remoteMu.Unlock()
 	if dst == nil {
-		return errors.New("media: no remote RTP address")
+		return errNoRemoteRTP
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
@@ -454,44 +495,52 @@ func (s *Session) WriteRTP(p *rtp.Packet) error {
 	case s.srtpRTP != nil:
 		return errors.New("media: SRTP session without a send key: RTP not sent in clear")
 	}
+	if s.rawRTP >= 0 {
+		return sendTo(s.rawRTP, b, dst, &s.sendAddr)
+	}
 	_, err = s.rtpConn.WriteToUDP(b, dst)
 	return err
 }
 
 func isRTCP(b []byte) bool { return len(b) > 1 && b[1] >= 192 && b[1] <= 223 }
 
+// rx is the receive state, owned by whichever goroutine receives (the session's own
+// rtpLoop, or its Poller).
+type rx struct {
+	start      time.Time
+	lastPacket time.Time
+	timedOut   bool
+	missing    []uint16
+	dec        []byte
+	hdr        rtp.Header
+	nextRR     time.Time
+	emit       func(*Frame) // s.emitFrame, bound once so that passing it does not allocate
+	keyframe   func()       // s.RequestKeyframe, bound once
+}
+
+func (s *Session) initRx(now time.Time) {
+	s.rx.start = now
+	s.rx.nextRR = now.Add(time.Second)
+	s.rx.emit = s.emitFrame
+	s.rx.keyframe = s.RequestKeyframe
+}
+
+func (s *Session) emitFrame(f *Frame) {
+	s.frames.Add(1)
+	if s.onFrame != nil {
+		s.onFrame(f)
+	}
+}
+
 // rtpLoop owns the tracks: it reads packets, runs the jitter buffers and depacketizers,
 // and emits frames. Its read deadline follows the next jitter-buffer deadline.
 func (s *Session) rtpLoop() {
 	defer s.wg.Done()
 	buf := make([]byte, 2048)
-	start := time.Now()
-	var lastPacket time.Time
-	timedOut := false
-	emit := func(f *Frame) {
-		s.frames.Add(1)
-		if s.onFrame != nil {
-			s.onFrame(f)
-		}
-	}
-	var missing []uint16
-	var dec []byte
-	var hdr rtp.Header
-	nextRR := time.Now().Add(time.Second)
+	s.initRx(time.Now())
 	for {
 		loopStart := time.Now()
-		deadline := loopStart.Add(200 * time.Millisecond)
-		for _, t := range s.tracks {
-			if held := t.heldUntil(s.clock); held.After(loopStart) {
-				if held.Before(deadline) {
-					deadline = held
-				}
-				continue
-			}
-			if d, ok := t.buf.NextDeadline(); ok && d.Before(deadline) {
-				deadline = d
-			}
-		}
+		deadline := s.nextDeadline(loopStart, loopStart.Add(200*time.Millisecond))
 		// A deadline in the past would make the read fail without reading: always read.
 		if min := loopStart.Add(time.Millisecond); deadline.Before(min) {
 			deadline = min
@@ -506,76 +555,111 @@ func (s *Session) rtpLoop() {
 			}
 		}
 		if n > 0 {
-			b := buf[:n]
-			if !isRTCP(b) && s.srtpRTP != nil {
-				if dec, err = s.srtpRTP.DecryptRTP(dec[:0], b, &hdr); err != nil {
-					s.log.Debug("media: SRTP packet rejected", "err", err)
-					continue
-				}
-				b = dec
-			}
-			if isRTCP(b) {
-				s.handleRTCP(b, now)
-			} else if len(b) >= 12 {
-				pt := b[1] & 0x7f
-				if t := s.tracks[pt]; t != nil {
-					if lastPacket.IsZero() {
-						s.event(SessionEvent{Type: EventFirstPacket, Remote: from})
-					}
-					lastPacket, timedOut = now, false
-					s.packets.Add(1)
-					s.bytes.Add(uint64(n))
-					s.latch(from)
-					ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
-					if old, ok := t.source(); ok && ssrc != old {
-						// A new source: start the track's clock and sequence space over.
-						s.clock.RemoveTrack(t.cfg.clockID())
-						s.clock.AddTrack(t.cfg.clockID(), t.cfg.ClockRate)
-						t.reset()
-					}
-					if old, ok := t.source(); !ok || old != ssrc {
-						t.setSource(ssrc)
-						s.replayEarly(t, ssrc)
-					}
-					if t.firstArrival.IsZero() {
-						t.firstArrival = now
-					}
-					_ = t.buf.Push(b, now)
-					if t.cfg.NACK {
-						missing = s.nack(t, missing[:0])
-					}
-				}
-			}
+			s.receive(buf[:n], from, now)
 		}
-		for _, t := range s.tracks {
-			if t.heldUntil(s.clock).After(now) {
-				continue
+		s.service(now)
+	}
+}
+
+// nextDeadline is when the tracks next need service (at the latest, limit).
+func (s *Session) nextDeadline(now, limit time.Time) time.Time {
+	deadline := limit
+	for _, t := range s.tracks {
+		if held := t.heldUntil(s.clock); held.After(now) {
+			if held.Before(deadline) {
+				deadline = held
 			}
-			for {
-				p, lost, ok := t.buf.Pop(now)
-				if !ok {
-					break
-				}
-				t.depacketize(p, lost, s.clock, t.buf.Arrival(), emit, s.onDTMF, s.RequestKeyframe)
+			continue
+		}
+		if d, ok := t.buf.NextDeadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	return deadline
+}
+
+// receive takes one datagram of the RTP socket (RTP, or RTCP when multiplexed) that
+// arrived at now from from.
+func (s *Session) receive(b []byte, from *net.UDPAddr, now time.Time) {
+	r := &s.rx
+	if !isRTCP(b) && s.srtpRTP != nil {
+		var err error
+		if r.dec, err = s.srtpRTP.DecryptRTP(r.dec[:0], b, &r.hdr); err != nil {
+			s.log.Debug("media: SRTP packet rejected", "err", err)
+			return
+		}
+		b = r.dec
+	}
+	if isRTCP(b) {
+		s.handleRTCP(b, now)
+		return
+	}
+	if len(b) < 12 {
+		return
+	}
+	t := s.tracks[b[1]&0x7f]
+	if t == nil {
+		return
+	}
+	if r.lastPacket.IsZero() {
+		s.event(SessionEvent{Type: EventFirstPacket, Remote: from})
+	}
+	r.lastPacket, r.timedOut = now, false
+	s.packets.Add(1)
+	s.bytes.Add(uint64(len(b)))
+	s.latch(from)
+	ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
+	if old, ok := t.source(); ok && ssrc != old {
+		// A new source: start the track's clock and sequence space over.
+		s.clock.RemoveTrack(t.cfg.clockID())
+		s.clock.AddTrack(t.cfg.clockID(), t.cfg.ClockRate)
+		t.reset()
+	}
+	if old, ok := t.source(); !ok || old != ssrc {
+		t.setSource(ssrc)
+		s.replayEarly(t, ssrc)
+	}
+	if t.firstArrival.IsZero() {
+		t.firstArrival = now
+	}
+	_ = t.buf.Push(b, now)
+	if t.cfg.NACK {
+		r.missing = s.nack(t, r.missing[:0])
+	}
+}
+
+// service releases what the jitter buffers hold until now, sends the periodic Receiver
+// Report and watches for a media timeout.
+func (s *Session) service(now time.Time) {
+	r := &s.rx
+	for _, t := range s.tracks {
+		if t.heldUntil(s.clock).After(now) {
+			continue
+		}
+		for {
+			p, lost, ok := t.buf.Pop(now)
+			if !ok {
+				break
 			}
-			// Frames held for B-frame reordering go out when the stream pauses.
-			if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
-				t.reorder.flush(emit)
-			}
+			t.depacketize(p, lost, s.clock, t.buf.Arrival(), r.emit, s.onDTMF, r.keyframe)
 		}
-		if now.After(nextRR) {
-			s.receiverReport(now)
-			nextRR = now.Add(5 * time.Second)
+		// Frames held for B-frame reordering go out when the stream pauses.
+		if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
+			t.reorder.flush(r.emit)
 		}
-		limit := s.timeoutAfter
-		since := lastPacket
-		if lastPacket.IsZero() {
-			limit, since = s.timeoutFirst, start
-		}
-		if !timedOut && limit > 0 && now.Sub(since) > limit {
-			timedOut = true
-			s.event(SessionEvent{Type: EventMediaTimeout, Silence: now.Sub(since)})
-		}
+	}
+	if now.After(r.nextRR) {
+		s.receiverReport(now)
+		r.nextRR = now.Add(5 * time.Second)
+	}
+	limit := s.timeoutAfter
+	since := r.lastPacket
+	if r.lastPacket.IsZero() {
+		limit, since = s.timeoutFirst, r.start
+	}
+	if !r.timedOut && limit > 0 && now.Sub(since) > limit {
+		r.timedOut = true
+		s.event(SessionEvent{Type: EventMediaTimeout, Silence: now.Sub(since)})
 	}
 }
 
@@ -630,13 +714,19 @@ func (s *Session) rtcpLoop() {
 		if err != nil {
 			return
 		}
-		s.remoteMu.Lock()
-		if s.symmetric {
-			s.remoteRTCP = from
-		}
-		s.remoteMu.Unlock()
+		s.rtcpFrom(from)
 		s.handleRTCP(buf[:n], time.Now())
 	}
+}
+
+// rtcpFrom latches the RTCP destination to where RTCP comes from (symmetric RTCP).
+func (s *Session) rtcpFrom(from *net.UDPAddr) {
+	if !s.symmetric {
+		return
+	}
+	s.remoteMu.Lock()
+	s.remoteRTCP = from
+	s.remoteMu.Unlock()
 }
 
 // ntpTime converts an RTCP NTP timestamp.
@@ -699,6 +789,12 @@ const startupHold = 250 * time.Millisecond
 // §6.4.2): loss since the last report, cumulative loss, extended highest sequence number,
 // interarrival jitter, and the last Sender Report with the delay since it.
 func (s *Session) receiverReport(now time.Time) {
+	s.remoteMu.Lock()
+	known := s.remoteRTCP != nil
+	s.remoteMu.Unlock()
+	if !known {
+		return // nowhere to send it (yet)
+	}
 	rr := &rtcp.ReceiverReport{SSRC: s.ssrc}
 	for _, t := range s.tracks {
 		ssrc, ok := t.source()

@@ -76,11 +76,15 @@ func (s *rtcpSink) counts() (nack, pli int) {
 // and a session: no panic, NACKs and a PLI go out, and video recovers at keyframes.
 func TestSessionImpairedNetwork(t *testing.T) {
 	peer.CheckNoLeaks(t)
+	receiveModes(t, testSessionImpairedNetwork)
+}
+
+func testSessionImpairedNetwork(t *testing.T, opts ...media.SessionOption) {
 	pkts := clipPackets(t)
 	sink := newRTCPSink(t)
 	var frames, keyframes int
 	var mu sync.Mutex
-	s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithSymmetricRTP(false),
+	s, err := media.NewSession(append(opts, media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithSymmetricRTP(false),
 		media.WithFrames(func(f *media.Frame) {
 			mu.Lock()
 			frames++
@@ -88,7 +92,7 @@ func TestSessionImpairedNetwork(t *testing.T) {
 				keyframes++
 			}
 			mu.Unlock()
-		}))
+		}))...)
 	require.NoError(t, err)
 	require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000,
 		NACK: true, PLI: true, JitterMinDelay: 5 * time.Millisecond, JitterMaxDelay: 20 * time.Millisecond}))
@@ -141,11 +145,15 @@ func TestSessionImpairedNetwork(t *testing.T) {
 }
 
 func TestSessionTimeoutAndApp(t *testing.T) {
+	receiveModes(t, testSessionTimeoutAndApp)
+}
+
+func testSessionTimeoutAndApp(t *testing.T, opts ...media.SessionOption) {
 	events := make(chan media.SessionEvent, 8)
 	apps := make(chan media.AppPacket, 1)
-	s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithMediaTimeouts(300*time.Millisecond, time.Second),
+	s, err := media.NewSession(append(opts, media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithMediaTimeouts(300*time.Millisecond, time.Second),
 		media.WithSessionEvents(func(e media.SessionEvent) { events <- e }),
-		media.WithRTCPApp(func(a media.AppPacket) { apps <- a }))
+		media.WithRTCPApp(func(a media.AppPacket) { apps <- a }))...)
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 0, Encoding: media.EncodingPCMU, ClockRate: 8000}))

@@ -210,6 +210,17 @@ func WithQueue(frames, bytes, maxFrame int) PublisherOption {
 	}
 }
 
+// WithManualFlush makes WriteFrame queue frames without waking the sending goroutine;
+// Flush wakes it. A caller that produces frames in rounds (media.Poller's AfterTick) then
+// pays one wake-up per round instead of one per frame. As a safety net the goroutine is
+// woken anyway once manualFlushFrames frames wait.
+func WithManualFlush() PublisherOption {
+	return func(p *Publisher) error { p.manualFlush = true; return nil }
+}
+
+// manualFlushFrames is how many unflushed frames wake the sender regardless.
+const manualFlushFrames = 64
+
 // WithCredentialsInQuery sends the URL's user and password as "user" and "pass" query
 // parameters of the stream name, for servers that authenticate that way (nginx-rtmp
 // on_publish, SRS hooks) instead of with Adobe authentication.
@@ -235,6 +246,7 @@ type Publisher struct {
 	maxAttempts    int
 	connectTimeout time.Duration
 	queueFrames    int
+	manualFlush    bool
 	queueBytes     int
 	maxFrame       int
 	credsInQuery   bool
@@ -310,6 +322,7 @@ func NewPublisher(rawURL string, opts ...PublisherOption) (*Publisher, error) {
 		p.sps, p.pps = bytes.Clone(p.video.SPS), bytes.Clone(p.video.PPS)
 	}
 	p.q = newFrameQueue(p.queueFrames, p.queueBytes, p.maxFrame)
+	p.q.manual = p.manualFlush
 	p.log = p.log.With("url", u.String())
 	go p.run()
 	return p, nil
@@ -341,6 +354,10 @@ func (p *Publisher) WriteFrame(f *media.Frame) bool {
 	}
 	return queued
 }
+
+// Flush wakes the sending goroutine for the frames queued since the last Flush (see
+// WithManualFlush; without it frames are sent as they are written and Flush does nothing).
+func (p *Publisher) Flush() { p.q.flush() }
 
 func (p *Publisher) requestKeyframe() {
 	if p.onKeyframe != nil {

@@ -8,7 +8,8 @@ import (
 	"github.com/sipcast/sipcast/media/h264"
 )
 
-// slot is one queued frame. Its buffer is reused: pop swaps it with the consumer's.
+// slot is one queued frame. Its buffer comes from the queue's free list and goes back to
+// it (by way of the consumer) when the frame has been sent.
 type slot struct {
 	codec   media.Codec
 	video   bool
@@ -24,9 +25,15 @@ type slot struct {
 // the least important data first: non-reference video, then all queued video (the rest of
 // the GOP is undecodable without it, so video then waits for a keyframe), then the oldest
 // audio. It never blocks and allocates only while its buffers grow to the stream's size.
+//
+// Buffers are reused last-in first-out: a queue that keeps up circulates two or three
+// buffers that stay in the CPU's cache, instead of walking through a buffer per slot
+// (which, across hundreds of streams, made every frame copy a cache miss, and grew every
+// slot's buffer to the largest keyframe it ever held).
 type frameQueue struct {
 	mu        sync.Mutex
 	slots     []slot
+	free      [][]byte // LIFO
 	head, n   int
 	bytes     int
 	maxBytes  int
@@ -34,12 +41,14 @@ type frameQueue struct {
 	waitKey   bool // drop video until a keyframe
 	wantKey   bool // a keyframe request is due
 	notify    chan struct{}
+	manual    bool // notify on flush (or at manualFlushFrames), not on every push
+	pending   int  // frames pushed since the last notification (manual)
 	dropVideo uint64
 	dropAudio uint64
 }
 
 func newFrameQueue(frames, bytes, maxFrame int) *frameQueue {
-	return &frameQueue{slots: make([]slot, frames), maxBytes: bytes, maxFrame: maxFrame, waitKey: true, notify: make(chan struct{}, 1)}
+	return &frameQueue{slots: make([]slot, frames), free: make([][]byte, 0, frames+1), maxBytes: bytes, maxFrame: maxFrame, waitKey: true, notify: make(chan struct{}, 1)}
 }
 
 func (q *frameQueue) at(i int) *slot { return &q.slots[(q.head+i)%len(q.slots)] }
@@ -80,14 +89,37 @@ func (q *frameQueue) push(f *media.Frame) (queued, requestKey bool) {
 	s := q.at(q.n)
 	s.codec, s.video, s.key, s.nonRef, s.dropped = f.Codec, video, f.Keyframe, nonRef, false
 	s.dts, s.pts = f.DTS, f.PTS
+	if s.buf == nil {
+		s.buf = q.take()
+	}
 	s.buf = append(s.buf[:0], f.Data...)
 	q.n++
 	q.bytes += len(f.Data)
+	if q.manual {
+		if q.pending++; q.pending < manualFlushFrames {
+			return true, false
+		}
+	}
+	q.wake()
+	return true, false
+}
+
+// wake notifies the consumer (q.mu held).
+func (q *frameQueue) wake() {
+	q.pending = 0
 	select {
 	case q.notify <- struct{}{}:
 	default:
 	}
-	return true, false
+}
+
+// flush notifies the consumer of frames pushed since the last notification.
+func (q *frameQueue) flush() {
+	q.mu.Lock()
+	if q.pending > 0 {
+		q.wake()
+	}
+	q.mu.Unlock()
 }
 
 func (q *frameQueue) countDrop(video bool) {
@@ -163,9 +195,28 @@ func (q *frameQueue) compact() {
 		w++
 	}
 	for i := w; i < q.n; i++ {
-		q.at(i).dropped = false
+		s := q.at(i)
+		s.dropped = false
+		q.give(s.buf)
+		s.buf = nil
 	}
 	q.n = w
+}
+
+// take returns the most recently freed buffer (nil when none is free: append allocates).
+func (q *frameQueue) take() []byte {
+	if n := len(q.free); n > 0 {
+		b := q.free[n-1]
+		q.free = q.free[:n-1]
+		return b
+	}
+	return nil
+}
+
+func (q *frameQueue) give(b []byte) {
+	if b != nil && len(q.free) < cap(q.free) {
+		q.free = append(q.free, b[:0])
+	}
 }
 
 // pop moves the oldest frame into out, giving the queue out's old buffer in exchange.
@@ -176,7 +227,8 @@ func (q *frameQueue) pop(out *slot) bool {
 		return false
 	}
 	s := q.at(0)
-	*out, *s = *s, slot{buf: out.buf[:0]}
+	q.give(out.buf)
+	*out, *s = *s, slot{}
 	q.head = (q.head + 1) % len(q.slots)
 	q.n--
 	q.bytes -= len(out.buf)

@@ -119,3 +119,58 @@ func TestQueueRestartVideo(t *testing.T) {
 	require.False(t, q.restartVideo(), "a keyframe is queued")
 	require.Equal(t, []string{"K", "P"}, drainKinds(q))
 }
+
+func notified(q *frameQueue) bool {
+	select {
+	case <-q.notify:
+		return true
+	default:
+		return false
+	}
+}
+
+// WithManualFlush: pushes do not wake the sender until Flush, or until
+// manualFlushFrames frames wait; without it every push does.
+func TestQueueManualFlush(t *testing.T) {
+	q := newFrameQueue(256, 1<<20, 1<<20)
+	q.push(aframe(0))
+	require.True(t, notified(q), "automatic: a push wakes the sender")
+	q.manual = true
+	q.push(aframe(20))
+	q.push(aframe(40))
+	require.False(t, notified(q), "manual: pushes alone do not wake the sender")
+	q.flush()
+	require.True(t, notified(q), "Flush wakes it")
+	q.flush()
+	require.False(t, notified(q), "a Flush with nothing new does not")
+	for i := range manualFlushFrames - 1 {
+		q.push(aframe(60 + 20*i))
+	}
+	require.False(t, notified(q))
+	q.push(aframe(5000))
+	require.True(t, notified(q), "the safety net: %d unflushed frames wake the sender", manualFlushFrames)
+	require.Len(t, drainKinds(q), 3+manualFlushFrames, "nothing was lost")
+}
+
+// Buffers are reused last-in first-out: a queue that keeps up reuses one buffer, and
+// dropped frames give theirs back.
+func TestQueueReusesBuffers(t *testing.T) {
+	q := newFrameQueue(8, 1<<20, 1<<20)
+	var out slot
+	seen := map[*byte]bool{}
+	for i := range 50 {
+		ok, _ := q.push(aframe(20 * i))
+		require.True(t, ok)
+		require.True(t, q.pop(&out))
+		seen[&out.buf[:1][0]] = true
+	}
+	require.LessOrEqual(t, len(seen), 2, "50 frames through a queue that keeps up use two buffers, not one per slot")
+	// Fill, then force drops: every buffer ends up in the free list or a slot, none lost.
+	for i := range 8 {
+		q.push(aframe(1000 + 20*i))
+	}
+	q.push(aframe(2000)) // drops the oldest audio
+	n := len(drainKinds(q))
+	require.Equal(t, 8, n)
+	require.LessOrEqual(t, len(q.free), cap(q.free))
+}

@@ -53,6 +53,7 @@ type options struct {
 	compareFFmpeg bool
 	senders       int
 	profile       string
+	pollInterval  time.Duration
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	fs.BoolVar(&o.compareFFmpeg, "compare-ffmpeg", false, "measure one stream through ffmpeg -c copy and through the streamer first")
 	fs.IntVar(&o.senders, "senders", 2, "sending goroutines")
 	fs.StringVar(&o.profile, "cpuprofile", "", "have the streamer write a CPU profile here")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "the streamer's -poll-interval (0: its default)")
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -333,7 +335,7 @@ func measureStreamer(ctx context.Context, o options, sched *schedule_, sink *sin
 		return r, err
 	}
 	cmd := exec.CommandContext(ctx, o.streamer, "-sip-udp", fmt.Sprintf("127.0.0.1:%d", sipPort), "-sip-tcp", "none",
-		"-metrics", metrics, "-media-ip", "127.0.0.1", "-cpuprofile", o.profile)
+		"-metrics", metrics, "-media-ip", "127.0.0.1", "-cpuprofile", o.profile, "-poll-interval", o.pollInterval.String())
 	var logs syncBuffer
 	cmd.Stderr = &logs
 	exited, stopProc, err := start(cmd, 20*time.Second)

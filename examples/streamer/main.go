@@ -63,6 +63,7 @@ type config struct {
 	apiInsecure      bool
 	apiUser          string
 	apiPasswordFile  string
+	pollInterval     time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -89,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.apiInsecure, "api-insecure", false, "serve the API over plain HTTP (loopback addresses only; for tests)")
 	fs.StringVar(&c.apiUser, "api-user", "admin", "API user (HTTP Basic)")
 	fs.StringVar(&c.apiPasswordFile, "api-password-file", "", "file holding the API password (required with -api)")
+	fs.DurationVar(&c.pollInterval, "poll-interval", 0, "how often one goroutine drains every call's RTP sockets (0: 40ms; negative: a goroutine per socket); longer costs less CPU and adds latency")
 	return c, fs.Parse(args)
 }
 
@@ -299,7 +301,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log})
 	}
 	bridge, err := conference.New(conference.Config{SIP: opts, MediaIP: mediaIP, Resolution: res,
-		StreamURL: c.streamURL, RecordDir: c.recordDir, Logger: log, CMS: api})
+		StreamURL: c.streamURL, RecordDir: c.recordDir, Logger: log, CMS: api, PollInterval: c.pollInterval})
 	if err != nil {
 		fmt.Fprintln(stderr, "streamer:", err)
 		return 1

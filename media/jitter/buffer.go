@@ -60,6 +60,8 @@ type Buffer struct {
 	MinDelay, MaxDelay time.Duration
 
 	slots   []slot
+	free    [][]byte // packet buffers not in use, reused last-in first-out
+	outBuf  []byte   // the buffer of the packet Pop returned last
 	mask    uint64
 	started bool
 	next    uint64 // extended sequence number of the next packet to release
@@ -104,10 +106,11 @@ func (b *Buffer) Init() error {
 	if b.MaxDelay < b.MinDelay {
 		return fmt.Errorf("jitter: MaxDelay %v below MinDelay %v", b.MaxDelay, b.MinDelay)
 	}
+	// Packet buffers are made as needed and reused last-in first-out, so that a stream
+	// circulates the few buffers its delay needs (hot in the CPU's cache) rather than one
+	// per slot.
 	b.slots = make([]slot, c)
-	for i := range b.slots {
-		b.slots[i].buf = make([]byte, b.MaxPacketSize)
-	}
+	b.free = make([][]byte, 0, c+1)
 	b.mask = uint64(c - 1)
 	b.stats.Delay = b.MinDelay
 	return nil
@@ -166,6 +169,9 @@ func (b *Buffer) Push(raw []byte, arrival time.Time) error {
 	} else {
 		b.highest = ext
 	}
+	if s.buf == nil {
+		s.buf = b.take()
+	}
 	s.used, s.ext, s.arrival, s.n = true, ext, arrival, copy(s.buf, raw)
 	b.count++
 	b.updateJitter(ts, arrival)
@@ -174,9 +180,29 @@ func (b *Buffer) Push(raw []byte, arrival time.Time) error {
 
 func (b *Buffer) reset() {
 	for i := range b.slots {
-		b.slots[i].used = false
+		s := &b.slots[i]
+		s.used = false
+		if s.buf != nil {
+			b.give(s.buf)
+			s.buf = nil
+		}
 	}
 	b.count = 0
+}
+
+func (b *Buffer) take() []byte {
+	if n := len(b.free); n > 0 {
+		buf := b.free[n-1]
+		b.free = b.free[:n-1]
+		return buf
+	}
+	return make([]byte, b.MaxPacketSize)
+}
+
+func (b *Buffer) give(buf []byte) {
+	if len(b.free) < cap(b.free) {
+		b.free = append(b.free, buf)
+	}
 }
 
 // updateJitter runs the RFC 3550 §6.4.1 estimator and adapts the target delay.
@@ -221,7 +247,11 @@ func (b *Buffer) Pop(now time.Time) (p *rtp.Packet, lost int, ok bool) {
 		b.outArrival = s.arrival
 		s.used = false
 		b.count--
-		if err := b.out.Unmarshal(s.buf[:s.n]); err != nil {
+		if b.outBuf != nil {
+			b.give(b.outBuf)
+		}
+		b.outBuf, s.buf = s.buf, nil
+		if err := b.out.Unmarshal(b.outBuf[:s.n]); err != nil {
 			b.stats.Dropped++
 			return b.Pop(now)
 		}
