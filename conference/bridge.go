@@ -344,10 +344,20 @@ type call struct {
 	// keyframe asks the call's INFO goroutine for a SIP picture_fast_update.
 	keyframe chan struct{}
 	dirty    bool // in b.dirty (guarded by mu)
+	// appURL is a stream URL the caller sent in an RTCP APP packet; resolvedURL is
+	// Config.ResolveStreamURL's answer, and resolving says it is still awaited (the
+	// resolver runs on the call's goroutine, never on the media path). Guarded by mu.
+	appURL      string
+	resolvedURL string
+	resolving   bool
 }
 
 func newCall(b *Bridge, sc *sip.Call) (*call, error) {
-	return newLeg(b, sc, inSig{sc}, sc.ID, sc.From)
+	c, err := newLeg(b, sc, inSig{sc}, sc.ID, sc.From)
+	if err == nil && b.cfg.ResolveStreamURL != nil && sc.StreamURL() == "" {
+		c.resolving = true // run asks the resolver
+	}
+	return c, err
 }
 
 func newLeg(b *Bridge, sc *sip.Call, sig signalling, id, remote string) (*call, error) {
@@ -359,7 +369,7 @@ func newLeg(b *Bridge, sc *sip.Call, sig signalling, id, remote string) (*call, 
 			media.WithClock(c.clock), media.WithFrames(c.onFrame),
 			media.WithMediaTimeouts(b.cfg.MediaTimeout, b.cfg.MediaTimeout),
 			media.WithSessionEvents(c.onSessionEvent),
-			media.WithKeyframeHook(c.kickKeyframe)}
+			media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp)}
 		if b.cfg.Ports != nil {
 			opts = append(opts, media.WithPortAllocator(b.cfg.Ports))
 		}
@@ -535,6 +545,15 @@ func (c *call) run() {
 	kfDone := make(chan struct{})
 	go c.sipKeyframes(kfDone)
 	defer func() { <-kfDone }()
+	c.mu.Lock()
+	resolving := c.resolving && c.conf == nil
+	c.mu.Unlock()
+	if resolving {
+		var rwg sync.WaitGroup
+		rwg.Add(1)
+		go func() { defer rwg.Done(); c.resolve() }()
+		defer rwg.Wait()
+	}
 	c.b.emit(Event{Type: EventCallStarted, CallID: c.id, Remote: c.remote})
 	if c.sc != nil && len(c.sc.Offer) == 0 {
 		select {
@@ -660,6 +679,95 @@ func (c *call) writeLocked(f *media.Frame) {
 	}
 }
 
+// standaloneURLLocked is a standalone call's stream URL, by precedence: x-cisco-stream
+// (INVITE, UPDATE, re-INVITE), an RTCP APP packet, the resolver, Config.StreamURL. It is
+// "" while the resolver is still being asked (run starts streaming when it answers).
+func (c *call) standaloneURLLocked() string {
+	switch {
+	case c.sig.StreamURL() != "":
+		return c.sig.StreamURL()
+	case c.appURL != "":
+		return c.appURL
+	case c.resolvedURL != "":
+		return c.resolvedURL
+	case c.resolving:
+		return ""
+	}
+	return c.b.cfg.StreamURL
+}
+
+// resolve asks Config.ResolveStreamURL (on the call's goroutine) and starts streaming
+// with its answer if the outputs are already running without a URL.
+func (c *call) resolve() {
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	u, err := c.b.cfg.ResolveStreamURL(ctx, c.sc)
+	cancel()
+	if err != nil {
+		c.b.log.Warn("conference: resolving the stream URL", "call", c.id, "err", err)
+	} else if u != "" {
+		if _, perr := rtmp.ParseURL(u); perr != nil {
+			c.b.log.Warn("conference: the resolver's stream URL is not usable", "call", c.id, "err", perr)
+			u = ""
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resolving, c.resolvedURL = false, u
+	if c.started && c.pub == nil && c.ctx.Err() == nil {
+		if url := c.standaloneURLLocked(); url != "" {
+			c.startStreamingLocked(url)
+			c.requestKeyframe()
+		}
+	}
+}
+
+// onApp takes a stream URL from an RTCP APP packet (the Call Bridge's undocumented way,
+// see media.AppPacket): it ranks below x-cisco-stream and above the resolver and the
+// default, and a running stream moves to it.
+func (c *call) onApp(a media.AppPacket) {
+	u := urlFromApp(a.Data)
+	if u == "" || c.conf != nil {
+		return
+	}
+	c.mu.Lock()
+	if u == c.appURL {
+		c.mu.Unlock()
+		return
+	}
+	c.appURL = u
+	restart := c.started && c.sig.StreamURL() == "" && c.url != u && c.ctx.Err() == nil
+	c.mu.Unlock()
+	c.b.log.Info("conference: stream URL from RTCP APP", "call", c.id, "url", rtmp.Redact(u))
+	if restart {
+		c.b.wg.Add(1)
+		go func() { // off the media path: closing a publisher waits for its goroutines
+			defer c.b.wg.Done()
+			c.restartStreaming(u, "the stream URL arrived in RTCP")
+		}()
+	}
+}
+
+// urlFromApp finds an rtmp:// or rtmps:// URL in an APP packet's data: from the scheme
+// to the first NUL, space or control byte, if it parses.
+func urlFromApp(data []byte) string {
+	i := bytes.Index(data, []byte("rtmp://"))
+	if j := bytes.Index(data, []byte("rtmps://")); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
+	if i < 0 {
+		return ""
+	}
+	end := i
+	for end < len(data) && data[end] > ' ' && data[end] < 0x7f && end-i < 2048 {
+		end++
+	}
+	u := string(data[i:end])
+	if _, err := rtmp.ParseURL(u); err != nil {
+		return ""
+	}
+	return u
+}
+
 // startLocked starts the outputs with the tracks whose configuration is known.
 func (c *call) startLocked(note string) {
 	if c.started {
@@ -680,19 +788,7 @@ func (c *call) startLocked(note string) {
 	}
 	url, record := c.wantURL, c.wantRec && c.b.cfg.RecordDir != ""
 	if c.conf == nil {
-		url, record = c.sig.StreamURL(), c.b.cfg.RecordDir != ""
-		if url == "" && c.b.cfg.ResolveStreamURL != nil && c.sc != nil {
-			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-			u, err := c.b.cfg.ResolveStreamURL(ctx, c.sc)
-			cancel()
-			if err != nil {
-				c.b.log.Warn("conference: resolving the stream URL", "call", c.id, "err", err)
-			}
-			url = u
-		}
-		if url == "" {
-			url = c.b.cfg.StreamURL
-		}
+		url, record = c.standaloneURLLocked(), c.b.cfg.RecordDir != ""
 	}
 	if url != "" {
 		c.startStreamingLocked(url)

@@ -4,12 +4,18 @@
 //
 // Per call the Bridge builds one media.Session per accepted m-line on one media.Clock,
 // finds the stream URL (the Call Bridge's x-cisco-stream Contact parameter, from the
-// INVITE or a later UPDATE/re-INVITE; then Config.ResolveStreamURL; then
+// INVITE or a later UPDATE/re-INVITE; then an rtmp:// or rtmps:// URL in an RTCP APP
+// packet; then Config.ResolveStreamURL, asked on the call's goroutine; then
 // Config.StreamURL), and starts the outputs once it knows the codec configurations: the
 // first keyframe's parameter sets for H.264, the SDP's or in-band AudioSpecificConfig for
 // AAC. An output that (re)starts asks the caller for a keyframe (RTCP PLI/FIR and SIP INFO
 // picture_fast_update). The RTMP publisher reconnects on its own; a flapping server never
 // ends the call. An audio-only call makes an audio-only stream and recording.
+//
+// Media is received by one media.Poller for all calls (Config.PollInterval): frames and
+// output writes happen on its goroutine, so nothing on that path waits for the network
+// or the disk — publishers have their own goroutines, recordings their writer, and the
+// resolver and publisher restarts run elsewhere.
 //
 // Close ends every call with BYE, finalizes the recordings and waits for everything.
 package conference

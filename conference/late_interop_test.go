@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/conference"
@@ -231,4 +233,72 @@ func TestInteropVideoOnlyCallGetsSilence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A call without x-cisco-stream whose caller sends the stream URL in an RTCP APP packet
+// (as the Call Bridge may): the stream goes there, not to the default URL, and nginx gets
+// a stream ffprobe decodes.
+func TestInteropStreamURLFromRTCPApp(t *testing.T) {
+	peer.Serialize(t)
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	ng := peer.StartNginx(t, peer.NginxOptions{})
+	var ev eventLog
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")},
+		StreamURL: ng.URL("default"), Events: ev.add})
+	require.NoError(t, err)
+	defer b.Close()
+	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"))
+	require.NoError(t, err)
+	defer caller.Close()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer conn.Close()
+	local := conn.LocalAddr().(*net.UDPAddr)
+	ac, err := aac.ParseConfig(clip.AudioConfig)
+	require.NoError(t, err)
+	offer := rtpsend.SDP(local.IP, local.Port, local.Port, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	call, err := caller.Dial(ctx, "sip:stream@"+b.UA().UDPAddr().String(), offer, sip.DialOptions{})
+	require.NoError(t, err)
+	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
+	require.NoError(t, err)
+	data := []byte(ng.URL("fromapp") + "\x00")
+	for len(data)%4 != 0 {
+		data = append(data, 0)
+	}
+	app, err := (&rtcp.ApplicationDefined{SubType: 1, SSRC: 7, Name: "CISC", Data: data}).Marshal()
+	require.NoError(t, err)
+	_, err = conn.WriteToUDP(app, sender.Video.RTCP)
+	require.NoError(t, err)
+	require.NoError(t, sender.Play(ctx, clip.Interleaved(), 0, 0, nil))
+	require.Eventually(t, func() bool {
+		c := b.Calls()
+		return len(c) == 1 && strings.Contains(c[0].URL, "/live/fromapp") && c[0].VideoFrames >= uint64(clip.VideoFrames)
+	}, 10*time.Second, 10*time.Millisecond, "streaming to the APP packet's URL")
+	require.NoError(t, call.Hangup(ctx))
+	require.Eventually(t, func() bool { return ev.has(conference.EventCallEnded) }, 20*time.Second, 10*time.Millisecond)
+	var got string
+	require.Eventually(t, func() bool {
+		for _, f := range ng.Recordings() {
+			if strings.HasPrefix(filepath.Base(f), "fromapp") {
+				got = f
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond)
+	probe, err := peer.FFprobe(t, time.Minute, got, "-show_packets")
+	require.NoError(t, err)
+	require.NotNil(t, probe.Stream("video"))
+	require.Positive(t, probe.Stream("video").Frames())
+	var last string
+	for _, e := range ev.all() {
+		if e.Type == conference.EventStreamingStarted {
+			last = e.URL
+		}
+	}
+	require.Contains(t, last, "/live/fromapp", "the last stream started is the APP packet's: %v", ev.all())
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
@@ -86,8 +87,23 @@ type Recorder struct {
 	started   bool
 	closed    bool
 	err       error
-	bytes     int64
+
+	// Fragments are encoded by the caller and written (and fsynced) by the recorder's
+	// writer goroutine, so that a slow disk or share never stalls the media path.
+	writes  chan write
+	free    chan *bytes.Buffer
+	wdone   chan struct{}
+	wmu     sync.Mutex
+	werr    error // the writer's first error (guarded by wmu)
+	written atomic.Int64
 }
+
+// writeQueue is how many encoded fragments may wait for the disk (about that many
+// seconds) before the recording fails with ErrDiskTooSlow.
+const writeQueue = 8
+
+// ErrDiskTooSlow is returned when fragments pile up faster than the disk takes them.
+var ErrDiskTooSlow = errors.New("recording: the disk is not keeping up (fragments waiting to be written)")
 
 // Create starts a recording: it creates the directories and the temporary file and
 // writes the init segment.
@@ -134,12 +150,91 @@ func Create(cfg Config) (*Recorder, error) {
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("recording: writing the init segment: %w", err)
 	}
-	if err := r.flush(); err != nil {
+	err = r.w.Flush()
+	if err == nil && !cfg.NoSync {
+		err = f.Sync()
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return nil, err
+		return nil, fmt.Errorf("recording: writing the init segment: %w", err)
 	}
+	if fi, err := f.Stat(); err == nil {
+		r.written.Store(fi.Size())
+	}
+	r.writes = make(chan write, writeQueue)
+	r.free = make(chan *bytes.Buffer, writeQueue+1)
+	r.wdone = make(chan struct{})
+	go r.writer()
 	return r, nil
+}
+
+// write is a fragment for the writer goroutine, or (b nil) a marker whose done channel
+// it closes when everything before it is on disk.
+type write struct {
+	b    *bytes.Buffer
+	done chan struct{}
+}
+
+// writer writes the queued fragments in order, syncing after each.
+func (r *Recorder) writer() {
+	defer close(r.wdone)
+	for w := range r.writes {
+		if w.b == nil {
+			close(w.done)
+			continue
+		}
+		b := w.b
+		r.wmu.Lock()
+		failed := r.werr != nil
+		r.wmu.Unlock()
+		if !failed {
+			err := r.writeOut(b.Bytes())
+			r.wmu.Lock()
+			r.werr = err
+			r.wmu.Unlock()
+		}
+		b.Reset()
+		select {
+		case r.free <- b:
+		default:
+		}
+	}
+}
+
+func (r *Recorder) writeOut(p []byte) error {
+	if _, err := r.f.Write(p); err != nil {
+		return fmt.Errorf("recording: %w", err)
+	}
+	r.written.Add(int64(len(p)))
+	if !r.cfg.NoSync {
+		if err := r.f.Sync(); err != nil {
+			return fmt.Errorf("recording: sync: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *Recorder) writerErr() error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return r.werr
+}
+
+// Wait returns once every fragment cut so far is on disk (written, and synced unless
+// NoSync): what a crash after it would leave. Fragments are written by the recorder's
+// own goroutine, so WriteFrame never waits for the disk.
+func (r *Recorder) Wait() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return r.err
+	}
+	done := make(chan struct{})
+	r.writes <- write{done: done}
+	r.mu.Unlock()
+	<-done
+	return r.writerErr()
 }
 
 // Path returns the final path of the recording.
@@ -156,7 +251,7 @@ type Stats struct {
 func (r *Recorder) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Stats{Bytes: r.bytes, Fragments: r.seq}
+	s := Stats{Bytes: r.written.Load(), Fragments: r.seq}
 	if r.video != nil {
 		s.VideoFrames = r.video.frames
 	}
@@ -299,26 +394,29 @@ func (r *Recorder) writeFragment(end time.Duration, final bool) error {
 	if !wrote {
 		return nil
 	}
+	if err := r.writerErr(); err != nil {
+		return err
+	}
+	var b *bytes.Buffer
+	select {
+	case b = <-r.free:
+	default:
+		b = new(bytes.Buffer)
+	}
 	r.seq++
-	if err := frag.Encode(r.w); err != nil {
+	if err := frag.Encode(b); err != nil {
 		return fmt.Errorf("recording: writing fragment %d: %w", r.seq, err)
 	}
-	return r.flush()
-}
-
-func (r *Recorder) flush() error {
-	if err := r.w.Flush(); err != nil {
-		return fmt.Errorf("recording: %w", err)
+	if final {
+		r.writes <- write{b: b} // Close waits for the disk
+		return nil
 	}
-	if !r.cfg.NoSync {
-		if err := r.f.Sync(); err != nil {
-			return fmt.Errorf("recording: sync: %w", err)
-		}
+	select {
+	case r.writes <- write{b: b}:
+		return nil
+	default:
+		return ErrDiskTooSlow
 	}
-	if fi, err := r.f.Stat(); err == nil {
-		r.bytes = fi.Size()
-	}
-	return nil
 }
 
 // Close writes what is buffered, syncs, closes the file and gives it its final name.
@@ -333,6 +431,11 @@ func (r *Recorder) Close() error {
 	err := r.err
 	if err == nil {
 		err = r.writeFragment(0, true)
+	}
+	close(r.writes)
+	<-r.wdone
+	if werr := r.writerErr(); err == nil {
+		err = werr
 	}
 	if cerr := r.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("recording: %w", cerr)

@@ -79,6 +79,7 @@ func TestInteropRecordingCrash(t *testing.T) {
 		require.NoError(t, r.WriteFrame(&f))
 		last = f.DTS
 	}
+	require.NoError(t, r.Wait()) // (in real time the writer keeps up; here frames came at once)
 	// The "crash": the process is gone, the file stays as it is on disk.
 	crashed := filepath.Join(dir, "copy.mp4"+recording.TempSuffix)
 	b, err := os.ReadFile(path + recording.TempSuffix)
