@@ -41,30 +41,13 @@ func sendCall(t *testing.T, clip *testmedia.Clip, frames []media.Frame, cfg conf
 	require.NoError(t, err)
 	defer b.Close()
 
-	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"))
-	require.NoError(t, err)
-	defer caller.Close()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer conn.Close()
-	local := conn.LocalAddr().(*net.UDPAddr)
-	ac, err := aac.ParseConfig(clip.AudioConfig)
-	require.NoError(t, err)
-	videoPort, audioPort := 0, 0 // offer what is sent
+	var video, audio bool // offer what is sent
 	for _, f := range frames {
-		if f.Codec == media.CodecH264 {
-			videoPort = local.Port
-		} else {
-			audioPort = local.Port
-		}
+		video, audio = video || f.Codec == media.CodecH264, audio || f.Codec != media.CodecH264
 	}
-	offer := rtpsend.SDP(local.IP, videoPort, audioPort, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	call, err := caller.Dial(ctx, "sip:stream@"+b.UA().UDPAddr().String(), offer, sip.DialOptions{})
-	require.NoError(t, err)
-	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
-	require.NoError(t, err)
+	call, _, sender := dialBridge(ctx, t, b, clip, video, audio)
 	// Play paces by DTS from its start: shift the frames so that the first goes at once.
 	first := frames[0].DTS
 	shifted := make([]media.Frame, len(frames))
@@ -97,6 +80,35 @@ func sendCall(t *testing.T, clip *testmedia.Clip, frames []media.Frame, cfg conf
 	require.NoError(t, err)
 	require.Len(t, mp4s, 1, "%v", events)
 	return ng.Recordings()[0], mp4s[0], events
+}
+
+// dialBridge calls b from a new UA on loopback, offering the clip's video and/or audio,
+// and returns the call, the media socket and a sender for the answer. All are closed at
+// the end of the test.
+func dialBridge(ctx context.Context, t *testing.T, b *conference.Bridge, clip *testmedia.Clip, video, audio bool) (*sip.OutboundCall, *net.UDPConn, *rtpsend.Sender) {
+	t.Helper()
+	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"))
+	require.NoError(t, err)
+	t.Cleanup(func() { caller.Close() })
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	local := conn.LocalAddr().(*net.UDPAddr)
+	ac, err := aac.ParseConfig(clip.AudioConfig)
+	require.NoError(t, err)
+	videoPort, audioPort := 0, 0
+	if video {
+		videoPort = local.Port
+	}
+	if audio {
+		audioPort = local.Port
+	}
+	offer := rtpsend.SDP(local.IP, videoPort, audioPort, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels)
+	call, err := caller.Dial(ctx, "sip:stream@"+b.UA().UDPAddr().String(), offer, sip.DialOptions{})
+	require.NoError(t, err)
+	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
+	require.NoError(t, err)
+	return call, conn, sender
 }
 
 // trackFrom keeps the frames of one kind only from at on; the other kind is kept whole.
@@ -249,22 +261,9 @@ func TestInteropStreamURLFromRTCPApp(t *testing.T) {
 		StreamURL: ng.URL("default"), Events: ev.add})
 	require.NoError(t, err)
 	defer b.Close()
-	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"))
-	require.NoError(t, err)
-	defer caller.Close()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer conn.Close()
-	local := conn.LocalAddr().(*net.UDPAddr)
-	ac, err := aac.ParseConfig(clip.AudioConfig)
-	require.NoError(t, err)
-	offer := rtpsend.SDP(local.IP, local.Port, local.Port, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	call, err := caller.Dial(ctx, "sip:stream@"+b.UA().UDPAddr().String(), offer, sip.DialOptions{})
-	require.NoError(t, err)
-	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
-	require.NoError(t, err)
+	call, conn, sender := dialBridge(ctx, t, b, clip, true, true)
 	data := []byte(ng.URL("fromapp") + "\x00")
 	for len(data)%4 != 0 {
 		data = append(data, 0)
