@@ -137,7 +137,7 @@ func (p *Poller) add(s *Session) error {
 	}
 	s.sendMu.Unlock()
 	s.pollMu.Lock()
-	s.polled = pollState{active: true, rtp: pollConn{fd: rtpFD}, rtcp: pollConn{fd: rtcpFD}}
+	s.polled = pollState{rtp: pollConn{fd: rtpFD}, rtcp: pollConn{fd: rtcpFD}}
 	s.initRx(time.Now())
 	s.pollMu.Unlock()
 	p.sessions = append(p.sessions, s)
@@ -194,7 +194,7 @@ const maxBatchesPerRound = 64
 func (p *Poller) poll(s *Session, rtcp bool) {
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
-	if s.polled.removed || !s.polled.active {
+	if s.polled.removed {
 		return
 	}
 	now := time.Now()
@@ -240,7 +240,7 @@ func (p *Poller) drain(s *Session, pc *pollConn, now time.Time, rtcpSocket bool)
 
 // pollState is a session's part of a Poller.
 type pollState struct {
-	active, removed bool
+	removed bool
 	rtp, rtcp       pollConn
 }
 
