@@ -240,8 +240,8 @@ func (p *Poller) drain(s *Session, pc *pollConn, now time.Time, rtcpSocket bool)
 
 // pollState is a session's part of a Poller.
 type pollState struct {
-	removed bool
-	rtp, rtcp       pollConn
+	removed   bool
+	rtp, rtcp pollConn
 }
 
 // pollConn is a socket read by a Poller, with the last sender's address cached so that
