@@ -33,7 +33,7 @@ func WithKeyframeRequest(f func(c *Call)) Option {
 }
 
 func (u *UA) handleInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	c := u.call(req.CallID().Value())
+	c := u.inDialog(req)
 	if c == nil {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return

@@ -48,8 +48,25 @@ func WithTCP(addr string) Option { return func(u *UA) error { u.tcpAddr = addr; 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(u *UA) error { u.log = l; return nil } }
 
-// WithCallLimit answers INVITEs beyond n concurrent calls with 503 and Retry-After.
-func WithCallLimit(n int) Option { return func(u *UA) error { u.limit = n; return nil } }
+// DefaultCallLimit is the number of concurrent calls a UA takes unless WithCallLimit says
+// otherwise: 500, the largest load measured on the reference 2-core machine with no frame
+// dropped (docs/PERFORMANCE.md, docs/SECURITY.md). It bounds what a flood of INVITEs can
+// make the UA hold.
+const DefaultCallLimit = 500
+
+// WithCallLimit answers INVITEs beyond n concurrent calls with 503 and Retry-After
+// (default DefaultCallLimit). The check and the call's admission are one step, so
+// concurrent INVITEs cannot pass it together. n < 0 removes the limit, for tests and
+// deployments that bound calls in front of the UA; 0 is refused.
+func WithCallLimit(n int) Option {
+	return func(u *UA) error {
+		if n == 0 {
+			return errors.New("sip: a call limit of 0 takes no calls (use a negative limit for none)")
+		}
+		u.limit = n
+		return nil
+	}
+}
 
 // WithInviteHandler sets the function that decides on incoming calls.
 func WithInviteHandler(h InviteHandler) Option {
@@ -106,13 +123,18 @@ type UA struct {
 	ua            *sipgo.UserAgent
 	srv           *sipgo.Server
 	cli           *sipgo.Client
-	dialogs       *sipgo.DialogServerCache
+	dialogUA      sipgo.DialogUA
 	clientDialogs *sipgo.DialogClientCache
 	udp           net.PacketConn
 	tcp           net.Listener
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// calls holds the incoming calls by dialog ID (Call-ID, our To tag and the caller's
+	// From tag, RFC 3261 §12.2.2): in-dialog requests must match all three. callIDs holds
+	// them by Call-ID, so that a second INVITE for a live Call-ID is refused. A call is in
+	// both from its admission to its end; nothing else keeps its dialog.
 	calls    map[string]*Call
+	callIDs  map[string]*Call
 	outbound map[string]*OutboundCall
 	regs     []*Registration
 	closed   bool
@@ -122,8 +144,8 @@ type UA struct {
 
 // New creates a UA and starts its listeners.
 func New(opts ...Option) (*UA, error) {
-	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), name: "sipcast", calls: map[string]*Call{}, outbound: map[string]*OutboundCall{},
-		minSE: 90 * time.Second}
+	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), name: "sipcast", calls: map[string]*Call{}, callIDs: map[string]*Call{},
+		outbound: map[string]*OutboundCall{}, minSE: 90 * time.Second, limit: DefaultCallLimit}
 	for _, o := range opts {
 		if err := o(u); err != nil {
 			return nil, err
@@ -186,7 +208,7 @@ func New(opts ...Option) (*UA, error) {
 	}
 	chost, port := u.contactHostPort()
 	contact := sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: chost, Port: port}}
-	u.dialogs = sipgo.NewDialogServerCache(u.cli, contact)
+	u.dialogUA = sipgo.DialogUA{Client: u.cli, ContactHDR: contact}
 	u.clientDialogs = sipgo.NewDialogClientCache(u.cli, contact)
 	u.srv.OnInvite(u.handleInvite)
 	u.srv.OnAck(u.handleAck)
@@ -293,13 +315,8 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		u.handleInDialog(req, tx) // re-INVITE
 		return
 	}
-	u.mu.Lock()
-	full := u.closed || (u.limit > 0 && len(u.calls) >= u.limit)
-	u.mu.Unlock()
-	if full {
-		res := sipmsg.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
-		res.AppendHeader(sipmsg.NewHeader("Retry-After", "30"))
-		_ = tx.Respond(res)
+	if u.isClosed() {
+		respondUnavailable(req, tx)
 		return
 	}
 	if reason := malformed(req); reason != "" {
@@ -319,16 +336,24 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(res)
 		return
 	}
-	dlg, err := u.dialogs.ReadInvite(req, tx)
+	dlg, err := u.dialogUA.ReadInvite(req, tx)
 	if err != nil {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 400, "Bad Request", nil))
 		return
 	}
 	c := newCall(u, req, dlg)
 	c.timer = timer
-	u.mu.Lock()
-	u.calls[c.ID] = c
-	u.mu.Unlock()
+	switch u.admit(c) {
+	case admitFull:
+		respondUnavailable(req, tx)
+		return
+	case admitDuplicate:
+		// RFC 3261 §8.2.2.2: a request without To tag whose Call-ID belongs to a call
+		// in progress but that no transaction matched (a retransmission would have) is
+		// a merged or forged request, never a second call.
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 482, "Loop Detected", nil))
+		return
+	}
 	// A CANCEL while the application decides ends the call: sipgo has answered it (200,
 	// then 487 to the INVITE); Done tells the handler to stop waiting for anything.
 	setup := make(chan struct{})
@@ -336,10 +361,14 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
+		// sipgo ends the dialog's context when the INVITE is cancelled or its
+		// transaction dies before our final answer.
 		select {
-		case <-tx.Done():
-			if errors.Is(tx.Err(), sipmsg.ErrTransactionCanceled) {
+		case <-dlg.Context().Done():
+			if errors.Is(context.Cause(dlg.Context()), sipmsg.ErrTransactionCanceled) {
 				c.end("caller cancelled (CANCEL)")
+			} else {
+				c.end("the INVITE transaction ended before the answer")
 			}
 		case <-setup:
 		}
@@ -394,6 +423,42 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		u.wg.Add(1)
 		go func() { defer u.wg.Done(); c.runSessionTimer(timer) }()
 	}
+}
+
+type admission int
+
+const (
+	admitted admission = iota
+	admitFull
+	admitDuplicate
+)
+
+// admit registers c unless the UA is closed or full or its Call-ID is taken: one step
+// under the lock, so that concurrent INVITEs cannot all pass the limit.
+func (u *UA) admit(c *Call) admission {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case u.closed || (u.limit > 0 && len(u.calls) >= u.limit):
+		return admitFull
+	case u.callIDs[c.ID] != nil:
+		return admitDuplicate
+	}
+	u.calls[c.dlg.ID] = c
+	u.callIDs[c.ID] = c
+	return admitted
+}
+
+func (u *UA) isClosed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.closed
+}
+
+func respondUnavailable(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	res := sipmsg.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	res.AppendHeader(sipmsg.NewHeader("Retry-After", "30"))
+	_ = tx.Respond(res)
 }
 
 // malformed says what is wrong with a request that sipgo parsed but RFC 3261 (and the
@@ -486,20 +551,26 @@ func (u *UA) sessionTimer(req *sipmsg.Request) (sessionTimer, error) {
 
 // handleAck confirms a dialog; for a late offer the ACK carries the caller's answer.
 func (u *UA) handleAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	if c := u.call(req.CallID().Value()); c != nil && len(c.Offer) == 0 && len(req.Body()) > 0 {
+	c := u.inDialog(req)
+	if c == nil {
+		return // an ACK is never answered; one outside a dialog of ours is dropped
+	}
+	if c.dlg.ReadAck(req, tx) != nil {
+		return // not the ACK of the INVITE we answered (CSeq differs)
+	}
+	if len(c.Offer) == 0 && len(req.Body()) > 0 {
 		c.mu.Lock()
 		if c.remote == nil {
 			c.remote = bytes.Clone(req.Body())
 		}
 		c.mu.Unlock()
 	}
-	_ = u.dialogs.ReadAck(req, tx)
 }
 
 // handleInDialog answers UPDATE and re-INVITE on an established call: the Contact
 // parameters are refreshed and the application answers any new offer.
 func (u *UA) handleInDialog(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	c := u.call(req.CallID().Value())
+	c := u.inDialog(req)
 	if c == nil || c.State() != "established" {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
@@ -546,25 +617,44 @@ func (u *UA) handleBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if u.clientDialogs.ReadBye(req, tx) == nil {
 		return // an outbound call: its dialog context ends it
 	}
-	if err := u.dialogs.ReadBye(req, tx); err != nil {
+	c := u.inDialog(req)
+	if c == nil {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
-	if c := u.call(req.CallID().Value()); c != nil {
-		c.end("remote hung up (BYE)")
+	if err := c.dlg.ReadBye(req, tx); err != nil {
+		if errors.Is(err, sipgo.ErrDialogInvalidCseq) {
+			// RFC 3261 §12.2.2: a CSeq lower than the remote sequence is answered 500.
+			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 500, "Server Internal Error (CSeq out of order)", nil))
+		}
+		return
 	}
+	c.end("remote hung up (BYE)")
 }
 
-func (u *UA) call(id string) *Call {
+// inDialog returns the incoming call whose dialog req belongs to: its Call-ID, its To
+// tag (ours) and its From tag (the caller's) must all match (RFC 3261 §12.2.2). A request
+// with the right Call-ID and made-up tags is nobody's.
+func (u *UA) inDialog(req *sipmsg.Request) *Call {
+	id, err := sipmsg.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.calls[id]
 }
 
+// forget removes c from the UA: its dialog is released with it.
 func (u *UA) forget(c *Call) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	delete(u.calls, c.ID)
+	if u.calls[c.dlg.ID] == c {
+		delete(u.calls, c.dlg.ID)
+	}
+	if u.callIDs[c.ID] == c {
+		delete(u.callIDs, c.ID)
+	}
 }
 
 // Close hangs up every call (BYE), stops the listeners and waits for them. Idempotent.
@@ -770,6 +860,7 @@ func (c *Call) end(reason string) {
 	c.state, c.reason = "ended", reason
 	c.mu.Unlock()
 	c.ua.forget(c)
+	_ = c.dlg.Close()
 	close(c.done)
 }
 

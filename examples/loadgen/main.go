@@ -353,7 +353,7 @@ func measureStreamer(ctx context.Context, o options, sched *schedule_, sink *sin
 		return r, err
 	}
 	cmd := exec.CommandContext(ctx, o.streamer, "-sip-udp", fmt.Sprintf("127.0.0.1:%d", sipPort), "-sip-tcp", "none",
-		"-metrics", metrics, "-media-ip", "127.0.0.1", "-cpuprofile", o.profile, "-poll-interval", o.pollInterval.String())
+		"-metrics", metrics, "-media-ip", "127.0.0.1", "-cpuprofile", o.profile, "-poll-interval", o.pollInterval.String(), "-call-limit", strconv.Itoa(max(o.streams, 1)+10))
 	var logs syncBuffer
 	cmd.Stderr = &logs
 	exited, stopProc, err := start(cmd, 20*time.Second)

@@ -78,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.trust, "trust", "", "trust bundle (PEM) for peers")
 	fs.BoolVar(&c.verify, "verify", false, "require and verify the peer's TLS certificate (CMS: tls sip verify enable)")
 	fs.StringVar(&c.resolution, "resolution", "720p", "largest video received: 720p, 1080p or audio")
-	fs.IntVar(&c.callLimit, "call-limit", 0, "most calls at once (0: no limit); more are answered 503")
+	fs.IntVar(&c.callLimit, "call-limit", sip.DefaultCallLimit, "most calls at once (-1: no limit); more are answered 503")
 	fs.StringVar(&c.streamURL, "stream-url", "", "RTMP(S) URL for calls that carry none")
 	fs.StringVar(&c.recordDir, "record-dir", "", "record calls under this directory (empty: no recording)")
 	fs.BoolVar(&c.trace, "trace", false, "log SIP traffic (credentials redacted)")
@@ -194,8 +194,8 @@ func (c config) checkLines() ([]string, bool) {
 			add(true, "Record directory "+c.recordDir+" is writable")
 		}
 	}
-	if c.callLimit < 0 {
-		add(false, "call-limit must not be negative")
+	if c.callLimit == 0 || c.callLimit < -1 {
+		add(false, "call-limit must be positive, or -1 for no limit")
 	}
 	c.apiLines(add)
 	return lines, ok
@@ -272,9 +272,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c.tls != "none" {
 		opts = append(opts, sip.WithTLS(c.tlsConfig()))
 	}
-	if c.callLimit > 0 {
-		opts = append(opts, sip.WithCallLimit(c.callLimit))
-	}
+	opts = append(opts, sip.WithCallLimit(c.callLimit))
 	if c.trace {
 		opts = append(opts, sip.WithTrace())
 	}
