@@ -897,7 +897,13 @@ func (p *Publisher) dialAndShake(ctx context.Context) (*conn, error) {
 		return nil, p.ctxErr(ctx, "handshake", &Error{Op: "handshake", URL: p.url.String(),
 			Err: fmt.Errorf("%w: handshake: %v", ErrConnectionLost, err), Hint: "is this an RTMP server (for rtmps, is TLS expected)?"})
 	}
-	return newConn(nc), nil
+	c := newConn(nc)
+	// A server sends a publisher only commands and control messages, each well under
+	// 64 KiB; the same bounds as the server's before connect keep a hostile server from
+	// making a publisher hold more.
+	c.r.MaxMessageSize = publisherMaxMessage
+	c.r.MaxBufferedBytes = 4 * publisherMaxMessage
+	return c, nil
 }
 
 func (p *Publisher) ctxErr(ctx context.Context, op string, err error) error {
@@ -1053,6 +1059,9 @@ func firstNumber(vs []any) (float64, bool) {
 	}
 	return 0, false
 }
+
+// publisherMaxMessage bounds each message a Publisher reads from its server.
+const publisherMaxMessage = preConnectMaxMessage
 
 func isEOF(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isConnReset(err)

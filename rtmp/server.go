@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,13 +47,31 @@ func WithRecorder(open func(key string) (io.WriteCloser, error)) ServerOption {
 }
 
 // WithIdleTimeout sets how long a connecting client or a publisher may stay silent before
-// the server closes it (default 30 s). Players are never timed out for silence.
+// the server closes it (default 30 s). A player, which has little to say, is sent a ping
+// request every half of it and closed after twice this time without a message (ffmpeg and every Flash-era player answer pings).
 func WithIdleTimeout(d time.Duration) ServerOption {
 	return func(s *Server) error {
 		if d <= 0 {
 			return fmt.Errorf("rtmp: invalid idle timeout %v", d)
 		}
 		s.idle = d
+		return nil
+	}
+}
+
+// DefaultMaxConnections is how many connections a Server serves at once unless
+// WithMaxConnections says otherwise; further ones are closed as they are accepted.
+const DefaultMaxConnections = 1024
+
+// WithMaxConnections sets how many connections the server serves at once (default
+// DefaultMaxConnections). Each connection may hold up to its chunk reader's budget
+// (chunk.DefaultMaxBufferedBytes), so this also bounds the server's memory.
+func WithMaxConnections(n int) ServerOption {
+	return func(s *Server) error {
+		if n <= 0 {
+			return fmt.Errorf("rtmp: invalid connection limit %d", n)
+		}
+		s.maxConns = n
 		return nil
 	}
 }
@@ -82,7 +99,8 @@ type Server struct {
 	apps    []string
 	record  func(string) (io.WriteCloser, error)
 	onEvent func(StreamEvent)
-	idle    time.Duration
+	idle     time.Duration
+	maxConns int
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -102,6 +120,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		streams:    make(map[string]*stream),
 		challenges: newChallengeStore(1024),
 		idle:       30 * time.Second,
+		maxConns:   DefaultMaxConnections,
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
@@ -166,6 +185,12 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			s.mu.Unlock()
 			nc.Close()
 			return
+		}
+		if len(s.conns) >= s.maxConns {
+			s.mu.Unlock()
+			s.log.Warn("rtmp server: connection limit reached, closing", "limit", s.maxConns, "remote", nc.RemoteAddr().String())
+			nc.Close()
+			continue
 		}
 		s.conns[nc] = struct{}{}
 		s.wg.Add(1)
@@ -247,7 +272,14 @@ type session struct {
 	rec      *flv.FileWriter
 	recClose io.Closer
 	wdone    chan struct{}
+	// connected is set once connect succeeded (application allowed, authenticated):
+	// before that no other command is taken.
+	connected bool
 }
+
+// preConnectMaxMessage bounds messages before connect succeeds: a connect command is a
+// few hundred bytes (ffmpeg's, OBS's and the Call Bridge's are under 1 KiB).
+const preConnectMaxMessage = 64 << 10
 
 func (s *Server) handle(nc net.Conn) {
 	_ = nc.SetDeadline(time.Now().Add(s.idle))
@@ -259,8 +291,9 @@ func (s *Server) handle(nc net.Conn) {
 	// deadline); a deadline left from the handshake would break long sessions.
 	_ = nc.SetWriteDeadline(time.Time{})
 	ss := &session{s: s, c: newConn(nc), remote: nc.RemoteAddr().String()}
+	ss.c.r.MaxMessageSize = preConnectMaxMessage
 	defer ss.cleanup()
-	if err := ss.loop(); err != nil && !isEOF(err) {
+	if err := ss.loop(); !isEOF(err) { // loop returns only on an error
 		s.log.Info("rtmp server: connection ended", "remote", ss.remote, "err", err)
 	}
 }
@@ -268,12 +301,12 @@ func (s *Server) handle(nc net.Conn) {
 func (ss *session) loop() error {
 	var m chunk.Message
 	for {
-		// Publishers and connecting clients must keep talking; players may stay silent
-		// for as long as they watch.
+		// Publishers and connecting clients must keep talking; players answer the
+		// pings their writer sends while the stream is quiet.
 		if ss.play == nil {
 			_ = ss.c.nc.SetReadDeadline(time.Now().Add(ss.s.idle))
 		} else {
-			_ = ss.c.nc.SetReadDeadline(time.Time{})
+			_ = ss.c.nc.SetReadDeadline(time.Now().Add(2 * ss.s.idle))
 		}
 		if err := ss.c.read(&m); err != nil {
 			return err
@@ -291,18 +324,30 @@ func (ss *session) loop() error {
 				return err
 			}
 		case message.TypeDataAMF0, message.TypeAudio, message.TypeVideo:
-			if ss.pub != nil {
+			if ss.pub != nil { // only after a publish, which needs connect
 				ss.media(&m)
 			}
 		}
 	}
 }
 
+// ErrNotConnected is why a connection that sends a command other than connect before
+// connect succeeded is closed.
+var ErrNotConnected = fmt.Errorf("%w: command before connect", ErrProtocol)
+
 func (ss *session) command(cmd command) error {
 	c := ss.c
+	if !ss.connected {
+		if cmd.Name != "connect" {
+			// As nginx-rtmp: nothing but connect before connect, so that the allowed
+			// applications and authentication cannot be skipped.
+			return fmt.Errorf("%w: %q", ErrNotConnected, cmd.Name)
+		}
+		return ss.connect(cmd)
+	}
 	switch cmd.Name {
 	case "connect":
-		return ss.connect(cmd)
+		return fmt.Errorf("%w: a second connect", ErrProtocol)
 	case "createStream":
 		return c.writeAMF(message.ChunkStreamCommand, message.TypeCommandAMF0, 0, "_result", cmd.TxID, nil, 1.0)
 	case "releaseStream", "FCPublish", "FCUnpublish", "getStreamLength", "_checkbw":
@@ -370,6 +415,8 @@ func (ss *session) connect(cmd command) error {
 	if err := ss.c.setChunkSize(OutChunkSize); err != nil {
 		return err
 	}
+	ss.connected = true
+	ss.c.r.MaxMessageSize = 0 // the chunk reader's default from here on
 	props := amf0.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}}
 	info := append(status("status", "NetConnection.Connect.Success", "Connection succeeded."), amf0.Property{Key: "objectEncoding", Value: 0.0})
 	return ss.c.writeAMF(message.ChunkStreamCommand, message.TypeCommandAMF0, 0, "_result", cmd.TxID, props, info)
@@ -393,6 +440,12 @@ func (ss *session) publish(streamID uint32, name string) error {
 	if name == "" {
 		return ss.c.writeAMF(message.ChunkStreamData, message.TypeCommandAMF0, streamID, "onStatus", 0.0, nil,
 			status("error", "NetStream.Publish.BadName", "No stream name"))
+	}
+	if ss.pub != nil || ss.play != nil {
+		// One stream per connection, as nginx-rtmp: a second publish would leave the
+		// first stream's name taken until the server stops.
+		return ss.c.writeAMF(message.ChunkStreamData, message.TypeCommandAMF0, streamID, "onStatus", 0.0, nil,
+			status("error", "NetStream.Publish.BadConnection", "This connection already has a stream"))
 	}
 	key := streamKey(ss.app, name)
 	s := ss.s
@@ -534,7 +587,7 @@ func (ss *session) endPublish() {
 }
 
 func (ss *session) startPlay(streamID uint32, name string) error {
-	if ss.play != nil {
+	if ss.play != nil || ss.pub != nil {
 		return nil
 	}
 	key := streamKey(ss.app, name)
@@ -580,9 +633,24 @@ func (ss *session) startPlay(streamID uint32, name string) error {
 func (ss *session) playWriter(pl *player, streamID uint32, name string) {
 	defer close(ss.wdone)
 	c := ss.c
-	var vh [1]byte
-	_ = vh
-	for p := range pl.ch {
+	ping := time.NewTicker(ss.s.idle / 2)
+	defer ping.Stop()
+	var ok bool
+	for {
+		var p *packet
+		select {
+		case p, ok = <-pl.ch:
+		case <-ping.C:
+			// Ask the player to answer, so that its read deadline tells a live
+			// player from a vanished one even when it has nothing else to say.
+			if err := c.writeUserControl(message.UserControl{Event: message.EventPingRequest, Data: uint32(time.Now().UnixMilli())}); err != nil {
+				c.nc.Close()
+			}
+			continue
+		}
+		if !ok {
+			return
+		}
 		if p == nil {
 			_ = c.writeAMF(message.ChunkStreamData, message.TypeCommandAMF0, streamID, "onStatus", 0.0, nil,
 				status("status", "NetStream.Play.UnpublishNotify", name+" is now unpublished."))
@@ -721,8 +789,6 @@ func (s *Server) checkAuth(query string) (string, bool) {
 	}
 	return "", true
 }
-
-var _ = errors.New
 
 // parseRawQuery parses a query without turning '+' into a space: ffmpeg sends base64
 // responses unescaped.

@@ -34,8 +34,18 @@ const (
 // two or three levels; the limit keeps hostile input from exhausting the stack.
 const MaxDepth = 32
 
+// MaxDecodedBytes bounds the memory that one Unmarshal or Decode call may allocate for
+// the values it returns, counted as Go holds them: 32 bytes per value (an interface and
+// what it boxes), 64 per object property, and the bytes of every string. Counts read from the wire
+// (array lengths) are checked against it before anything is allocated. An AMF0 null is
+// one byte on the wire and 16 bytes decoded, so without this bound a 16 MiB message of
+// nulls in a strict array would take 256 MiB or more. RTMP commands and onMetaData are a few
+// KiB; 1 MiB is far above any real one and bounds the amplification of a hostile one.
+const MaxDecodedBytes = 1 << 20
+
 // Errors returned by Decode.
 var (
+	ErrTooLarge        = errors.New("amf0: decoded values exceed the memory bound")
 	ErrTruncated       = errors.New("amf0: value truncated")
 	ErrUnknownMarker   = errors.New("amf0: unknown type marker")
 	ErrTooDeep         = errors.New("amf0: nesting too deep")
@@ -234,10 +244,16 @@ func marshal(dst []byte, v any, depth int) ([]byte, error) {
 }
 
 // Unmarshal decodes every value in b, as found in an RTMP command message body.
+// All the values together are bounded by MaxDecodedBytes.
 func Unmarshal(b []byte) ([]any, error) {
 	var out []any
+	d := decoder{budget: MaxDecodedBytes}
 	for len(b) > 0 {
-		v, rest, err := Decode(b)
+		// out doubles as it grows: count each value twice.
+		if err := d.spend(2 * valueCost); err != nil {
+			return out, err
+		}
+		v, rest, err := d.decode(b, 0)
 		if err != nil {
 			return out, err
 		}
@@ -248,9 +264,27 @@ func Unmarshal(b []byte) ([]any, error) {
 }
 
 // Decode decodes one value from the start of b and returns the rest. Strings are copied;
-// nothing returned aliases b.
+// nothing returned aliases b. The value is bounded by MaxDecodedBytes.
 func Decode(b []byte) (v any, rest []byte, err error) {
-	return decode(b, 0)
+	d := decoder{budget: MaxDecodedBytes}
+	return d.decode(b, 0)
+}
+
+// What decoded values cost in memory, for the MaxDecodedBytes budget.
+const (
+	valueCost    = 32 // an interface value, and the boxed header of a string, slice or float
+	propertyCost = 32 // a Property's key string header and value interface
+)
+
+// decoder carries the memory budget left for one call.
+type decoder struct{ budget int }
+
+func (d *decoder) spend(n int) error {
+	if n < 0 || n > d.budget {
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, MaxDecodedBytes)
+	}
+	d.budget -= n
+	return nil
 }
 
 func need(b []byte, n int, what string) error {
@@ -260,7 +294,7 @@ func need(b []byte, n int, what string) error {
 	return nil
 }
 
-func decodeUTF8(b []byte) (string, []byte, error) {
+func (d *decoder) decodeUTF8(b []byte) (string, []byte, error) {
 	if err := need(b, 2, "string length"); err != nil {
 		return "", nil, err
 	}
@@ -268,13 +302,16 @@ func decodeUTF8(b []byte) (string, []byte, error) {
 	if err := need(b[2:], n, "string"); err != nil {
 		return "", nil, err
 	}
+	if err := d.spend(n); err != nil {
+		return "", nil, err
+	}
 	return string(b[2 : 2+n]), b[2+n:], nil
 }
 
-func decodeProperties(b []byte, depth int) ([]Property, []byte, error) {
+func (d *decoder) decodeProperties(b []byte, depth int) ([]Property, []byte, error) {
 	var props []Property
 	for {
-		key, rest, err := decodeUTF8(b)
+		key, rest, err := d.decodeUTF8(b)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -286,7 +323,11 @@ func decodeProperties(b []byte, depth int) ([]Property, []byte, error) {
 				return props, rest[1:], nil
 			}
 		}
-		v, rest, err := decode(rest, depth+1)
+		// A property's memory doubles as its slice grows: count it twice.
+		if err := d.spend(2 * propertyCost); err != nil {
+			return nil, nil, err
+		}
+		v, rest, err := d.decode(rest, depth+1)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -295,7 +336,7 @@ func decodeProperties(b []byte, depth int) ([]Property, []byte, error) {
 	}
 }
 
-func decode(b []byte, depth int) (any, []byte, error) {
+func (d *decoder) decode(b []byte, depth int) (any, []byte, error) {
 	if depth > MaxDepth {
 		return nil, nil, ErrTooDeep
 	}
@@ -315,7 +356,7 @@ func decode(b []byte, depth int) (any, []byte, error) {
 		}
 		return b[0] != 0, b[1:], nil
 	case markerString:
-		s, rest, err := decodeUTF8(b)
+		s, rest, err := d.decodeUTF8(b)
 		return s, rest, err
 	case markerLongString, markerXMLDocument:
 		if err := need(b, 4, "long string length"); err != nil {
@@ -324,6 +365,9 @@ func decode(b []byte, depth int) (any, []byte, error) {
 		n := uint64(binary.BigEndian.Uint32(b))
 		if uint64(len(b)-4) < n {
 			return nil, nil, fmt.Errorf("%w: long string of %d bytes, %d left", ErrTruncated, n, len(b)-4)
+		}
+		if err := d.spend(int(n)); err != nil {
+			return nil, nil, err
 		}
 		s := string(b[4 : 4+n])
 		if m == markerXMLDocument {
@@ -347,14 +391,14 @@ func decode(b []byte, depth int) (any, []byte, error) {
 		}
 		return Date{math.Float64frombits(binary.BigEndian.Uint64(b)), int16(binary.BigEndian.Uint16(b[8:]))}, b[10:], nil
 	case markerObject:
-		props, rest, err := decodeProperties(b, depth)
+		props, rest, err := d.decodeProperties(b, depth)
 		return Object(props), rest, err
 	case markerECMAArray:
 		// The count is advisory (servers get it wrong); the object-end marker ends it.
 		if err := need(b, 4, "ECMA array count"); err != nil {
 			return nil, nil, err
 		}
-		props, rest, err := decodeProperties(b[4:], depth)
+		props, rest, err := d.decodeProperties(b[4:], depth)
 		return ECMAArray(props), rest, err
 	case markerStrictArray:
 		if err := need(b, 4, "strict array count"); err != nil {
@@ -365,9 +409,13 @@ func decode(b []byte, depth int) (any, []byte, error) {
 		if uint64(n) > uint64(len(b)) { // every element takes at least one byte
 			return nil, nil, fmt.Errorf("%w: strict array of %d elements, %d bytes left", ErrTruncated, n, len(b))
 		}
+		// The elements' memory is charged before the array is made.
+		if err := d.spend(int(n) * valueCost); err != nil {
+			return nil, nil, fmt.Errorf("strict array of %d elements: %w", n, err)
+		}
 		arr := make(StrictArray, 0, n)
 		for i := uint32(0); i < n; i++ {
-			v, rest, err := decode(b, depth+1)
+			v, rest, err := d.decode(b, depth+1)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -376,11 +424,11 @@ func decode(b []byte, depth int) (any, []byte, error) {
 		}
 		return arr, b, nil
 	case markerTypedObject:
-		class, rest, err := decodeUTF8(b)
+		class, rest, err := d.decodeUTF8(b)
 		if err != nil {
 			return nil, nil, err
 		}
-		props, rest, err := decodeProperties(rest, depth)
+		props, rest, err := d.decodeProperties(rest, depth)
 		return TypedObject{class, props}, rest, err
 	case markerObjectEnd:
 		return nil, nil, ErrUnexpectedEnd

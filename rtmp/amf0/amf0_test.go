@@ -2,7 +2,10 @@ package amf0
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -133,6 +136,48 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, err)
 		vs2, err := Unmarshal(enc)
 		require.NoError(t, err)
-		require.Equal(t, len(vs), len(vs2))
+		// %#v prints NaN as NaN on both sides, where == would not hold.
+		require.Equal(t, fmt.Sprintf("%#v", vs), fmt.Sprintf("%#v", vs2), "values change in a round trip")
+		enc2, err := Marshal(nil, vs2...)
+		require.NoError(t, err)
+		require.Equal(t, enc, enc2)
 	})
+}
+
+// Counts from the wire are charged against MaxDecodedBytes before anything is made: a
+// strict array of 16 Mi nulls (16 MiB on the wire, 256 MiB decoded) is refused, and the
+// decoder's heap stays small; so are many small objects and long strings.
+func TestDecodeAmplificationBounded(t *testing.T) {
+	const n = 16 << 20
+	nulls := make([]byte, 5+n)
+	nulls[0] = markerStrictArray
+	binary.BigEndian.PutUint32(nulls[1:], n)
+	for i := 5; i < len(nulls); i++ {
+		nulls[i] = markerNull
+	}
+	objects := bytes.Repeat([]byte{markerObject, 0, 0, markerObjectEnd}, 1<<20)
+	var props []byte
+	props = append(props, markerObject)
+	for i := 0; i < 1<<20; i++ {
+		props = append(props, 0, 1, 'k', markerNull)
+	}
+	props = append(props, 0, 0, markerObjectEnd)
+	long := make([]byte, 5+4<<20)
+	long[0] = markerLongString
+	binary.BigEndian.PutUint32(long[1:], 4<<20)
+	for name, b := range map[string][]byte{"strict array of nulls": nulls, "a million empty objects": objects,
+		"an object of a million properties": props, "a 4 MiB long string": long} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := Unmarshal(b)
+		runtime.ReadMemStats(&after)
+		require.ErrorIs(t, err, ErrTooLarge, name)
+		allocated := after.TotalAlloc - before.TotalAlloc
+		require.Less(t, allocated, uint64(4*MaxDecodedBytes), "%s: %d bytes allocated", name, allocated)
+	}
+	// A real command decodes.
+	vs, err := Unmarshal(cases[7].enc)
+	require.NoError(t, err)
+	require.Len(t, vs, 1)
 }

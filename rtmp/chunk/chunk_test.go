@@ -258,18 +258,48 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := bytes.Clone(b)
-		r := NewReader(bytes.NewReader(b))
-		r.MaxMessageSize = 1 << 20
-		r.MaxBufferedBytes = 2 << 20
+		r := NewReader(bytes.NewReader(b)) // the limits a server runs with
 		var m Message
 		for i := 0; i < 1000; i++ {
 			if err := r.Read(&m); err != nil {
 				break
 			}
-			require.LessOrEqual(t, len(m.Payload), 1<<20)
+			require.LessOrEqual(t, len(m.Payload), DefaultMaxMessageSize)
 			require.GreaterOrEqual(t, m.ChunkStreamID, uint32(2))
+			require.LessOrEqual(t, r.HeldBytes(), DefaultMaxBufferedBytes)
 		}
-		require.LessOrEqual(t, r.buffered, 2<<20)
+		require.LessOrEqual(t, r.buffered, DefaultMaxBufferedBytes)
+		require.LessOrEqual(t, r.HeldBytes(), DefaultMaxBufferedBytes)
 		require.Equal(t, in, b)
 	})
+}
+
+// One large message on each of many chunk streams: the buffers kept between messages count
+// against MaxBufferedBytes, so the Reader holds at most that (it held one buffer per
+// stream at its largest size, 40 × 2 MiB here, before), and every message still arrives.
+func TestReaderHeldBuffersBounded(t *testing.T) {
+	var wire bytes.Buffer
+	w := NewWriter(&wire)
+	payload := bytes.Repeat([]byte{0xab}, 2<<20)
+	const streams = 40
+	for i := 0; i < streams; i++ {
+		require.NoError(t, w.WriteMessage(uint32(3+i), 9, uint32(i), 1, nil, payload))
+	}
+	r := NewReader(&wire)
+	r.MaxBufferedBytes = 8 << 20
+	var m Message
+	for i := 0; i < streams; i++ {
+		require.NoError(t, r.Read(&m), "message %d", i)
+		require.Len(t, m.Payload, len(payload))
+		require.LessOrEqual(t, r.HeldBytes(), 8<<20, "after message %d", i)
+	}
+	// A steady stream reuses its buffer: reading more messages on one chunk stream
+	// allocates nothing once it has grown.
+	wire.Reset()
+	for i := 0; i < 20; i++ {
+		require.NoError(t, w.WriteMessage(3, 9, uint32(100+i), 1, nil, payload[:64<<10]))
+	}
+	require.NoError(t, r.Read(&m))
+	allocs := testing.AllocsPerRun(10, func() { require.NoError(t, r.Read(&m)) })
+	require.Zero(t, allocs)
 }

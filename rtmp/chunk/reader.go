@@ -28,7 +28,9 @@ const (
 	// DefaultMaxChunkStreams bounds chunk streams with a partial message. Real peers use
 	// fewer than ten.
 	DefaultMaxChunkStreams = 64
-	// DefaultMaxBufferedBytes bounds the bytes held for partial messages on all streams.
+	// DefaultMaxBufferedBytes bounds the memory of a Reader's message buffers on all
+	// chunk streams together, partial or complete: twice the largest message, so that one
+	// stream can hold a full-size message while another assembles one.
 	DefaultMaxBufferedBytes = 32 << 20
 )
 
@@ -52,14 +54,20 @@ type Reader struct {
 	MaxMessageSize int
 	// MaxChunkStreams bounds the chunk streams tracked (default DefaultMaxChunkStreams).
 	MaxChunkStreams int
-	// MaxBufferedBytes bounds bytes held for partial messages (default DefaultMaxBufferedBytes).
+	// MaxBufferedBytes bounds the capacity of all the chunk streams' message buffers
+	// together (default DefaultMaxBufferedBytes). Buffers are kept between messages, so
+	// that steady streams allocate nothing; when a stream needs more room than the budget
+	// leaves, the buffers of streams between messages are released first, and a message
+	// that still does not fit is ErrBufferLimit. A peer that sends one large message on
+	// each of many chunk streams therefore holds at most this much.
 	MaxBufferedBytes int
 
 	r         *bufio.Reader
 	cr        countingReader
 	chunkSize uint32
 	streams   map[uint32]*inStream
-	buffered  int
+	buffered  int // bytes of partial messages
+	held      int // capacity of every stream's buffer
 	scratch   [16]byte
 }
 
@@ -279,8 +287,15 @@ func (r *Reader) readChunk(m *Message) (bool, error) {
 		if newCap > int(s.length) {
 			newCap = int(s.length)
 		}
+		if r.held-cap(s.buf)+newCap > maxBuf {
+			r.releaseIdle()
+			if r.held-cap(s.buf)+newCap > maxBuf {
+				return false, fmt.Errorf("%w: %d bytes", ErrBufferLimit, maxBuf)
+			}
+		}
 		nb := make([]byte, len(s.buf), newCap)
 		copy(nb, s.buf)
+		r.held += newCap - cap(s.buf)
 		s.buf = nb
 	}
 	start := len(s.buf)
@@ -309,10 +324,27 @@ func (r *Reader) readChunk(m *Message) (bool, error) {
 func (r *Reader) evictIdle() {
 	for id, s := range r.streams {
 		if !s.inMessage {
+			r.held -= cap(s.buf)
 			delete(r.streams, id)
 		}
 	}
 }
+
+// releaseIdle drops the buffers of chunk streams between messages, keeping their header
+// state. The last message returned may alias one of them: Read's contract ends its
+// validity at the next Read, which is where this runs.
+func (r *Reader) releaseIdle() {
+	for _, s := range r.streams {
+		if !s.inMessage && s.buf != nil {
+			r.held -= cap(s.buf)
+			s.buf = nil
+		}
+	}
+}
+
+// HeldBytes returns the capacity of the Reader's message buffers, the memory that
+// MaxBufferedBytes bounds.
+func (r *Reader) HeldBytes() int { return r.held }
 
 func unexpectedEOF(err error) error {
 	if err == io.EOF {
