@@ -94,11 +94,11 @@ func WithStreamEvents(f func(StreamEvent)) ServerOption {
 // and fans each stream out to players (ffplay, ffprobe, VLC), starting them at the last
 // keyframe. It is meant for tests, the demo and small deployments, not for scale.
 type Server struct {
-	log     *slog.Logger
-	lookup  func(string) (string, bool)
-	apps    []string
-	record  func(string) (io.WriteCloser, error)
-	onEvent func(StreamEvent)
+	log      *slog.Logger
+	lookup   func(string) (string, bool)
+	apps     []string
+	record   func(string) (io.WriteCloser, error)
+	onEvent  func(StreamEvent)
 	idle     time.Duration
 	maxConns int
 
