@@ -226,8 +226,7 @@ func (p *Poller) drain(s *Session, pc *pollConn, now time.Time, rtcpSocket bool)
 			}
 			from := pc.addr(name)
 			if rtcpSocket {
-				s.rtcpFrom(from)
-				s.handleRTCP(data, at)
+				s.handleRTCP(data, from, at, false)
 			} else {
 				s.receive(data, from, at)
 			}

@@ -35,7 +35,7 @@ func FuzzHandleRTCP(f *testing.F) {
 		s.tracks[96] = tr
 		s.clock.AddTrack(96, 90000)
 		in := bytes.Clone(b)
-		s.handleRTCP(b, time.Unix(1, 0))
+		s.parseRTCP(b, time.Unix(1, 0))
 		s.clock.Map(96, 5000, time.Unix(2, 0))
 		if !bytes.Equal(in, b) {
 			t.Fatal("input modified")

@@ -1,6 +1,8 @@
 package media
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -144,8 +146,12 @@ func WithClock(c *Clock) SessionOption {
 	return func(s *Session) error { s.clock = c; return nil }
 }
 
-// WithSymmetricRTP turns latching on or off (default on): the remote address follows
-// where valid RTP of a negotiated payload type comes from (NAT traversal).
+// WithSymmetricRTP turns latching on or off (default on). On, the session latches once on
+// the source of the first valid RTP packet (a negotiated payload type), which may differ
+// from the SDP address behind NAT, and sends RTP and RTCP there. Off, it sends to the SDP
+// address and takes media only from the SDP address's host, latching on the first such
+// source. Either way, once latched, RTP and RTCP from any other source are dropped and
+// counted (SessionStats.Foreign) until SetRemote is called again (a new SDP).
 func WithSymmetricRTP(enabled bool) SessionOption {
 	return func(s *Session) error { s.symmetric = enabled; return nil }
 }
@@ -186,6 +192,14 @@ type Session struct {
 	remoteMu   sync.Mutex
 	remoteRTP  *net.UDPAddr
 	remoteRTCP *net.UDPAddr
+	// peer is the source RTP is taken from once latched; peerRTCP the source RTCP is
+	// taken from once RTCP has latched (its own socket: same host as peer, any port the
+	// first time). Guarded by remoteMu.
+	latched     bool
+	peer        net.UDPAddr
+	rtcpLatched bool
+	peerRTCP    net.UDPAddr
+	foreign     atomic.Uint64
 
 	lastPLI  atomic.Int64
 	firSeq   atomic.Uint32
@@ -221,7 +235,7 @@ func NewSession(opts ...SessionOption) (*Session, error) {
 		closing:      make(chan struct{}),
 		rawRTP:       -1,
 		rawRTCP:      -1,
-		ssrc:         uint32(time.Now().UnixNano()) | 1,
+		ssrc:         randomSSRC(),
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
@@ -307,11 +321,20 @@ func (s *Session) LocalPorts() (rtpPort, rtcpPort int) {
 	return rtpPort, s.rtcpConn.LocalAddr().(*net.UDPAddr).Port
 }
 
-// SetRemote sets where RTP and RTCP go (from the SDP); symmetric RTP may later move it.
+// SetRemote sets where RTP and RTCP go (from the SDP) and starts latching afresh: the
+// next valid RTP packet chooses the peer (see WithSymmetricRTP).
 func (s *Session) SetRemote(rtpAddr, rtcpAddr *net.UDPAddr) {
 	s.remoteMu.Lock()
 	defer s.remoteMu.Unlock()
 	s.remoteRTP, s.remoteRTCP = rtpAddr, rtcpAddr
+	s.latched, s.rtcpLatched = false, false
+}
+
+// randomSSRC returns an SSRC an off-path attacker cannot guess (RFC 3550 §8.1: random).
+func randomSSRC() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return binary.BigEndian.Uint32(b[:]) | 1
 }
 
 // AddTrack adds a receive track before Start.
@@ -387,11 +410,15 @@ type SessionStats struct {
 	Packets, Bytes, Frames uint64
 	// PLIs counts keyframe requests sent (PLI or FIR).
 	PLIs, NACKs uint64
+	// Foreign counts RTP and RTCP packets dropped because they came from a source other
+	// than the latched peer.
+	Foreign uint64
 }
 
 // Stats returns the counters.
 func (s *Session) Stats() SessionStats {
-	return SessionStats{Packets: s.packets.Load(), Bytes: s.bytes.Load(), Frames: s.frames.Load(), PLIs: s.plis.Load(), NACKs: s.nacks.Load()}
+	return SessionStats{Packets: s.packets.Load(), Bytes: s.bytes.Load(), Frames: s.frames.Load(), PLIs: s.plis.Load(), NACKs: s.nacks.Load(),
+		Foreign: s.foreign.Load()}
 }
 
 func (s *Session) event(e SessionEvent) {
@@ -591,7 +618,7 @@ func (s *Session) receive(b []byte, from *net.UDPAddr, now time.Time) {
 		b = r.dec
 	}
 	if isRTCP(b) {
-		s.handleRTCP(b, now)
+		s.handleRTCP(b, from, now, true)
 		return
 	}
 	if len(b) < 12 {
@@ -601,13 +628,15 @@ func (s *Session) receive(b []byte, from *net.UDPAddr, now time.Time) {
 	if t == nil {
 		return
 	}
+	if !s.acceptRTP(from) {
+		return
+	}
 	if r.lastPacket.IsZero() {
 		s.event(SessionEvent{Type: EventFirstPacket, Remote: from})
 	}
 	r.lastPacket, r.timedOut = now, false
 	s.packets.Add(1)
 	s.bytes.Add(uint64(len(b)))
-	s.latch(from)
 	ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
 	if old, ok := t.source(); ok && ssrc != old {
 		// A new source: start the track's clock and sequence space over.
@@ -684,16 +713,43 @@ func (s *Session) nack(t *track, missing []uint16) []uint16 {
 	return missing
 }
 
-func (s *Session) latch(from *net.UDPAddr) {
-	if !s.symmetric {
-		return
-	}
+func sameAddr(a *net.UDPAddr, b *net.UDPAddr) bool {
+	return a.Port == b.Port && a.IP.Equal(b.IP)
+}
+
+func copyAddr(a *net.UDPAddr) net.UDPAddr {
+	return net.UDPAddr{IP: append(net.IP(nil), a.IP...), Port: a.Port, Zone: a.Zone}
+}
+
+// acceptRTP says whether a valid RTP packet from from is the peer's, latching on the
+// first one (see WithSymmetricRTP). Packets from anyone else are counted as foreign.
+func (s *Session) acceptRTP(from *net.UDPAddr) bool {
 	s.remoteMu.Lock()
-	changed := s.remoteRTP == nil || !s.remoteRTP.IP.Equal(from.IP) || s.remoteRTP.Port != from.Port
+	if s.latched {
+		ok := sameAddr(&s.peer, from)
+		s.remoteMu.Unlock()
+		if !ok {
+			s.foreign.Add(1)
+		}
+		return ok
+	}
+	if !s.symmetric {
+		if s.remoteRTP != nil && !s.remoteRTP.IP.Equal(from.IP) {
+			s.remoteMu.Unlock()
+			s.foreign.Add(1)
+			return false
+		}
+		s.latched, s.peer = true, copyAddr(from)
+		s.remoteMu.Unlock()
+		return true
+	}
+	s.latched, s.peer = true, copyAddr(from)
+	changed := s.remoteRTP == nil || !sameAddr(s.remoteRTP, from)
 	if changed {
-		s.remoteRTP = from
-		if s.mux || s.remoteRTCP == nil {
-			rtcpAddr := *from
+		dst := copyAddr(from)
+		s.remoteRTP = &dst
+		if s.mux || s.remoteRTCP == nil || !s.remoteRTCP.IP.Equal(from.IP) {
+			rtcpAddr := copyAddr(from)
 			if !s.mux {
 				rtcpAddr.Port++
 			}
@@ -704,6 +760,48 @@ func (s *Session) latch(from *net.UDPAddr) {
 	if changed {
 		s.event(SessionEvent{Type: EventRemoteLatched, Remote: from})
 	}
+	return true
+}
+
+// acceptRTCP says whether RTCP from from is the peer's: with rtcp-mux, the latched RTP
+// source itself; on an RTCP socket, the peer's host, and once RTCP has latched (on the
+// first accepted packet) that source alone. Before RTP latched, the SDP address's host.
+func (s *Session) acceptRTCP(from *net.UDPAddr, onRTPSocket bool) bool {
+	s.remoteMu.Lock()
+	defer s.remoteMu.Unlock()
+	var host net.IP
+	switch {
+	case onRTPSocket && s.latched:
+		if !sameAddr(&s.peer, from) {
+			s.foreign.Add(1)
+			return false
+		}
+		return true
+	case !onRTPSocket && s.rtcpLatched:
+		if !sameAddr(&s.peerRTCP, from) {
+			s.foreign.Add(1)
+			return false
+		}
+		return true
+	case s.latched:
+		host = s.peer.IP
+	case s.remoteRTCP != nil:
+		host = s.remoteRTCP.IP
+	case s.remoteRTP != nil:
+		host = s.remoteRTP.IP
+	}
+	if host != nil && !host.Equal(from.IP) {
+		s.foreign.Add(1)
+		return false
+	}
+	if !onRTPSocket {
+		s.rtcpLatched, s.peerRTCP = true, copyAddr(from)
+		if s.symmetric {
+			dst := copyAddr(from)
+			s.remoteRTCP = &dst // symmetric RTCP: reports go where the peer's come from
+		}
+	}
+	return true
 }
 
 func (s *Session) rtcpLoop() {
@@ -714,19 +812,17 @@ func (s *Session) rtcpLoop() {
 		if err != nil {
 			return
 		}
-		s.rtcpFrom(from)
-		s.handleRTCP(buf[:n], time.Now())
+		s.handleRTCP(buf[:n], from, time.Now(), false)
 	}
 }
 
-// rtcpFrom latches the RTCP destination to where RTCP comes from (symmetric RTCP).
-func (s *Session) rtcpFrom(from *net.UDPAddr) {
-	if !s.symmetric {
+// handleRTCP takes RTCP that arrived at now from from, on the RTCP socket or (rtcp-mux)
+// the RTP socket; RTCP from anyone but the peer is dropped before it is parsed.
+func (s *Session) handleRTCP(b []byte, from *net.UDPAddr, now time.Time, onRTPSocket bool) {
+	if !s.acceptRTCP(from, onRTPSocket) {
 		return
 	}
-	s.remoteMu.Lock()
-	s.remoteRTCP = from
-	s.remoteMu.Unlock()
+	s.parseRTCP(b, now)
 }
 
 // ntpTime converts an RTCP NTP timestamp.
@@ -736,7 +832,7 @@ func ntpTime(ntp uint64) time.Time {
 	return time.Unix(secs, frac)
 }
 
-func (s *Session) handleRTCP(b []byte, now time.Time) {
+func (s *Session) parseRTCP(b []byte, now time.Time) {
 	if s.srtpRTCP != nil {
 		dec, err := s.srtpRTCP.DecryptRTCP(nil, b, nil)
 		if err != nil {

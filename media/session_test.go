@@ -45,7 +45,7 @@ func newRTCPSink(t *testing.T) *rtcpSink {
 			}
 			s.mu.Lock()
 			for _, p := range pkts {
-				switch p.(type) {
+				switch p := p.(type) {
 				case *rtcp.TransportLayerNack:
 					s.nack++
 				case *rtcp.PictureLossIndication:
@@ -54,8 +54,8 @@ func newRTCPSink(t *testing.T) *rtcpSink {
 					s.fir++
 				case *rtcp.ReceiverReport:
 					s.rr++
-					if len(p.(*rtcp.ReceiverReport).Reports) > 0 {
-						s.last = p.(*rtcp.ReceiverReport).Reports[0]
+					if len(p.Reports) > 0 {
+						s.last = p.Reports[0]
 					}
 				}
 			}

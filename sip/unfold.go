@@ -28,7 +28,7 @@ func unfold(msg []byte) int {
 	if end < 0 {
 		end = len(msg)
 	}
-	if bytes.Index(msg[:end], []byte("\r\n ")) < 0 && bytes.Index(msg[:end], []byte("\r\n\t")) < 0 {
+	if !bytes.Contains(msg[:end], []byte("\r\n ")) && !bytes.Contains(msg[:end], []byte("\r\n\t")) {
 		return len(msg)
 	}
 	w := 0

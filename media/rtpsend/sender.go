@@ -7,12 +7,12 @@ package rtpsend
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"sort"
 	"strconv"
@@ -66,10 +66,13 @@ type Sender struct {
 	pkt    rtp.Packet
 }
 
-// NewStream returns a stream with a random SSRC, sequence number and timestamp base.
+// NewStream returns a stream with a random SSRC, sequence number and timestamp base
+// (crypto/rand, RFC 3550 §5.1: unpredictable to an off-path attacker).
 func NewStream(conn *net.UDPConn, rtpAddr, rtcpAddr *net.UDPAddr, clockRate int) *Stream {
-	return &Stream{Conn: conn, RTP: rtpAddr, RTCP: rtcpAddr, ssrc: rand.Uint32(), seq: uint16(rand.Uint32()),
-		tsBase: rand.Uint32(), rate: uint32(clockRate)}
+	var r [10]byte
+	_, _ = rand.Read(r[:]) // crypto/rand.Read never fails on Linux
+	return &Stream{Conn: conn, RTP: rtpAddr, RTCP: rtcpAddr, ssrc: binary.BigEndian.Uint32(r[0:]), seq: binary.BigEndian.Uint16(r[4:]),
+		tsBase: binary.BigEndian.Uint32(r[6:]), rate: uint32(clockRate)}
 }
 
 // SDP returns an offer (sendonly) describing what a Sender sends from address with the
@@ -173,7 +176,7 @@ func (s *Sender) sendH264(st *Stream, f *media.Frame) error {
 		hdr, body := nalu[0], nalu[1:]
 		for first := true; len(body) > 0; first = false {
 			k := min(len(body), s.MTU-2)
-			fu := hdr&0x1f | 0
+			fu := hdr & 0x1f // FU header: S, E and R bits, then the NAL unit type
 			if first {
 				fu |= 0x80
 			}
