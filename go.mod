@@ -10,6 +10,7 @@ require (
 	github.com/pion/sdp/v3 v3.0.20
 	github.com/pion/srtp/v3 v3.0.8
 	github.com/stretchr/testify v1.12.1
+	golang.org/x/sys v0.24.0
 )
 
 require (
@@ -23,5 +24,4 @@ require (
 	github.com/pion/transport/v3 v3.0.7 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sync v0.16.0 // indirect
-	golang.org/x/sys v0.24.0 // indirect
 )

@@ -919,7 +919,7 @@ func (c *call) startRecordingLocked() {
 		return
 	}
 	c.rec = rec
-	c.b.emit(Event{Type: EventRecordingStarted, CallID: c.id, Path: path})
+	c.b.emit(Event{Type: EventRecordingStarted, CallID: c.id, Path: rec.Path()})
 }
 
 func (c *call) info() CallInfo {

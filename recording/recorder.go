@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
@@ -43,7 +44,10 @@ type AudioConfig struct {
 
 // Config describes a recording.
 type Config struct {
-	// Path is the final file name; the file is Path+TempSuffix until Close.
+	// Path is the final file name wanted; the file is Path+TempSuffix until Close. When
+	// that name is taken (a recording of the same second, finished or in progress), the
+	// recording gets the first free name of Path with "-1", "-2", ... before its
+	// extension: no recording ever replaces another. Recorder.Path says which it got.
 	Path string
 	// Video and Audio are the tracks (nil: none; at least one is required).
 	Video *VideoConfig
@@ -74,6 +78,7 @@ type track struct {
 // Recorder writes one recording. Its methods are safe for concurrent use.
 type Recorder struct {
 	cfg  Config
+	path string // the final name taken (see Config.Path)
 	mu   sync.Mutex
 	f    *os.File
 	w    *bufio.Writer
@@ -90,12 +95,14 @@ type Recorder struct {
 
 	// Fragments are encoded by the caller and written (and fsynced) by the recorder's
 	// writer goroutine, so that a slow disk or share never stalls the media path.
-	writes  chan write
-	free    chan *bytes.Buffer
-	wdone   chan struct{}
-	wmu     sync.Mutex
-	werr    error // the writer's first error (guarded by wmu)
-	written atomic.Int64
+	writes    chan write
+	free      chan *bytes.Buffer
+	wdone     chan struct{}
+	wmu       sync.Mutex
+	werr      error // the writer's first error (guarded by wmu)
+	written   atomic.Int64
+	fileSyncs atomic.Int64
+	dirSyncs  atomic.Int64
 }
 
 // writeQueue is how many encoded fragments may wait for the disk (about that many
@@ -140,9 +147,17 @@ func Create(cfg Config) (*Recorder, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
 		return nil, fmt.Errorf("recording: %w", err)
 	}
-	f, err := os.OpenFile(cfg.Path+TempSuffix, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, path, err := createUnique(cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("recording: %w", err)
+	}
+	r.path = path
+	// The lock tells Recover, in this process or another streamer on the same share,
+	// that the file is being written (flock; NFS carries it as a POSIX lock).
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("recording: locking %s: %w", f.Name(), err)
 	}
 	r.f, r.w = f, bufio.NewWriterSize(f, 256<<10)
 	if err := init.Encode(r.w); err != nil {
@@ -152,7 +167,10 @@ func Create(cfg Config) (*Recorder, error) {
 	}
 	err = r.w.Flush()
 	if err == nil && !cfg.NoSync {
-		err = f.Sync()
+		err = r.syncFile()
+	}
+	if err == nil && !cfg.NoSync {
+		err = r.syncDir() // the new name survives a crash
 	}
 	if err != nil {
 		f.Close()
@@ -208,11 +226,78 @@ func (r *Recorder) writeOut(p []byte) error {
 	}
 	r.written.Add(int64(len(p)))
 	if !r.cfg.NoSync {
-		if err := r.f.Sync(); err != nil {
+		if err := r.syncFile(); err != nil {
 			return fmt.Errorf("recording: sync: %w", err)
 		}
 	}
 	return nil
+}
+
+func (r *Recorder) syncFile() error {
+	r.fileSyncs.Add(1)
+	return r.f.Sync()
+}
+
+// syncDir makes a create or rename in the recording's directory durable (fsync(2): the
+// file's own sync does not cover its directory entry).
+func (r *Recorder) syncDir() error {
+	r.dirSyncs.Add(1)
+	return syncDir(filepath.Dir(r.path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// maxSuffix bounds the names tried for one recording.
+const maxSuffix = 1000
+
+// createUnique creates want+TempSuffix, or the first free suffixed name (see
+// Config.Path), exclusively: neither its final name nor its temporary one may exist.
+func createUnique(want string) (*os.File, string, error) {
+	ext := filepath.Ext(want)
+	stem := strings.TrimSuffix(want, ext)
+	for i := 0; i < maxSuffix; i++ {
+		path := want
+		if i > 0 {
+			path = fmt.Sprintf("%s-%d%s", stem, i, ext)
+		}
+		if _, err := os.Lstat(path); err == nil {
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, "", err
+		}
+		f, err := os.OpenFile(path+TempSuffix, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return f, path, nil
+	}
+	return nil, "", fmt.Errorf("no free name for %s after %d tries", want, maxSuffix)
+}
+
+// renameNoReplace gives from the name to, failing with fs.ErrExist if to exists: Linux's
+// renameat2(RENAME_NOREPLACE), or where the filesystem lacks it, a hard link and an unlink.
+func renameNoReplace(from, to string) error {
+	err := renameat2NoReplace(from, to)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if lerr := os.Link(from, to); lerr != nil {
+		if errors.Is(lerr, fs.ErrExist) {
+			return lerr
+		}
+		return err
+	}
+	return os.Remove(from)
 }
 
 func (r *Recorder) writerErr() error {
@@ -237,21 +322,29 @@ func (r *Recorder) Wait() error {
 	return r.writerErr()
 }
 
-// Path returns the final path of the recording.
-func (r *Recorder) Path() string { return r.cfg.Path }
+// Path returns the final path of the recording: Config.Path, or the suffixed name it got
+// when that was taken.
+func (r *Recorder) Path() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.path
+}
 
 // Stats are a recording's counters.
 type Stats struct {
 	VideoFrames, AudioFrames uint64
 	Bytes                    int64
 	Fragments                uint32
+	// FileSyncs and DirSyncs count fsyncs of the file (the init segment, each fragment)
+	// and of its directory (after create and after the final rename).
+	FileSyncs, DirSyncs int64
 }
 
 // Stats returns the counters.
 func (r *Recorder) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Stats{Bytes: r.written.Load(), Fragments: r.seq}
+	s := Stats{Bytes: r.written.Load(), Fragments: r.seq, FileSyncs: r.fileSyncs.Load(), DirSyncs: r.dirSyncs.Load()}
 	if r.video != nil {
 		s.VideoFrames = r.video.frames
 	}
@@ -437,10 +530,8 @@ func (r *Recorder) Close() error {
 	if werr := r.writerErr(); err == nil {
 		err = werr
 	}
-	if cerr := r.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("recording: %w", cerr)
-	}
 	if r.seq == 0 {
+		r.f.Close()
 		os.Remove(r.f.Name())
 		if err == nil {
 			err = errors.New("recording: no media was recorded")
@@ -448,11 +539,39 @@ func (r *Recorder) Close() error {
 		r.err = err
 		return err
 	}
-	if rerr := os.Rename(r.f.Name(), r.cfg.Path); err == nil && rerr != nil {
+	// The final name is given while the lock is still held, so that Recover never
+	// sees this file unlocked under its temporary name.
+	if rerr := r.finalName(); err == nil && rerr != nil {
 		err = fmt.Errorf("recording: %w", rerr)
+	}
+	if cerr := r.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("recording: %w", cerr)
 	}
 	r.err = err
 	return err
+}
+
+// finalName renames the temporary file to r.path without replacing anything; if that
+// name was taken meanwhile (by a file another program put there), it takes the next free
+// suffixed one. The directory is synced after.
+func (r *Recorder) finalName() error {
+	tmp := r.f.Name()
+	err := renameNoReplace(tmp, r.path)
+	for i := 1; errors.Is(err, fs.ErrExist) && i < maxSuffix; i++ {
+		ext := filepath.Ext(r.cfg.Path)
+		r.path = fmt.Sprintf("%s-%d%s", strings.TrimSuffix(r.cfg.Path, ext), i, ext)
+		if _, serr := os.Lstat(r.path + TempSuffix); serr == nil {
+			continue // another recording's temporary name
+		}
+		err = renameNoReplace(tmp, r.path)
+	}
+	if err != nil {
+		return err
+	}
+	if !r.cfg.NoSync {
+		return r.syncDir()
+	}
+	return nil
 }
 
 // SpacePath is the CMS recorder's name for a recording of a space started at t:
@@ -486,28 +605,63 @@ func safeName(s string) string {
 
 // Recover gives the recordings a crash left under dir (files ending in TempSuffix with
 // at least the init segment and one fragment) their final names, and returns them.
-// Files too short to hold a fragment are left alone.
+// Files too short to hold a fragment are left alone, and so are files a live Recorder
+// holds (its lock, in this process or another on the same share): only abandoned files
+// are touched. A final name already taken gets a suffix, as in Create; nothing is
+// replaced.
 func Recover(dir string) ([]string, error) {
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, TempSuffix) {
 			return err
 		}
-		ok, err := hasFragment(p)
+		final, ok, err := recoverOne(p)
 		if err != nil || !ok {
-			return err
-		}
-		final := strings.TrimSuffix(p, TempSuffix)
-		if _, err := os.Stat(final); err == nil {
-			return nil // never overwrite
-		}
-		if err := os.Rename(p, final); err != nil {
 			return err
 		}
 		out = append(out, final)
 		return nil
 	})
 	return out, err
+}
+
+func recoverOne(p string) (string, bool, error) {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return "", false, nil // a live recording
+		}
+		return "", false, err
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", false, nil // finished (renamed) between the walk and the lock
+	}
+	ok, err := hasFragment(p)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	want := strings.TrimSuffix(p, TempSuffix)
+	final := want
+	err = renameNoReplace(p, final)
+	ext := filepath.Ext(want)
+	for i := 1; errors.Is(err, fs.ErrExist) && i < maxSuffix; i++ {
+		final = fmt.Sprintf("%s-%d%s", strings.TrimSuffix(want, ext), i, ext)
+		if _, serr := os.Lstat(final + TempSuffix); serr == nil {
+			continue
+		}
+		err = renameNoReplace(p, final)
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return "", false, err
+	}
+	return final, true, nil
 }
 
 // hasFragment reports whether a file holds a moof box after its init segment.
