@@ -441,11 +441,15 @@ func (u *Uploader) upload(ctx context.Context, r recording, j *journal, jpath st
 
 func (u *Uploader) send(ctx context.Context, r recording, j *journal, jpath string, meta vbrick.VideoMetadata) (string, error) {
 	opts := vbrick.UploadOptions{ChunkSize: u.cfg.ChunkSize, FileName: r.stem + ".mp4",
-		OnVideoID: func(id string) {
+		OnVideoID: func(id string) error {
 			j.VideoID, j.State = id, stateChunking
 			if err := writeJournal(jpath, j); err != nil {
-				u.log.Error("uploader: cannot write the journal", "file", r.path, "video_id", id, "err", err)
+				// Without the id on disk a crash now would upload the recording twice:
+				// the upload stops here and the recording waits for a journal that works.
+				u.log.Error("uploader: cannot write the journal; stopping the upload", "file", r.path, "video_id", id, "err", err)
+				return err
 			}
+			return nil
 		}}
 	if u.cfg.Progress != nil {
 		opts.Progress = func(sent, total int64) { u.cfg.Progress(r.path, sent, total) }

@@ -262,6 +262,39 @@ func TestRevFaults(t *testing.T) {
 		scanUntilDone(t, u, 4)
 		assert.Len(t, e.rev.Videos(), 1, "sent again once the search found nothing")
 	})
+	// Rev took the upload and then the answer was lost: a proxy's 502, or the connection
+	// dropped after the whole body was sent. The next attempt finds the upload by its tag
+	// and sends nothing again: the recording is in Rev exactly once.
+	for name, fault := range map[string]revtest.Fault{
+		"502 after the video was created":       {Status: 502, RawBody: "<html>Bad Gateway</html>", AfterHandled: true},
+		"connection dropped after the body":     {Drop: true, AfterHandled: true},
+		"504 after the video was created (API)": {Status: 504, Code: "GatewayTimeout", AfterHandled: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.addRecording(t, "forwardedCalls/"+stem+".mp4")
+			fault.Path, fault.Times = "/api/v2/uploads/videos", 1
+			e.rev.Inject(fault)
+			now := time.Date(2026, 1, 1, 13, 0, 0, 0, time.UTC)
+			u := e.uploader(t, uploader.Policy{}, func(c *uploader.Config) {
+				c.SearchLag = 30 * time.Second
+				c.Now = func() time.Time { return now }
+			})
+			require.ErrorIs(t, u.Scan(ctx), vbrick.ErrUploadInterrupted)
+			require.Len(t, e.rev.Videos(), 1, "Rev created the video")
+			now = now.Add(31 * time.Second)
+			scanUntilDone(t, u, 4)
+			assert.Len(t, e.rev.Videos(), 1, "the recording is in Rev exactly once")
+			posts := 0
+			for _, r := range e.rev.Requests() {
+				if r.Method == "POST" && strings.Contains(r.Path, "uploads") {
+					posts++
+				}
+			}
+			assert.Equal(t, 1, posts, "the upload was sent again")
+			assert.Contains(t, e.logs.String(), "Rev already has the recording from an interrupted upload")
+		})
+	}
 	t.Run("owner unknown to Rev", func(t *testing.T) {
 		e := newEnv(t)
 		e.addRecording(t, "spaces/"+spaceID+"/"+stem+".mp4")

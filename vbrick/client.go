@@ -133,6 +133,10 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
 		return nil, fmt.Errorf("vbrick: base URL %q: want https://host[:port]", u.Redacted())
 	}
+	if u.Scheme == "http" && !httpc.IsLoopback(u.Hostname()) {
+		// Credentials and tokens would cross the network in the clear.
+		return nil, fmt.Errorf("vbrick: base URL %s: plain http is only allowed to a loopback address (use https)", u.Redacted())
+	}
 	if u.User != nil {
 		return nil, fmt.Errorf("vbrick: base URL %s holds credentials: pass them with WithUserPassword or WithAPIKey", u.Redacted())
 	}
@@ -171,6 +175,9 @@ type request struct {
 	// retryTransport: a connection failure may be retried (false for uploads).
 	retryTransport bool
 	noRetry        bool // one attempt only
+	// only429: of the answers, only 429 is retried (a request that must not run twice:
+	// a 5xx may come after the server did it).
+	only429 bool
 }
 
 func (c *Client) url(path string, q url.Values) string {
@@ -234,7 +241,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			attempt--
 			continue
 		}
-		if !e.Temporary() || attempt >= attempts {
+		if !e.Temporary() || attempt >= attempts || r.only429 && e.Status != http.StatusTooManyRequests {
 			return e
 		}
 		wait := c.backoff(attempt, e.RetryAfter)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -141,9 +142,10 @@ func TestChunkedUpload(t *testing.T) {
 	var maxSent int64
 	id, err := c.UploadVideo(context.Background(), path, vbrick.VideoMetadata{Uploader: user}, vbrick.UploadOptions{
 		ChunkSize: chunk,
-		OnVideoID: func(id string) {
+		OnVideoID: func(id string) error {
 			ids = append(ids, id)
 			assert.Len(t, rs.Videos()[0].ChunkSHA256, 1, "the id is known after the first chunk")
+			return nil
 		},
 		Progress: func(sent, _ int64) { maxSent = max(maxSent, sent) }})
 	require.NoError(t, err)
@@ -291,16 +293,40 @@ func TestRetries(t *testing.T) {
 		}
 		assert.Equal(t, 1, n)
 	})
-	t.Run("upload 503 is retried", func(t *testing.T) {
+	uploads := func(rs *revtest.Server) int {
+		n := 0
+		for _, r := range rs.Requests() {
+			if r.Method == "POST" && strings.Contains(r.Path, "uploads") {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("upload 429 is retried", func(t *testing.T) {
 		rs, hs := rev(t)
-		rs.Inject(revtest.Fault{Path: "/api/v2/uploads/videos", Times: 1, Status: 503, AfterBodyBytes: 1000})
+		rs.Inject(revtest.Fault{Path: "/api/v2/uploads/videos", Times: 1, Status: 429, AfterBodyBytes: 1000})
 		c, _ := client(t, hs.URL)
 		path, sum := recordingFile(t)
 		_, err := c.UploadVideo(ctx, path, vbrick.VideoMetadata{Uploader: user}, vbrick.UploadOptions{})
 		require.NoError(t, err)
 		require.Len(t, rs.Videos(), 1)
 		assert.Equal(t, sum, rs.Videos()[0].SHA256)
+		assert.Equal(t, 2, uploads(rs))
 	})
+	// A 5xx to the request that creates the video may come after Rev created it (a
+	// proxy's 502): it is never resent blindly, the caller must search first.
+	for _, status := range []int{500, 502, 503, 504} {
+		t.Run(fmt.Sprintf("upload %d is not resent", status), func(t *testing.T) {
+			rs, hs := rev(t)
+			rs.Inject(revtest.Fault{Path: "/api/v2/uploads/videos", Times: 1, Status: status, AfterHandled: true})
+			c, _ := client(t, hs.URL)
+			path, _ := recordingFile(t)
+			_, err := c.UploadVideo(ctx, path, vbrick.VideoMetadata{Uploader: user}, vbrick.UploadOptions{})
+			require.ErrorIs(t, err, vbrick.ErrUploadInterrupted)
+			assert.Equal(t, 1, uploads(rs), "the creating request was sent again")
+			assert.Len(t, rs.Videos(), 1, "Rev has the video the failed answer hid")
+		})
+	}
 	t.Run("connection dropped mid-upload", func(t *testing.T) {
 		rs, hs := rev(t)
 		rs.Inject(revtest.Fault{Path: "/api/v2/uploads/videos", Times: 1, Drop: true, AfterBodyBytes: 100 << 10})

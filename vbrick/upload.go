@@ -38,8 +38,8 @@ type UploadOptions struct {
 	ChunkSize int64
 	// OnVideoID is called with the video id as soon as Rev has given it: after the first
 	// chunk of a chunked upload, before the others are sent. A caller that must not
-	// upload twice records it here.
-	OnVideoID func(videoID string)
+	// upload twice records it here; an error it returns stops the upload (with the id).
+	OnVideoID func(videoID string) error
 	// Path is the upload path; default /api/v2/uploads/videos.
 	Path string
 }
@@ -47,10 +47,12 @@ type UploadOptions struct {
 // UploadVideo uploads the file at path with its metadata and returns the new video's id.
 // The file is streamed from disk: memory use does not depend on its size.
 //
-// Answers 429 and 5xx are retried (per WithRetry). A connection failure while the
-// request is sent or answered is not, because Rev may have created the video: the error
-// then wraps ErrUploadInterrupted (for a chunked upload, only when the first chunk fails;
-// later chunks are resent).
+// The request that creates the video is never resent blindly: only a 429 (Rev refused it
+// unread) is retried (per WithRetry). A 5xx, a timeout or a connection failure may come
+// after Rev created the video, so the error then wraps ErrUploadInterrupted and the caller
+// must search for the upload (FindByTag on a tag it put in the metadata) before sending
+// it again. For a chunked upload that is the first chunk; later chunks carry the video id
+// and are resent on 429, 5xx and connection failures.
 func (c *Client) UploadVideo(ctx context.Context, path string, meta VideoMetadata, opts UploadOptions) (string, error) {
 	if meta.Uploader == "" {
 		return "", errors.New("vbrick: upload: metadata has no uploader (a Rev username)")
@@ -97,7 +99,9 @@ func (c *Client) UploadVideo(ctx context.Context, path string, meta VideoMetadat
 	if chunk < 0 || size <= chunk {
 		id, err := c.uploadPart(ctx, upPath, f, meta, name, ctype, 0, size, size, false, progress(0))
 		if err == nil && opts.OnVideoID != nil {
-			opts.OnVideoID(id)
+			if herr := opts.OnVideoID(id); herr != nil {
+				return id, fmt.Errorf("vbrick: upload of video %s: %w", id, herr)
+			}
 		}
 		return id, err
 	}
@@ -119,7 +123,9 @@ func (c *Client) UploadVideo(ctx context.Context, path string, meta VideoMetadat
 			}
 			videoID = id
 			if opts.OnVideoID != nil {
-				opts.OnVideoID(id)
+				if herr := opts.OnVideoID(id); herr != nil {
+					return id, fmt.Errorf("vbrick: chunked upload of video %s stopped: %w", id, herr)
+				}
 			}
 		}
 	}
@@ -142,10 +148,12 @@ func (c *Client) uploadPart(ctx context.Context, path string, f *os.File, meta V
 	if ranged {
 		header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, size))
 	}
+	creates := !ranged || meta.VideoID == ""
 	r := request{method: http.MethodPost, path: path, header: header, auth: true,
 		// Resending a later chunk is safe (same bytes at the same offset); resending the
-		// request that creates the video is not.
-		retryTransport: ranged && meta.VideoID != "",
+		// request that creates the video is not, unless Rev refused it with 429.
+		retryTransport: !creates,
+		only429:        creates,
 		body: func() (io.Reader, int64, error) {
 			file := &countingReader{r: io.NewSectionReader(f, off, n), report: progress}
 			return io.MultiReader(bytes.NewReader(prefix), file, bytes.NewReader(suffix)),
@@ -156,7 +164,8 @@ func (c *Client) uploadPart(ctx context.Context, path string, f *os.File, meta V
 	}
 	if err := c.do(ctx, r, &ans); err != nil {
 		var e *Error
-		if !errors.As(err, &e) && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+		isAPI := errors.As(err, &e)
+		if creates && (isAPI && e.Status >= 500 || !isAPI && !errors.Is(err, ErrClosed) && ctx.Err() == nil) {
 			return "", fmt.Errorf("%w: %w", ErrUploadInterrupted, err)
 		}
 		return "", err

@@ -7,7 +7,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -45,4 +47,14 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// IsLoopback reports whether host (a name or an address, without port) is this machine:
+// "localhost" or a loopback address. Plain http is allowed only there.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

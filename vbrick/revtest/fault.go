@@ -23,6 +23,10 @@ type Fault struct {
 	// before the answer (a server failing after the upload); with Status 0 and Drop false
 	// the request then goes on normally.
 	AfterBodyBytes int64
+	// AfterHandled serves the request first (an upload creates its video) and then
+	// answers with the fault (Status, or Drop) instead of the real answer: Rev failing
+	// after it did the work, as a 502 from a proxy or a connection lost before the answer.
+	AfterHandled bool
 	// Hook runs when the fault is reached, on the request's goroutine; a test can block
 	// in it (to kill the client at that point) or signal.
 	Hook func(r *http.Request)
@@ -85,6 +89,10 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Unlock()
 	if f == nil {
 		return false
+	}
+	if f.AfterHandled {
+		s.route(discardWriter{h: http.Header{}}, r)
+		return s.act(w, r, f, false)
 	}
 	if f.AfterBodyBytes > 0 {
 		raw := r.Body
@@ -159,3 +167,10 @@ func (t *triggerBody) Read(p []byte) (int, error) {
 	t.left -= int64(n)
 	return n, err
 }
+
+// discardWriter takes an answer nobody sees.
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardWriter) WriteHeader(int)             {}
