@@ -3,7 +3,6 @@ package cmsapi
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sipcast/sipcast/internal/httpc"
 )
 
 // maxForm caps a request body; CMS's forms are a few hundred bytes.
@@ -75,7 +76,11 @@ type ServerConfig struct {
 	Store *Store
 	// Backend runs calls; nil answers the live collections empty and refuses POST /calls.
 	Backend Backend
-	// User and Password are the API credentials (HTTP Basic).
+	// User and Password are the API credentials (HTTP Basic). Both are needed: with
+	// either empty, every request is refused. They are compared together in constant
+	// time, and a source that fails httpc.FreeFailures times is answered 429 without its
+	// credentials being looked at, for a lockout that doubles per further failure (see
+	// internal/httpc; docs/SECURITY.md).
 	User, Password string
 	// SoftwareVersion is reported in /system/status (default "3.9").
 	SoftwareVersion string
@@ -92,6 +97,7 @@ type ServerConfig struct {
 // live objects from its Backend. Mount it at the root of an HTTPS server.
 type Server struct {
 	cfg     ServerConfig
+	auth    *httpc.BasicAuth
 	store   *Store
 	log     *slog.Logger
 	started time.Time
@@ -112,7 +118,11 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, started: cfg.Now()}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, started: cfg.Now(),
+		auth: httpc.NewBasicAuth("cmsapi", cfg.User, cfg.Password, cfg.Now, cfg.Logger)}
+	if cfg.User == "" || cfg.Password == "" {
+		cfg.Logger.Warn("cmsapi: no API user or password configured: every request is refused")
+	}
 	s.cdr = NewCDRSender(func() []string {
 		var uris []string
 		for _, r := range All[CdrReceiver](s.store) {
@@ -146,12 +156,7 @@ type answer struct {
 
 // ServeHTTP answers one API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.cfg.User)) != 1 ||
-		subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.Password)) != 1 {
-		s.log.Info("cmsapi: sending 401 response", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Basic realm="acano"`)
-		w.WriteHeader(http.StatusUnauthorized)
+	if !s.auth.Respond(w, r, "acano") {
 		return
 	}
 	a := &answer{status: http.StatusOK}

@@ -563,7 +563,7 @@ func TestServerLogHasNoSecrets(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnauthorized)
 	assert.NotContains(t, err.Error(), "Wrong-Secr3t")
 	out := logs.String()
-	assert.Contains(t, out, "sending 401 response")
+	assert.Contains(t, out, "cmsapi: authentication failed")
 	for _, secret := range []string{apiPass, "Wrong-Secr3t", "Turn-Secr3t", "Stream-Secr3t", "98765"} {
 		assert.NotContains(t, out, secret)
 	}

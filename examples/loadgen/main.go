@@ -650,7 +650,7 @@ func scrapeDropped(addr string) (uint64, error) {
 	}
 	var sum uint64
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "sipcast_stream_frames_dropped_total{") {
+		if strings.HasPrefix(line, "sipcast_stream_frames_dropped_total{") || strings.HasPrefix(line, "sipcast_stream_frames_dropped_total ") {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseUint(f[len(f)-1], 10, 64)
 			sum += v

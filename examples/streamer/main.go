@@ -40,6 +40,7 @@ import (
 
 	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/internal/httpc"
 	"github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
@@ -56,6 +57,8 @@ type config struct {
 	recordDir        string
 	trace            bool
 	metrics          string
+	metricsAuth      bool
+	metricsCalls     bool
 	check            bool
 	mediaIP          string
 	cpuProfile       string
@@ -83,6 +86,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.recordDir, "record-dir", "", "record calls under this directory (empty: no recording)")
 	fs.BoolVar(&c.trace, "trace", false, "log SIP traffic (credentials redacted)")
 	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics")
+	fs.BoolVar(&c.metricsAuth, "metrics-auth", true, "metrics need the API credentials (-api-user, -api-password-file); without them metrics are served on loopback only")
+	fs.BoolVar(&c.metricsCalls, "metrics-call-labels", false, "add per-call series labelled with the Call-ID (unbounded cardinality; off: totals only)")
 	fs.BoolVar(&c.check, "check", false, "validate the configuration, print SUCCESS/FAILURE lines, exit 0 or 1")
 	fs.StringVar(&c.mediaIP, "media-ip", "", "address media is received on and announced in SDP (default: the SIP UDP/TCP host, or 127.0.0.1 for 0.0.0.0)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the streamer stops")
@@ -109,6 +114,28 @@ func (c config) apiPassword() (string, error) {
 		return "", fmt.Errorf("%s is empty", c.apiPasswordFile)
 	}
 	return pw, nil
+}
+
+// metricsLines checks the metrics settings: without credentials to require, metrics are
+// only served on loopback.
+func (c config) metricsLines(add func(bool, string)) {
+	if c.metrics == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(c.metrics)
+	if err != nil {
+		add(false, fmt.Sprintf("metrics %q is not host:port", c.metrics))
+		return
+	}
+	_, pwErr := c.apiPassword()
+	switch {
+	case c.metricsAuth && pwErr == nil:
+		add(true, "metrics on http://"+c.metrics+"/metrics (API credentials required)")
+	case httpc.IsLoopback(host):
+		add(true, "metrics on http://"+c.metrics+"/metrics (loopback, no login)")
+	default:
+		add(false, fmt.Sprintf("metrics on %q need -api-password-file (with -metrics-auth), or a loopback address", host))
+	}
 }
 
 // apiLines checks the API settings.
@@ -198,6 +225,7 @@ func (c config) checkLines() ([]string, bool) {
 		add(false, "call-limit must be positive, or -1 for no limit")
 	}
 	c.apiLines(add)
+	c.metricsLines(add)
 	return lines, ok
 }
 
@@ -311,7 +339,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "streamer: api:", err)
 			return 1
 		}
-		hs := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		hs := httpc.NewServer(api, log, httpc.Limits{})
 		scheme := "https"
 		served := make(chan struct{})
 		go func() {
@@ -345,7 +373,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "streamer: metrics:", err)
 			return 1
 		}
-		srv := &http.Server{Handler: metricsHandler(bridge), ReadHeaderTimeout: 5 * time.Second}
+		var h http.Handler = metricsHandler(bridge, c.metricsCalls)
+		if pw, err := c.apiPassword(); c.metricsAuth && err == nil {
+			h = httpc.NewBasicAuth("metrics", c.apiUser, pw, nil, log).Wrap("sipcast metrics", h)
+		}
+		srv := httpc.NewServer(h, log, httpc.Limits{})
 		served := make(chan struct{})
 		go func() { defer close(served); _ = srv.Serve(ln) }()
 		defer func() { _ = srv.Close(); <-served }()
@@ -384,7 +416,12 @@ func status(b *conference.Bridge) string {
 	return fmt.Sprintf("status: calls=%d streams=%d bytes_sent=%d frames_dropped=%d", len(calls), streams, bytes, dropped)
 }
 
-func metricsHandler(b *conference.Bridge) http.Handler {
+// metricsHandler serves the Bridge's figures in the Prometheus text format: sums over the
+// calls in progress (gauges: they fall when a call ends; the names are kept for the
+// dashboards and loadgen that read them), and
+// with perCall series labelled with each call's Call-ID (unbounded cardinality, and the
+// Call-IDs are identifiers an operator may not want on a dashboard).
+func metricsHandler(b *conference.Bridge, perCall bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
 			http.NotFound(w, r)
@@ -392,19 +429,35 @@ func metricsHandler(b *conference.Bridge) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		calls := b.Calls()
+		var sent, video, audio, dropped uint64
+		for _, c := range calls {
+			sent += c.Publisher.BytesSent
+			video += c.VideoFrames
+			audio += c.AudioFrames
+			dropped += c.Publisher.DroppedVideo + c.Publisher.DroppedAudio
+		}
 		fmt.Fprintf(w, "# HELP sipcast_calls Calls in progress.\n# TYPE sipcast_calls gauge\nsipcast_calls %d\n", len(calls))
-		fmt.Fprintf(w, "# HELP sipcast_stream_bytes_sent_total RTMP bytes sent per call.\n# TYPE sipcast_stream_bytes_sent_total counter\n")
-		for _, c := range calls {
-			fmt.Fprintf(w, "sipcast_stream_bytes_sent_total{call=%q} %d\n", c.ID, c.Publisher.BytesSent)
+		fmt.Fprintf(w, "# HELP sipcast_stream_bytes_sent_total RTMP bytes sent by the calls in progress.\n# TYPE sipcast_stream_bytes_sent_total gauge\n")
+		fmt.Fprintf(w, "sipcast_stream_bytes_sent_total %d\n", sent)
+		fmt.Fprintf(w, "# HELP sipcast_frames_received_total Frames received by the calls in progress, by kind.\n# TYPE sipcast_frames_received_total gauge\n")
+		fmt.Fprintf(w, "sipcast_frames_received_total{kind=\"video\"} %d\nsipcast_frames_received_total{kind=\"audio\"} %d\n", video, audio)
+		fmt.Fprintf(w, "# HELP sipcast_stream_frames_dropped_total Frames the RTMP publishers of the calls in progress dropped.\n# TYPE sipcast_stream_frames_dropped_total gauge\n")
+		fmt.Fprintf(w, "sipcast_stream_frames_dropped_total %d\n", dropped)
+		if !perCall {
+			return
 		}
-		fmt.Fprintf(w, "# HELP sipcast_frames_received_total Frames received per call and kind.\n# TYPE sipcast_frames_received_total counter\n")
+		fmt.Fprintf(w, "# HELP sipcast_call_stream_bytes_sent_total RTMP bytes sent per call.\n# TYPE sipcast_call_stream_bytes_sent_total counter\n")
 		for _, c := range calls {
-			fmt.Fprintf(w, "sipcast_frames_received_total{call=%q,kind=\"video\"} %d\n", c.ID, c.VideoFrames)
-			fmt.Fprintf(w, "sipcast_frames_received_total{call=%q,kind=\"audio\"} %d\n", c.ID, c.AudioFrames)
+			fmt.Fprintf(w, "sipcast_call_stream_bytes_sent_total{call=%q} %d\n", c.ID, c.Publisher.BytesSent)
 		}
-		fmt.Fprintf(w, "# HELP sipcast_stream_frames_dropped_total Frames the RTMP publisher dropped per call.\n# TYPE sipcast_stream_frames_dropped_total counter\n")
+		fmt.Fprintf(w, "# HELP sipcast_call_frames_received_total Frames received per call and kind.\n# TYPE sipcast_call_frames_received_total counter\n")
 		for _, c := range calls {
-			fmt.Fprintf(w, "sipcast_stream_frames_dropped_total{call=%q} %d\n", c.ID, (c.Publisher.DroppedVideo + c.Publisher.DroppedAudio))
+			fmt.Fprintf(w, "sipcast_call_frames_received_total{call=%q,kind=\"video\"} %d\n", c.ID, c.VideoFrames)
+			fmt.Fprintf(w, "sipcast_call_frames_received_total{call=%q,kind=\"audio\"} %d\n", c.ID, c.AudioFrames)
+		}
+		fmt.Fprintf(w, "# HELP sipcast_call_stream_frames_dropped_total Frames the RTMP publisher dropped per call.\n# TYPE sipcast_call_stream_frames_dropped_total counter\n")
+		for _, c := range calls {
+			fmt.Fprintf(w, "sipcast_call_stream_frames_dropped_total{call=%q} %d\n", c.ID, c.Publisher.DroppedVideo+c.Publisher.DroppedAudio)
 		}
 	})
 }
