@@ -108,9 +108,9 @@ type Verdict int
 
 // Verdicts.
 const (
-	Allowed Verdict = iota
-	Denied          // wrong or missing credentials: 401
-	Throttled       // too many failures from this source: 429 with Retry-After
+	Allowed   Verdict = iota
+	Denied            // wrong or missing credentials: 401
+	Throttled         // too many failures from this source: 429 with Retry-After
 )
 
 // Check looks at r's credentials. For Throttled, retry is how long the source waits.
