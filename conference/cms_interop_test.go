@@ -24,6 +24,7 @@ import (
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
 	"github.com/sipcast/sipcast/media/aac"
+	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
 )
 
@@ -398,7 +399,8 @@ func TestInteropStreamingThroughTheAPI(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.cdr.WaitFor(cctx, cmsapi.CDRCallEnd, nil)
 	require.NoError(t, err)
-	assert.Equal(t, ng.URL("board"), start.Streaming.StreamURL, "redacted of its credentials")
+	assert.Equal(t, rtmp.Redact(ng.URL("board")), start.Streaming.StreamURL, "redacted of its credentials and stream key")
+	assert.NotContains(t, start.Streaming.StreamURL, "board")
 	assert.Equal(t, call.ID, start.Streaming.Call)
 	assert.NotEmpty(t, start.Streaming.CallLeg)
 	assert.Equal(t, start.Streaming.ID, end.Streaming.ID)

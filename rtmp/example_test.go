@@ -49,6 +49,6 @@ func ExampleParseURL() {
 	fmt.Printf("app=%q stream=%q\n", u.App, u.Stream)
 	// Output:
 	// live SpaceStream77 1935
-	// rtmp://10.106.81.40/live/SpaceStream77
+	// rtmp://10.106.81.40/live/****am77
 	// app="test" stream=""
 }

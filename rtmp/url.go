@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/sipcast/sipcast/internal/redact"
 )
 
 // Default ports.
@@ -37,8 +39,28 @@ type URL struct {
 	User, Password string
 }
 
-// ParseURL parses s. Errors never contain the password.
+// ParseURL parses s. The user information ends at the last '@' of the authority, so
+// that a password may hold '/', ':' or '@' as users type them (a path with an '@' after
+// a host name is still a path). Errors never contain the
+// user information, the stream key or the query.
 func ParseURL(s string) (*URL, error) {
+	var user, pass string
+	hasUser := false
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest := s[i+3:]
+		if at := redact.UserinfoEnd(rest); at >= 0 {
+			info := rest[:at]
+			u, p, _ := strings.Cut(info, ":")
+			var err1, err2 error
+			user, err1 = url.PathUnescape(u)
+			pass, err2 = url.PathUnescape(p)
+			if err1 != nil || err2 != nil {
+				user, pass = u, p // taken as typed
+			}
+			hasUser = true
+			s = s[:i+3] + rest[at+1:]
+		}
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		// url.Error quotes the whole URL; say what is wrong without it.
@@ -65,9 +87,8 @@ func ParseURL(s string) (*URL, error) {
 		}
 		out.Port = n
 	}
-	if u.User != nil {
-		out.User = u.User.Username()
-		out.Password, _ = u.User.Password()
+	if hasUser {
+		out.User, out.Password = user, pass
 	}
 	path := strings.TrimPrefix(u.Path, "/")
 	if path == "" {
@@ -88,10 +109,19 @@ func ParseURL(s string) (*URL, error) {
 	return out, nil
 }
 
+// redactParseError says what url.Parse found wrong without quoting any of the URL (its
+// messages quote the port or the escape, which may be part of a stream key or query).
 func redactParseError(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "invalid port"):
+		return "malformed port"
+	case strings.Contains(msg, "escape"):
+		return "malformed percent-escape"
+	case strings.Contains(msg, "control character"):
+		return "control character in the URL"
+	case strings.Contains(msg, "IPv6"), strings.Contains(msg, "host"):
+		return "malformed host"
 	}
 	return "malformed"
 }
@@ -128,54 +158,24 @@ func (u *URL) PublishName() string {
 	return u.Stream + "?" + u.RawQuery
 }
 
-// secretQueryKeys are query parameters whose values String masks.
-var secretQueryKeys = []string{"pass", "password", "pwd", "secret", "token", "key", "auth", "response", "sig", "signature", "passphrase"}
-
-func redactQuery(q string) string {
-	if q == "" {
-		return ""
-	}
-	parts := strings.Split(q, "&")
-	for i, p := range parts {
-		k, _, ok := strings.Cut(p, "=")
-		if !ok {
-			continue
-		}
-		lk := strings.ToLower(k)
-		for _, s := range secretQueryKeys {
-			if strings.Contains(lk, s) {
-				parts[i] = k + "=REDACTED"
-				break
-			}
-		}
-	}
-	return strings.Join(parts, "&")
-}
-
-// String returns the URL without user information and with secret-looking query values
-// masked, for logs and errors.
+// String returns the URL for logs, errors and events: without user information, with
+// the stream key masked (redact.Key: at most its last four characters) and every query
+// value masked.
 func (u *URL) String() string {
 	s := u.Scheme + "://" + u.hostPort() + "/" + u.App
 	if u.Stream != "" {
-		s += "/" + u.Stream
+		s += "/" + u.Stream // masked by redact.URL
 	}
 	if u.RawQuery != "" {
-		s += "?" + redactQuery(u.RawQuery)
+		s += "?" + u.RawQuery
 	}
-	return s
+	// The built string goes through redact.URL as well: a path that holds an '@' may be
+	// a password typed with a '/' before it, and is cut there.
+	return redact.URL(s)
 }
 
-// Redact returns s with any URL user information and secret query values removed. It is
-// used for text that might contain a URL the user typed.
-func Redact(s string) string {
-	if u, err := ParseURL(s); err == nil {
-		return u.String()
-	}
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest := s[i+3:]
-		if at := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@"); at >= 0 {
-			return s[:i+3] + rest[at+1:]
-		}
-	}
-	return s
-}
+// Redact returns s with the secrets of every URL in it removed: user information, RTMP
+// stream keys (masked as in String) and query values, whatever the case of the scheme
+// and the characters of the password. It is used for text that might hold a URL the user
+// typed.
+func Redact(s string) string { return redact.Text(s) }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"regexp"
 	"strings"
+
+	"github.com/sipcast/sipcast/internal/redact"
 )
 
 // WithTrace logs every SIP message the UDP listener sends and receives (the CMS "SIP
@@ -16,15 +18,16 @@ func WithTrace() Option { return func(u *UA) error { u.trace = true; return nil 
 
 var (
 	reAuthHeader = regexp.MustCompile(`(?mi)^((?:Proxy-)?Authorization:[ \t]*\S+)[^\r\n]*`)
-	reInline     = regexp.MustCompile(`inline:[A-Za-z0-9+/=]+`)
-	reUserinfo   = regexp.MustCompile(`([a-z][a-z0-9+.-]*://)[^/@\s"]*:[^/@\s"]*@`)
+	reInline     = regexp.MustCompile(`(?i)inline:[A-Za-z0-9+/=]+`)
 )
 
-// RedactMessage removes credentials and keys from a SIP message for logging.
+// RedactMessage removes credentials and keys from a SIP message for logging:
+// Authorization values, SDES keys, and the secrets of every URL (user information, RTMP
+// stream keys, query values; internal/redact).
 func RedactMessage(msg string) string {
 	msg = reAuthHeader.ReplaceAllString(msg, "$1 REDACTED")
 	msg = reInline.ReplaceAllString(msg, "inline:REDACTED")
-	return reUserinfo.ReplaceAllString(msg, "${1}REDACTED@")
+	return redact.Text(msg)
 }
 
 type tracingPacketConn struct {
