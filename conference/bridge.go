@@ -62,7 +62,9 @@ type Config struct {
 	// one interval of latency. Negative: every session receives on its own goroutines
 	// (also the fallback where the platform has no batched reads).
 	PollInterval time.Duration
-	// Events receives events; it must not block.
+	// Events receives events, in order, on a goroutine of the Bridge's own with no lock
+	// held: it may call the Bridge (Calls, EndCall). While it is slow, up to
+	// EventQueue events wait; beyond that events are dropped, counted and logged.
 	Events func(Event)
 	// Logger gets operational messages (default: discarded).
 	Logger *slog.Logger
@@ -94,7 +96,18 @@ type Bridge struct {
 	maxActive, completed int
 	wg                   sync.WaitGroup
 	once                 sync.Once
+
+	// events is the queue Config.Events is fed from by deliver, its goroutine.
+	evMu      sync.Mutex
+	evQueue   []Event
+	evWake    chan struct{}
+	evClosed  bool
+	evDropped uint64
+	evDone    chan struct{}
 }
+
+// EventQueue is how many events may wait for a slow Config.Events.
+const EventQueue = 4096
 
 // New starts a Bridge and its SIP listeners.
 func New(cfg Config) (*Bridge, error) {
@@ -130,7 +143,32 @@ func New(cfg Config) (*Bridge, error) {
 		return nil, err
 	}
 	b.ua = ua
+	if cfg.Events != nil {
+		b.evWake, b.evDone = make(chan struct{}, 1), make(chan struct{})
+		go b.deliver()
+	}
 	return b, nil
+}
+
+// deliver feeds Config.Events from the queue until Close has drained it.
+func (b *Bridge) deliver() {
+	defer close(b.evDone)
+	var batch []Event
+	for {
+		b.evMu.Lock()
+		batch, b.evQueue = b.evQueue, batch[:0]
+		closed := b.evClosed
+		b.evMu.Unlock()
+		for _, e := range batch {
+			b.cfg.Events(e)
+		}
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			<-b.evWake
+		}
+	}
 }
 
 // flushOutputs runs after each round of the poller: it wakes, once, the publisher of
@@ -165,14 +203,31 @@ func (b *Bridge) markDirty(c *call) {
 // UA returns the Bridge's SIP user agent (its addresses, outbound calls).
 func (b *Bridge) UA() *sip.UA { return b.ua }
 
+// emit logs e, tells the CMS backend (which only takes its own lock), and queues it for
+// Config.Events: it may run with a call's lock held, so the application's callback never
+// runs here.
 func (b *Bridge) emit(e Event) {
 	e.Time = time.Now()
 	b.log.Info(e.String())
 	if b.cms != nil {
 		b.cms.onEvent(e)
 	}
-	if b.cfg.Events != nil {
-		b.cfg.Events(e)
+	if b.cfg.Events == nil {
+		return
+	}
+	b.evMu.Lock()
+	if b.evClosed || len(b.evQueue) >= EventQueue {
+		b.evDropped++
+		n := b.evDropped
+		b.evMu.Unlock()
+		b.log.Warn("conference: event dropped: the Events callback is not keeping up", "event", e.Type.String(), "dropped", n)
+		return
+	}
+	b.evQueue = append(b.evQueue, e)
+	b.evMu.Unlock()
+	select {
+	case b.evWake <- struct{}{}:
+	default:
 	}
 }
 
@@ -234,6 +289,16 @@ func (b *Bridge) Close() error {
 		b.wg.Wait()
 		if b.poller != nil {
 			_ = b.poller.Close()
+		}
+		if b.evDone != nil { // the last events (calls ended) are delivered first
+			b.evMu.Lock()
+			b.evClosed = true
+			b.evMu.Unlock()
+			select {
+			case b.evWake <- struct{}{}:
+			default:
+			}
+			<-b.evDone
 		}
 	})
 	return err
@@ -528,7 +593,9 @@ func (c *call) onSessionEvent(e media.SessionEvent) {
 	switch e.Type {
 	case media.EventMediaTimeout:
 		c.b.log.Warn("conference: media timeout", "call", c.id, "silence", e.Silence)
+		c.b.wg.Add(1) // the call's run holds the group open: Close waits for this too
 		go func() {
+			defer c.b.wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_ = c.sig.Hangup(ctx)
@@ -874,8 +941,11 @@ func (c *call) publisherEvent(e rtmp.Event, url string) {
 	}
 }
 
-// restartStreaming moves the stream to a new URL.
+// restartStreaming moves the stream to a new URL. It holds outMu, as setOutputs does,
+// so that two restarts (two APP packets) cannot interleave and orphan a publisher.
 func (c *call) restartStreaming(url, why string) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
 	c.mu.Lock()
 	old := c.pub
 	c.pub = nil

@@ -1,0 +1,116 @@
+package conference_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/rtmp"
+	"github.com/sipcast/sipcast/sip"
+)
+
+// goRTMP is an in-process RTMP server (the core's tests need only Go).
+func goRTMP(t *testing.T) (url func(stream string) string, events chan rtmp.StreamEvent) {
+	events = make(chan rtmp.StreamEvent, 256)
+	srv, err := rtmp.NewServer(rtmp.WithStreamEvents(func(e rtmp.StreamEvent) {
+		select {
+		case events <- e:
+		default:
+		}
+	}))
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	addr, err := srv.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	return func(stream string) string { return "rtmp://" + addr.String() + "/live/" + stream }, events
+}
+
+// An Events handler that calls back into the Bridge (Calls, for a status page) while a
+// call streams and records: events are delivered with no lock held, so nothing deadlocks
+// (they were emitted under the call's lock, and Calls takes it).
+func TestEventsHandlerMayCallTheBridge(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	url, _ := goRTMP(t)
+	var bp atomic.Pointer[conference.Bridge]
+	ended := make(chan struct{})
+	var seen atomic.Int32
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")},
+		StreamURL: url("events"), RecordDir: t.TempDir(),
+		Events: func(e conference.Event) {
+			if b := bp.Load(); b != nil {
+				_ = b.Calls()
+			}
+			seen.Add(1)
+			if e.Type == conference.EventCallEnded {
+				close(ended)
+			}
+		}})
+	require.NoError(t, err)
+	bp.Store(b)
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	call, _, sender := dialBridge(ctx, t, b, clip, true, true)
+	require.NoError(t, sender.Play(ctx, clip.Interleaved(), 0, 0, nil))
+	require.NoError(t, call.Hangup(ctx))
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		t.Fatalf("no call-ended event: the Bridge is stuck (%d events delivered)", seen.Load())
+	}
+	require.GreaterOrEqual(t, seen.Load(), int32(4), "call, streaming and recording events")
+}
+
+// Stream URLs arriving in quick succession in RTCP APP packets (each one moves a
+// running stream) restart the stream one at a time: no publisher is orphaned, and the
+// Bridge closes, joining everything.
+func TestConcurrentStreamRestarts(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	url, events := goRTMP(t)
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, StreamURL: url("default")})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	call, conn, sender := dialBridge(ctx, t, b, clip, true, true)
+	require.NoError(t, sender.Play(ctx, clip.Interleaved()[:len(clip.Interleaved())/2], 0, 0, nil))
+	started := false
+	for !started {
+		select {
+		case e := <-events:
+			started = e.Publish && e.Start
+		case <-ctx.Done():
+			t.Fatal("the call never streamed")
+		}
+	}
+	for i := 0; i < 40; i++ {
+		data := []byte(url([]string{"a", "b"}[i%2]) + "\x00")
+		for len(data)%4 != 0 {
+			data = append(data, 0)
+		}
+		app, err := (&rtcp.ApplicationDefined{SubType: 1, SSRC: 7, Name: "CISC", Data: data}).Marshal()
+		require.NoError(t, err)
+		_, err = conn.WriteToUDP(app, sender.Video.RTCP)
+		require.NoError(t, err)
+	}
+	require.NoError(t, sender.Play(ctx, clip.Interleaved()[len(clip.Interleaved())/2:], 0, 0, nil))
+	require.NoError(t, call.Hangup(ctx))
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		t.Fatal("Close hangs: a publisher was orphaned by overlapping restarts")
+	}
+}
