@@ -100,6 +100,7 @@ type Recorder struct {
 	wdone     chan struct{}
 	wmu       sync.Mutex
 	werr      error // the writer's first error (guarded by wmu)
+	stall     chan struct{} // tests: the writer waits on it before each write (guarded by wmu)
 	written   atomic.Int64
 	fileSyncs atomic.Int64
 	dirSyncs  atomic.Int64
@@ -221,6 +222,12 @@ func (r *Recorder) writer() {
 }
 
 func (r *Recorder) writeOut(p []byte) error {
+	r.wmu.Lock()
+	stall := r.stall
+	r.wmu.Unlock()
+	if stall != nil {
+		<-stall
+	}
 	if _, err := r.f.Write(p); err != nil {
 		return fmt.Errorf("recording: %w", err)
 	}
