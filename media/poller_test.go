@@ -111,7 +111,11 @@ func TestPollerUsesKernelArrivalTimes(t *testing.T) {
 	if !media.PollSupported() {
 		t.Skip("batched polling is not supported here")
 	}
-	p := media.NewPoller(media.PollerConfig{Interval: 500 * time.Millisecond})
+	// Rounds 900 ms apart (the poller trusts kernel times up to 1 s old): read at round
+	// time, two packets sent 150 ms apart would seem to arrive together (0) or 900 ms
+	// apart. Only the kernel's arrival times give the gap the sender measured, which is
+	// what the jitter must show.
+	p := media.NewPoller(media.PollerConfig{Interval: 900 * time.Millisecond})
 	defer p.Close()
 	sink := newRTCPSink(t)
 	s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithPoller(p), media.WithSymmetricRTP(false))
@@ -130,14 +134,19 @@ func TestPollerUsesKernelArrivalTimes(t *testing.T) {
 	binary.BigEndian.PutUint32(pkt[8:], 99)
 	_, err = out.Write(pkt)
 	require.NoError(t, err)
+	sent := time.Now()
 	time.Sleep(150 * time.Millisecond) // the network delay under test, not synchronisation
 	pkt[3] = 1
 	_, err = out.Write(pkt)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.rr > 0 }, 10*time.Second, 10*time.Millisecond)
+	gap := time.Since(sent)
+	// A report that covers the second packet.
+	require.Eventually(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.last.LastSequenceNumber >= 1 }, 15*time.Second, 10*time.Millisecond)
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
-	require.GreaterOrEqual(t, sink.last.Jitter, uint32(8000*150/1000/16), "interarrival jitter in 8 kHz units: %+v", sink.last)
+	// RFC 3550 A.8 after two packets: J = |D|/16, in 8 kHz units.
+	seen := time.Duration(sink.last.Jitter) * 16 * time.Second / 8000
+	require.InDelta(t, gap.Seconds(), seen.Seconds(), 0.05, "arrival gap from the jitter %v, sent %v apart (%+v)", seen, gap, sink.last)
 }
 
 // The poller's packet path allocates nothing in steady state: a loop of the clip,

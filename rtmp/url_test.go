@@ -167,4 +167,8 @@ func TestAdobeResponse(t *testing.T) {
 	require.Equal(t, r1, r2, "opaque, when absent, is replaced by the challenge")
 	require.NotEqual(t, r1, adobeResponse("user", "pasS", "salt", "opaque", "challenge", "0000abcd"))
 	require.Len(t, r1, 24)
+	// The known answer, computed outside Go with
+	//   s1=$(printf '%s' usersaltpass | openssl md5 -binary | base64)   # D/gO1WGxSUEeNGgoaUUg/Q==
+	//   printf '%s' "${s1}opaque0000abcd" | openssl md5 -binary | base64
+	require.Equal(t, "H1JZcOy5BAiq84aHAKLlVw==", r1)
 }
