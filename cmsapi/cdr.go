@@ -239,9 +239,22 @@ func (s *CDRSender) run() {
 // until the next retry.
 func (s *CDRSender) deliver() time.Duration {
 	wait := time.Hour
+	current := map[string]bool{}
+	for _, uri := range s.receivers() {
+		current[uri] = true
+	}
 	s.mu.Lock()
 	uris := make([]string, 0, len(s.pending))
 	for uri, q := range s.pending {
+		if !current[uri] {
+			// The receiver was removed (DELETE /system/cdrReceivers/...): its records
+			// have nobody to go to, and would be retried for ever.
+			if len(q.records) > 0 {
+				s.log.Warn("cmsapi: CDR receiver removed; its undelivered records are dropped", "receiver", redactURL(uri), "records", len(q.records))
+			}
+			delete(s.pending, uri)
+			continue
+		}
 		if len(q.records) > 0 {
 			uris = append(uris, uri)
 		}
@@ -307,7 +320,8 @@ func (s *CDRSender) post(uri string, batch []Record) error {
 	return nil
 }
 
-// Flush waits until every queued record was delivered or ctx ends.
+// Flush waits until every queued record was delivered (or dropped with its receiver,
+// when the receiver was removed) or ctx ends.
 func (s *CDRSender) Flush(ctx context.Context) error {
 	for {
 		s.mu.Lock()

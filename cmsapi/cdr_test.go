@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/internal/peer"
 )
 
 // Records are resent until the receiver answers 200, arrive once each and in order,
@@ -64,4 +67,33 @@ func TestCDRReceiverDeduplicates(t *testing.T) {
 	w := httptest.NewRecorder()
 	rcv.ServeHTTP(w, httptest.NewRequest("POST", "/", strings.NewReader("<not")))
 	assert.Equal(t, 400, w.Code)
+}
+
+// A receiver removed while its records wait (it kept failing): they are dropped with
+// it, so Flush returns instead of waiting for a receiver nobody configures any more, and
+// the other receiver still gets everything.
+func TestCDRRemovedReceiverIsForgotten(t *testing.T) {
+	down, up := NewCDRReceiver(), NewCDRReceiver()
+	down.FailNext(1 << 30)
+	hsDown, hsUp := httptest.NewServer(down), httptest.NewServer(up)
+	defer hsDown.Close()
+	defer hsUp.Close()
+	var mu sync.Mutex
+	receivers := []string{hsDown.URL, hsUp.URL}
+	var logs peer.SyncBuffer
+	s := NewCDRSender(func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), receivers...) }, nil,
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	defer s.Close()
+	s.Send("c1", Record{Type: CDRCallStart, Call: &CDRCall{ID: "c1"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	require.Error(t, s.Flush(ctx), "the failing receiver holds the record")
+	cancel()
+	mu.Lock()
+	receivers = receivers[1:]
+	mu.Unlock()
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, s.Flush(ctx))
+	require.Len(t, up.Records(), 1)
+	require.Contains(t, logs.String(), "CDR receiver removed")
 }
