@@ -112,6 +112,7 @@ type Client struct {
 	attempts    int
 	backoffBase time.Duration
 	backoffMax  time.Duration
+	bodyTimeout time.Duration
 
 	loginMu sync.Mutex // serialises logins and extensions
 	mu      sync.Mutex
@@ -143,7 +144,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
 	c := &Client{base: u, log: slog.New(slog.DiscardHandler), now: time.Now,
-		attempts: 4, backoffBase: 500 * time.Millisecond, backoffMax: 30 * time.Second}
+		attempts: 4, backoffBase: 500 * time.Millisecond, backoffMax: 30 * time.Second, bodyTimeout: DefaultBodyTimeout}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -158,6 +159,34 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		c.hc = &http.Client{Transport: tr}
 	}
 	return c, nil
+}
+
+// cancelBody ends an attempt's context (and its body timer) when the body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	stop func()
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.stop()
+	return err
+}
+
+// DefaultBodyTimeout bounds reading an answer's body once its headers arrived.
+const DefaultBodyTimeout = time.Minute
+
+// WithBodyTimeout sets how long an answer's body may take after its headers (default
+// DefaultBodyTimeout): a server that sends headers and then stalls cannot hold a
+// request for ever.
+func WithBodyTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return fmt.Errorf("vbrick: invalid body timeout %v", d)
+		}
+		c.bodyTimeout = d
+		return nil
+	}
 }
 
 // BaseURL returns the tenant's URL.
@@ -197,7 +226,16 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		attempts = 1
 	}
 	for attempt := 1; ; attempt++ {
-		resp, err := c.send(ctx, r)
+		// Each attempt has its own context, so that a body that stops coming is cut off
+		// bodyTimeout after its headers (the caller's ctx may have no deadline).
+		actx, cancel := context.WithCancel(ctx)
+		resp, err := c.send(actx, r)
+		if err != nil {
+			cancel()
+		} else {
+			body := time.AfterFunc(c.bodyTimeout, cancel)
+			resp.Body = &cancelBody{ReadCloser: resp.Body, stop: func() { body.Stop(); cancel() }}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -422,4 +423,38 @@ func TestErrorUnwrap(t *testing.T) {
 		err := error(&vbrick.Error{Method: "GET", URL: "https://rev/x", Status: status})
 		assert.True(t, errors.Is(err, want), "%d", status)
 	}
+}
+
+// A Rev (or something in front of it) that sends an answer's headers and then stalls:
+// the request ends at the body timeout instead of hanging, and plain http to a host
+// that is not loopback is refused.
+func TestStalledBodyAndPlainHTTP(t *testing.T) {
+	rs, hs := rev(t)
+	stall := make(chan struct{})
+	defer close(stall)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/search") {
+			rs.ServeHTTP(w, r) // login goes to the emulator
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte(`{"videos": [`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	_ = hs
+	c, _ := client(t, slow.URL, vbrick.WithBodyTimeout(200*time.Millisecond), vbrick.WithRetry(1, time.Millisecond, time.Millisecond))
+	_, err := c.FindByTag(context.Background(), "x", 1)
+	require.Error(t, err, "a stalled body")
+	require.ErrorContains(t, err, "reading the answer")
+
+	_, err = vbrick.New("http://rev.example.com", vbrick.WithUserPassword(user, password))
+	require.ErrorContains(t, err, "plain http is only allowed to a loopback address")
+	_, err = vbrick.New("http://127.0.0.1:1", vbrick.WithUserPassword(user, password))
+	require.NoError(t, err)
 }
