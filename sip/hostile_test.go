@@ -274,3 +274,30 @@ func TestHostileRejectedAndCancelledLeaveNoDialog(t *testing.T) {
 	}, 45*time.Second, 100*time.Millisecond, "heap growth %d KiB after the INVITEs' transactions ended: dialogs are kept", growth>>10)
 	t.Logf("heap growth after %d rejected and %d cancelled INVITEs: %d KiB", n, n/10, growth>>10)
 }
+
+// Calls answered 200 whose ACK never comes (a caller gone, or one that holds our calls
+// open on purpose) end at the ACK timeout and release their dialogs; one that is
+// acknowledged is confirmed and stays.
+func TestHostileUnacknowledgedAnswersEnd(t *testing.T) {
+	u, calls := streamer(t, WithACKTimeout(300*time.Millisecond))
+	r := newRawSIP(t, u.UDPAddr())
+	to := u.UDPAddr().String()
+	const n = 50
+	var ended []*Call
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("noack-%d@test", i)
+		r.send(request("INVITE", to, r.local(), id, "t"+id, "", 1, "", hostileOffer))
+		require.Equal(t, "200", statusOf(r.expect(id, "INVITE")))
+		ended = append(ended, <-calls)
+	}
+	good := newRawSIP(t, u.UDPAddr())
+	establish(t, good, "acked@test", "g", "rtmp://h/live/x")
+	c := <-calls
+	<-c.Confirmed()
+	for _, e := range ended {
+		<-e.Done()
+		require.Contains(t, e.EndReason(), "no ACK for our 200 OK")
+	}
+	require.Equal(t, 1, u.Calls(), "only the acknowledged call is left")
+	require.Equal(t, "established", c.State())
+}

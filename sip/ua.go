@@ -102,9 +102,29 @@ func WithMinSessionExpires(d time.Duration) Option {
 	}
 }
 
+// DefaultACKTimeout is how long an answered call waits for the caller's ACK: 64 × T1,
+// RFC 3261 §13.3.1.4 (after which the UAS ends the dialog with BYE).
+const DefaultACKTimeout = 32 * time.Second
+
+// WithACKTimeout sets how long an answered call waits for its ACK before it ends (default
+// DefaultACKTimeout): a caller that never acknowledges cannot hold a call and its dialog.
+func WithACKTimeout(d time.Duration) Option {
+	return func(u *UA) error {
+		if d <= 0 {
+			return fmt.Errorf("sip: invalid ACK timeout %v", d)
+		}
+		u.ackTimeout = d
+		return nil
+	}
+}
+
 // UA is a SIP user agent.
 type UA struct {
 	minSE      time.Duration
+	ackTimeout time.Duration
+	// ctx ends at Close: background BYEs give up then.
+	ctx        context.Context
+	cancel     context.CancelFunc
 	log        *slog.Logger
 	udpAddr    string
 	tcpAddr    string
@@ -145,7 +165,8 @@ type UA struct {
 // New creates a UA and starts its listeners.
 func New(opts ...Option) (*UA, error) {
 	u := &UA{log: slog.New(slog.NewTextHandler(io.Discard, nil)), name: "sipcast", calls: map[string]*Call{}, callIDs: map[string]*Call{},
-		outbound: map[string]*OutboundCall{}, minSE: 90 * time.Second, limit: DefaultCallLimit}
+		outbound: map[string]*OutboundCall{}, minSE: 90 * time.Second, limit: DefaultCallLimit, ackTimeout: DefaultACKTimeout}
+	u.ctx, u.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		if err := o(u); err != nil {
 			return nil, err
@@ -409,6 +430,15 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		extra = append(extra, sipmsg.NewHeader("Content-Type", "application/sdp"))
 	}
 	extra = append(extra, sipmsg.NewHeader("Allow", allow), sipmsg.NewHeader("Supported", "timer"))
+	// Established before the 200 goes out: its ACK (which may be handled before Respond
+	// returns) confirms an established call.
+	if !c.establish() {
+		return // cancelled meanwhile
+	}
+	// sipgo's Respond retransmits the 200 until the ACK or its transaction's end (Timer
+	// L, 32 s); the ACK timeout runs beside it.
+	u.wg.Add(1)
+	go func() { defer u.wg.Done(); c.awaitACK(u.ackTimeout) }()
 	if err := dlg.Respond(200, "OK", answer, extra...); err != nil {
 		if errors.Is(err, sipmsg.ErrTransactionCanceled) {
 			c.end("caller cancelled (CANCEL)")
@@ -417,8 +447,6 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 		return
 	}
-	c.setState("established")
-	close(c.confirmed)
 	if timer.interval > 0 {
 		u.wg.Add(1)
 		go func() { defer u.wg.Done(); c.runSessionTimer(timer) }()
@@ -565,6 +593,26 @@ func (u *UA) handleAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 		c.mu.Unlock()
 	}
+	c.confirmOnce.Do(func() { close(c.confirmed) })
+}
+
+// awaitACK ends an answered call whose ACK does not come within d (RFC 3261 §13.3.1.4),
+// releasing its dialog at once; the BYE goes out once sipgo's INVITE transaction gives
+// up retransmitting the 200, or not at all if the UA closes first.
+func (c *Call) awaitACK(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.confirmed:
+		return
+	case <-c.done:
+		return
+	case <-t.C:
+	}
+	c.end(fmt.Sprintf("no ACK for our 200 OK within %v", d))
+	ctx, cancel := context.WithTimeout(c.ua.ctx, byeTimeout)
+	defer cancel()
+	_ = c.dlg.Bye(ctx)
 }
 
 // handleInDialog answers UPDATE and re-INVITE on an established call: the Contact
@@ -662,6 +710,7 @@ func (u *UA) Close() error {
 	u.once.Do(func() {
 		u.mu.Lock()
 		u.closed = true
+		u.cancel()
 		calls := make([]*Call, 0, len(u.calls))
 		for _, c := range u.calls {
 			calls = append(calls, c)
@@ -721,9 +770,10 @@ type Call struct {
 	// remote is the caller's answer from the ACK of a late offer; guarded by mu.
 	remote []byte
 	// timer is the negotiated session timer; refreshed gets a token per refresh received.
-	timer     sessionTimer
-	refreshed chan struct{}
-	confirmed chan struct{}
+	timer       sessionTimer
+	refreshed   chan struct{}
+	confirmed   chan struct{}
+	confirmOnce sync.Once
 
 	mu     sync.Mutex
 	state  string
@@ -828,10 +878,15 @@ func (c *Call) ContactParam(name string) (string, bool) {
 	return v, ok
 }
 
-func (c *Call) setState(s string) {
+// establish moves a ringing call to established; false if it has ended meanwhile.
+func (c *Call) establish() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.state = s
+	if c.state != "ringing" {
+		return false
+	}
+	c.state = "established"
+	return true
 }
 
 // State returns "ringing", "established" or "ended".
@@ -892,7 +947,9 @@ func (c *Call) RemoteSDP() []byte {
 	return c.remote
 }
 
-// Confirmed is closed once the call is established (our 200 OK acknowledged).
+// Confirmed is closed once the caller acknowledged our 200 OK (its ACK arrived; for a
+// late offer, RemoteSDP then holds the caller's answer). A call whose ACK does not come
+// within the ACK timeout ends instead (WithACKTimeout).
 func (c *Call) Confirmed() <-chan struct{} { return c.confirmed }
 
 // SessionExpires returns the negotiated RFC 4028 session interval and refresher ("uac":
