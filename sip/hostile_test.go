@@ -301,3 +301,57 @@ func TestHostileUnacknowledgedAnswersEnd(t *testing.T) {
 	require.Equal(t, 1, u.Calls(), "only the acknowledged call is left")
 	require.Equal(t, "established", c.State())
 }
+
+// Concurrent INVITEs cannot pass the call limit together: admission is one step. 40
+// INVITEs at once against a limit of 5, with calls that stay ringing: exactly 5 reach the
+// application, the rest get 503.
+func TestHostileConcurrentInvitesRespectTheLimit(t *testing.T) {
+	hold := make(chan struct{})
+	var admitted atomic.Int32
+	u, err := New(WithUDP("127.0.0.1:0"), WithCallLimit(5), WithInviteHandler(func(c *Call) ([]byte, error) {
+		admitted.Add(1)
+		select {
+		case <-hold:
+		case <-c.Done():
+		}
+		return nil, &RejectError{Code: 486, Reason: "Busy Here"}
+	}))
+	require.NoError(t, err)
+	defer u.Close()
+	defer close(hold)
+	to := u.UDPAddr().String()
+	results := make(chan string, 40)
+	peers := make([]*rawSIP, 40)
+	for i := range peers {
+		peers[i] = newRawSIP(t, u.UDPAddr())
+	}
+	for i, r := range peers {
+		go func() {
+			id := fmt.Sprintf("race-%d@test", i)
+			if _, err := r.conn.WriteTo([]byte(request("INVITE", to, r.local(), id, "t"+id, "", 1, "", hostileOffer)), r.to); err != nil {
+				results <- err.Error()
+				return
+			}
+			buf := make([]byte, 4096)
+			_ = r.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			for {
+				n, _, err := r.conn.ReadFrom(buf)
+				if err != nil {
+					results <- "no answer"
+					return
+				}
+				if m := string(buf[:n]); strings.HasPrefix(m, "SIP/2.0 ") {
+					results <- m[8:11] // 100 Trying for an admitted call
+					return
+				}
+			}
+		}()
+	}
+	codes := map[string]int{}
+	for range 40 {
+		codes[<-results]++
+	}
+	require.Equal(t, 5, int(admitted.Load()), "calls admitted past the limit: %v", codes)
+	require.Equal(t, 35, codes["503"], "%v", codes)
+	require.Equal(t, 5, u.Calls())
+}
