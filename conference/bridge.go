@@ -321,7 +321,7 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 	}
 	var answer []byte
 	if len(c.Offer) == 0 {
-		answer, err = sdp.Offer(bc.sdpConfig())
+		answer, err = sdp.Offer(bc.offerConfig())
 	} else {
 		var ms []sdp.Media
 		answer, ms, err = sdp.Answer(c.Offer, bc.sdpConfig())
@@ -389,6 +389,7 @@ type call struct {
 	stop    context.CancelFunc
 
 	sessions map[string]*media.Session // "audio", "video"
+	keys     map[string]*sdp.Crypto        // the SRTP keys a session was made with (guarded by mu)
 	hasVideo bool
 	hasAudio bool
 	audioPT  uint8
@@ -428,37 +429,99 @@ func newCall(b *Bridge, sc *sip.Call) (*call, error) {
 func newLeg(b *Bridge, sc *sip.Call, sig signalling, id, remote string) (*call, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &call{b: b, sc: sc, sig: sig, id: id, remote: remote, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop,
-		sessions: map[string]*media.Session{}, startedCh: make(chan struct{}), keyframe: make(chan struct{}, 1)}
-	for _, kind := range []string{"video", "audio"} {
-		opts := []media.SessionOption{media.WithLocalIP(b.cfg.MediaIP),
-			media.WithClock(c.clock), media.WithFrames(c.onFrame),
-			media.WithMediaTimeouts(b.cfg.MediaTimeout, b.cfg.MediaTimeout),
-			media.WithSessionEvents(c.onSessionEvent),
-			media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp)}
-		if b.cfg.Ports != nil {
-			opts = append(opts, media.WithPortAllocator(b.cfg.Ports))
-		}
-		if b.poller != nil {
-			opts = append(opts, media.WithPoller(b.poller))
-		}
-		s, err := media.NewSession(opts...)
-		if err != nil {
-			c.closeMedia()
-			stop()
-			return nil, err
-		}
-		c.sessions[kind] = s
-	}
+		sessions: map[string]*media.Session{}, keys: map[string]*sdp.Crypto{}, startedCh: make(chan struct{}), keyframe: make(chan struct{}, 1)}
 	return c, nil
 }
 
-func (c *call) sdpConfig() sdp.Config {
-	return sdp.Config{Address: c.b.cfg.MediaIP, Resolution: c.b.cfg.Resolution,
-		Ports: func(kind string, i int) (int, int) {
-			if s := c.sessions[kind]; s != nil && i == 0 {
-				return s.LocalPorts()
+// openSession returns the call's session for kind, binding it the first time: with
+// rtcp-mux and SRTP as negotiated in m when it comes from an answer (nil for our own
+// offers). Sessions are made from the negotiation, so an encrypted or rtcp-mux call
+// gets a receiver that matches, and an audio-only call opens no video ports. A session
+// that exists is reused (a re-INVITE), keeping its SRTP keys: the answer then carries
+// our key of the first answer, and an offer that changes the peer's key is refused.
+func (c *call) openSession(kind string, m *sdp.Media) (*media.Session, error) {
+	c.mu.Lock()
+	s := c.sessions[kind]
+	keys := c.keys[kind]
+	c.mu.Unlock()
+	if s != nil {
+		if m != nil && (m.Crypto == nil) != (keys == nil) {
+			return nil, errors.New("SRTP cannot be turned on or off in a re-offer")
+		}
+		if m != nil && m.Crypto != nil {
+			if m.Crypto.Suite != keys.Suite || m.Crypto.RemoteKey != keys.RemoteKey {
+				return nil, errors.New("SRTP re-keying is not supported")
 			}
-			return 0, 0
+			m.Crypto.LocalKey = keys.LocalKey
+		}
+		return s, nil
+	}
+	b := c.b
+	opts := []media.SessionOption{media.WithLocalIP(b.cfg.MediaIP),
+		media.WithClock(c.clock), media.WithFrames(c.onFrame),
+		media.WithMediaTimeouts(b.cfg.MediaTimeout, b.cfg.MediaTimeout),
+		media.WithSessionEvents(c.onSessionEvent),
+		media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp)}
+	if b.cfg.Ports != nil {
+		opts = append(opts, media.WithPortAllocator(b.cfg.Ports))
+	}
+	if b.poller != nil {
+		opts = append(opts, media.WithPoller(b.poller))
+	}
+	if m != nil && m.RTCPMux {
+		opts = append(opts, media.WithRTCPMux())
+	}
+	if m != nil && m.Crypto != nil {
+		opts = append(opts, media.WithSRTP(m.Crypto.Suite, m.Crypto.RemoteKey), media.WithSRTPSend(m.Crypto.Suite, m.Crypto.LocalKey))
+	}
+	s, err := media.NewSession(opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.sessions[kind] = s
+	if m != nil && m.Crypto != nil {
+		k := *m.Crypto
+		c.keys[kind] = &k
+	}
+	c.mu.Unlock()
+	return s, nil
+}
+
+// offerConfig is how the call makes its own offers (late offers, dialled legs): plain
+// RTP/AVP with separate RTCP, as sdp.Offer makes them.
+func (c *call) offerConfig() sdp.Config {
+	cfg := c.sdpConfig()
+	cfg.SRTP, cfg.RTCPMux, cfg.Open = false, false, nil
+	return cfg
+}
+
+// sdpConfig is how the call negotiates: SRTP (SDES) and rtcp-mux accepted when offered,
+// its sessions opened from what was agreed (Open; Ports for our own offers), one m-line
+// of each kind.
+func (c *call) sdpConfig() sdp.Config {
+	return sdp.Config{Address: c.b.cfg.MediaIP, Resolution: c.b.cfg.Resolution, SRTP: true, RTCPMux: true,
+		Ports: func(kind string, i int) (int, int) {
+			if i != 0 {
+				return 0, 0
+			}
+			s, err := c.openSession(kind, nil)
+			if err != nil {
+				c.b.log.Warn("conference: cannot open a media session", "call", c.id, "kind", kind, "err", err)
+				return 0, 0
+			}
+			return s.LocalPorts()
+		},
+		Open: func(m *sdp.Media, i int) (int, int, error) {
+			if i != 0 {
+				return 0, 0, errors.New("one m-line of each kind is received")
+			}
+			s, err := c.openSession(m.Kind, m)
+			if err != nil {
+				return 0, 0, err
+			}
+			rtp, rtcp := s.LocalPorts()
+			return rtp, rtcp, nil
 		}}
 }
 
@@ -546,7 +609,18 @@ func (c *call) update(offer []byte) ([]byte, error) {
 	if len(offer) == 0 {
 		return nil, nil
 	}
-	answer, ms, err := sdp.Answer(offer, c.sdpConfig())
+	cfg := c.sdpConfig()
+	open := cfg.Open
+	cfg.Open = func(m *sdp.Media, i int) (int, int, error) {
+		c.mu.Lock()
+		known := c.sessions[m.Kind] != nil
+		c.mu.Unlock()
+		if !known {
+			return 0, 0, errors.New("media not negotiated at the start of the call")
+		}
+		return open(m, i)
+	}
+	answer, ms, err := sdp.Answer(offer, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -625,7 +699,7 @@ func (c *call) run() {
 	if c.sc != nil && len(c.sc.Offer) == 0 {
 		select {
 		case <-c.sc.Confirmed():
-			ms, err := sdp.Negotiate(c.sc.RemoteSDP(), c.sdpConfig())
+			ms, err := sdp.Negotiate(c.sc.RemoteSDP(), c.offerConfig())
 			if err == nil {
 				err = c.setupMedia(ms)
 			}

@@ -469,7 +469,7 @@ func (m *cmsBackend) dial(ctx context.Context, l *leg, req cmsapi.CallLegRequest
 		c.stop()
 		m.leave(l, reason, false)
 	}
-	offer, err := sdp.Offer(c.sdpConfig())
+	offer, err := sdp.Offer(c.offerConfig())
 	if err != nil {
 		fail("failure", err)
 		return
@@ -498,7 +498,7 @@ func (m *cmsBackend) dial(ctx context.Context, l *leg, req cmsapi.CallLegRequest
 	m.mu.Lock()
 	m.attachLocked(l, c)
 	m.mu.Unlock()
-	ms, err := sdp.Negotiate(oc.Answer, c.sdpConfig())
+	ms, err := sdp.Negotiate(oc.Answer, c.offerConfig())
 	if err == nil {
 		err = c.setupMedia(ms)
 	}

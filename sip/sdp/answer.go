@@ -70,8 +70,13 @@ type Config struct {
 	// Address is the connection address of the answer.
 	Address net.IP
 	// Ports returns the local RTP and RTCP ports for the i-th accepted m-line of a kind
-	// ("audio", "video").
+	// ("audio", "video"). Open, when set, is used instead by Answer.
 	Ports func(kind string, index int) (rtp, rtcp int)
+	// Open is called by Answer for the i-th accepted m-line of a kind with what was
+	// negotiated for it (codec, rtcp-mux, SRTP keys), so that its receiver can be built
+	// to match, and returns the local ports. An error rejects the m-line (port 0). It may
+	// change m.Crypto.LocalKey (a re-INVITE answered with the key the session has).
+	Open func(m *Media, index int) (rtp, rtcp int, err error)
 	// SessionID is the o= session id (default 1).
 	SessionID uint64
 }
@@ -396,13 +401,13 @@ func answerMedia(sd *psdp.SessionDescription, md *psdp.MediaDescription, cfg *Co
 		}
 		attrs = append(attrs, psdp.Attribute{Key: "rtcp-fb", Value: strconv.Itoa(int(chosen.pt)) + " " + strings.TrimSpace(fb)})
 	}
+	cryptoTag := ""
 	if secure {
-		c, line, ok := chooseCrypto(md)
+		c, tag, ok := chooseCrypto(md)
 		if !ok {
 			return rejected(md, "no supported SRTP crypto suite")
 		}
-		res.Crypto = c
-		attrs = append(attrs, psdp.Attribute{Key: "crypto", Value: line})
+		res.Crypto, cryptoTag = c, tag
 	}
 	if _, ok := md.Attribute("rtcp-mux"); ok && cfg.RTCPMux {
 		res.RTCPMux = true
@@ -427,8 +432,17 @@ func answerMedia(sd *psdp.SessionDescription, md *psdp.MediaDescription, cfg *Co
 	index := count[kind]
 	count[kind]++
 	rtpPort, rtcpPort := 0, 0
-	if cfg.Ports != nil {
+	switch {
+	case cfg.Open != nil:
+		var err error
+		if rtpPort, rtcpPort, err = cfg.Open(&res, index); err != nil {
+			return rejected(md, err.Error())
+		}
+	case cfg.Ports != nil:
 		rtpPort, rtcpPort = cfg.Ports(kind, index)
+	}
+	if res.Crypto != nil { // after Open, which may keep the key of a session it reuses
+		attrs = append(attrs, psdp.Attribute{Key: "crypto", Value: cryptoTag + " " + res.Crypto.Suite + " " + res.Crypto.LocalKey})
 	}
 	if !res.RTCPMux && rtcpPort != 0 && rtcpPort != rtpPort+1 {
 		attrs = append(attrs, psdp.Attribute{Key: "rtcp", Value: strconv.Itoa(rtcpPort)})
@@ -477,7 +491,7 @@ func remoteAddrs(sd *psdp.SessionDescription, md *psdp.MediaDescription, mux boo
 var supportedSuites = []string{"AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_128_GCM"}
 
 // chooseCrypto picks the first offered SDES line with a supported suite and answers it
-// with a fresh key of ours (RFC 4568 §7.1.2: same tag and suite).
+// with a fresh key of ours (RFC 4568 §7.1.2: same tag and suite); it returns the tag.
 func chooseCrypto(md *psdp.MediaDescription) (*Crypto, string, bool) {
 	for _, a := range md.Attributes {
 		if a.Key != "crypto" {
@@ -500,7 +514,7 @@ func chooseCrypto(md *psdp.MediaDescription) (*Crypto, string, bool) {
 				return nil, "", false
 			}
 			local := "inline:" + base64.StdEncoding.EncodeToString(key)
-			return &Crypto{Suite: s, RemoteKey: f[2], LocalKey: local}, f[0] + " " + s + " " + local, true
+			return &Crypto{Suite: s, RemoteKey: f[2], LocalKey: local}, f[0], true
 		}
 	}
 	return nil, "", false
