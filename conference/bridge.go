@@ -389,7 +389,7 @@ type call struct {
 	stop    context.CancelFunc
 
 	sessions map[string]*media.Session // "audio", "video"
-	keys     map[string]*sdp.Crypto        // the SRTP keys a session was made with (guarded by mu)
+	keys     map[string]*sdp.Crypto    // the SRTP keys a session was made with (guarded by mu)
 	hasVideo bool
 	hasAudio bool
 	audioPT  uint8

@@ -99,7 +99,7 @@ type Recorder struct {
 	free      chan *bytes.Buffer
 	wdone     chan struct{}
 	wmu       sync.Mutex
-	werr      error // the writer's first error (guarded by wmu)
+	werr      error         // the writer's first error (guarded by wmu)
 	stall     chan struct{} // tests: the writer waits on it before each write (guarded by wmu)
 	written   atomic.Int64
 	fileSyncs atomic.Int64
