@@ -18,40 +18,6 @@ import (
 	"github.com/sipcast/sipcast/sip/sdp"
 )
 
-// baresipConfig writes a baresip configuration (sine audio, generated video encoded by
-// libx264) into a temp dir and returns the dir. ausine only makes 48 kHz stereo, so the
-// source runs at that rate and baresip resamples for PCMU; aubridge is a player that
-// needs no sound card.
-func baresipConfig(t *testing.T) string {
-	dir := t.TempDir()
-	cfg := `poll_method epoll
-sip_listen 127.0.0.1:0
-audio_source ausine,440
-audio_player aubridge,nil
-audio_alert aubridge,nil
-video_source fakevideo,nil
-video_size 320x240
-video_bitrate 300000
-video_fps 15
-module_path /usr/lib/baresip/modules
-module g711.so
-module ausine.so
-module aubridge.so
-module avcodec.so
-module fakevideo.so
-module_app account.so
-module_app menu.so
-avcodec_h264enc libx264
-ausrc_srate 48000
-auplay_srate 48000
-ausrc_channels 2
-auplay_channels 2
-`
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:bs@127.0.0.1>;regint=0;audio_codecs=PCMU;video_codecs=H264\n"), 0o644))
-	return dir
-}
-
 type frameCounter struct {
 	mu     sync.Mutex
 	frames map[media.Codec]int
@@ -133,7 +99,7 @@ func TestInteropBaresipCall(t *testing.T) {
 	peer.RequireFile(t, "/usr/lib/baresip/modules/avcodec.so", "baresip-ffmpeg")
 	u, calls, ms, fc := mediaStreamer(t, []sdp.Codec{{Name: "PCMU", ClockRate: 8000}})
 	target := fmt.Sprintf("sip:streamer@%s", u.UDPAddr())
-	p := peer.Start(t, baresip, "-f", baresipConfig(t), "-v", "-n", "127.0.0.1", "-e", "/dial "+target, "-t", "60")
+	p := peer.Start(t, baresip, "-f", peer.BaresipConfig(t, peer.BaresipOptions{}), "-v", "-n", "127.0.0.1", "-e", "/dial "+target, "-t", "60")
 	t.Cleanup(func() { p.Kill() })
 	var c *Call
 	select {
@@ -183,20 +149,7 @@ func TestInteropBaresipTLS(t *testing.T) {
 		}))
 	require.NoError(t, err)
 	t.Cleanup(func() { u.Close() })
-	dir := baresipConfig(t)
-	f, err := os.OpenFile(filepath.Join(dir, "config"), os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	// baresip needs a certificate of its own for our BYE, which opens a TLS connection
-	// to its Contact: the test CA's 127.0.0.1 certificate serves.
-	cert, err := os.ReadFile(ca.CertFile)
-	require.NoError(t, err)
-	key, err := os.ReadFile(ca.KeyFile)
-	require.NoError(t, err)
-	pem := filepath.Join(dir, "cert.pem")
-	require.NoError(t, os.WriteFile(pem, append(cert, key...), 0o600))
-	_, err = fmt.Fprintf(f, "sip_cafile %s\nsip_certificate %s\nsip_listen 127.0.0.1:%d\n", ca.CAFile, pem, peer.FreePort(t))
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	dir := peer.BaresipConfig(t, peer.BaresipOptions{CA: ca})
 	target := fmt.Sprintf("sip:streamer@%s;transport=tls", u.TLSAddr())
 	p := peer.Start(t, baresip, "-n", "127.0.0.1", "-f", dir, "-e", "/dial "+target, "-t", "60")
 	var c *Call
