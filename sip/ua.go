@@ -430,27 +430,40 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		extra = append(extra, sipmsg.NewHeader("Content-Type", "application/sdp"))
 	}
 	extra = append(extra, sipmsg.NewHeader("Allow", allow), sipmsg.NewHeader("Supported", "timer"))
-	// Established before the 200 goes out: its ACK (which may be handled before Respond
-	// returns) confirms an established call.
-	if !c.establish() {
-		return // cancelled meanwhile
-	}
-	// sipgo's Respond retransmits the 200 until the ACK or its transaction's end (Timer
-	// L, 32 s); the ACK timeout runs beside it.
+	// sipgo's Respond retransmits the 200 until the ACK comes (then returns nil) or its
+	// transaction ends (Timer L, 32 s); the ACK timeout runs beside it and ends the call
+	// (releasing its dialog) when it is shorter.
 	u.wg.Add(1)
 	go func() { defer u.wg.Done(); c.awaitACK(u.ackTimeout) }()
 	if err := dlg.Respond(200, "OK", answer, extra...); err != nil {
 		if errors.Is(err, sipmsg.ErrTransactionCanceled) {
 			c.end("caller cancelled (CANCEL)")
-		} else {
-			c.end("answer failed: " + err.Error())
+			return
 		}
+		c.end("answer failed: " + err.Error())
+		u.byeUnconfirmed(dlg) // RFC 3261 §13.3.1.4: no ACK, the session ends with BYE
 		return
 	}
+	// The ACK came (it is read on this goroutine's dialog, so the dialog's fields are
+	// ours to use from here on).
+	if !c.establish() {
+		u.byeUnconfirmed(dlg) // ended meanwhile (ACK timeout, hangup, Close): tell the caller
+		return
+	}
+	close(c.confirmed)
 	if timer.interval > 0 {
 		u.wg.Add(1)
 		go func() { defer u.wg.Done(); c.runSessionTimer(timer) }()
 	}
+}
+
+// byeUnconfirmed ends, with BYE, the dialog of a call that ended while its 200 OK was
+// still waiting for the ACK. It runs on the goroutine that sent the 200; Close cuts it
+// short.
+func (u *UA) byeUnconfirmed(dlg *sipgo.DialogServerSession) {
+	ctx, cancel := context.WithTimeout(u.ctx, byeTimeout)
+	defer cancel()
+	_ = dlg.Bye(ctx)
 }
 
 type admission int
@@ -583,9 +596,11 @@ func (u *UA) handleAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if c == nil {
 		return // an ACK is never answered; one outside a dialog of ours is dropped
 	}
-	if c.dlg.ReadAck(req, tx) != nil {
-		return // not the ACK of the INVITE we answered (CSeq differs)
+	if cseq := req.CSeq(); cseq == nil || cseq.SeqNo != c.dlg.InviteRequest.CSeq().SeqNo {
+		return // not the ACK of the INVITE we answered
 	}
+	// The caller's answer to a late offer is kept before ReadAck confirms the dialog:
+	// that wakes the 200's sender, which then closes Confirmed.
 	if len(c.Offer) == 0 && len(req.Body()) > 0 {
 		c.mu.Lock()
 		if c.remote == nil {
@@ -593,12 +608,12 @@ func (u *UA) handleAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 		c.mu.Unlock()
 	}
-	c.confirmOnce.Do(func() { close(c.confirmed) })
+	_ = c.dlg.ReadAck(req, tx)
 }
 
 // awaitACK ends an answered call whose ACK does not come within d (RFC 3261 §13.3.1.4),
-// releasing its dialog at once; the BYE goes out once sipgo's INVITE transaction gives
-// up retransmitting the 200, or not at all if the UA closes first.
+// releasing its dialog at once; the goroutine that sent the 200 sends the BYE when
+// sipgo's INVITE transaction gives up.
 func (c *Call) awaitACK(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -610,9 +625,6 @@ func (c *Call) awaitACK(d time.Duration) {
 	case <-t.C:
 	}
 	c.end(fmt.Sprintf("no ACK for our 200 OK within %v", d))
-	ctx, cancel := context.WithTimeout(c.ua.ctx, byeTimeout)
-	defer cancel()
-	_ = c.dlg.Bye(ctx)
 }
 
 // handleInDialog answers UPDATE and re-INVITE on an established call: the Contact
@@ -770,10 +782,9 @@ type Call struct {
 	// remote is the caller's answer from the ACK of a late offer; guarded by mu.
 	remote []byte
 	// timer is the negotiated session timer; refreshed gets a token per refresh received.
-	timer       sessionTimer
-	refreshed   chan struct{}
-	confirmed   chan struct{}
-	confirmOnce sync.Once
+	timer     sessionTimer
+	refreshed chan struct{}
+	confirmed chan struct{}
 
 	mu     sync.Mutex
 	state  string
@@ -947,9 +958,9 @@ func (c *Call) RemoteSDP() []byte {
 	return c.remote
 }
 
-// Confirmed is closed once the caller acknowledged our 200 OK (its ACK arrived; for a
-// late offer, RemoteSDP then holds the caller's answer). A call whose ACK does not come
-// within the ACK timeout ends instead (WithACKTimeout).
+// Confirmed is closed once the call is established: the caller acknowledged our 200 OK
+// (for a late offer, RemoteSDP then holds the caller's answer). A call whose ACK does not
+// come within the ACK timeout ends instead (WithACKTimeout).
 func (c *Call) Confirmed() <-chan struct{} { return c.confirmed }
 
 // SessionExpires returns the negotiated RFC 4028 session interval and refresher ("uac":
