@@ -62,6 +62,17 @@ type Config struct {
 	// one interval of latency. Negative: every session receives on its own goroutines
 	// (also the fallback where the platform has no batched reads).
 	PollInterval time.Duration
+	// Outputs are the application's own sinks for each call: an HLS muxer, a preview, an
+	// analytics tap, a second RTMP target. When a call's outputs start (every track's
+	// codec configuration known, or StartTimeout), each function is asked for a writer,
+	// given the call and its tracks (nil: none for this call); the writer then gets the
+	// frames the built-in RTMP and MP4 outputs get: from the first keyframe with its
+	// parameter sets, audio held for the first picture and gaps filled with silence
+	// (unless NoSilence), timestamps on the call's one timeline. The functions and
+	// WriteFrame run on the call's media path with the call's lock held: they must not
+	// block and must not call the Bridge. A writer that returns an error gets no more
+	// frames (EventOutputFailed); one that is an io.Closer is closed when the call ends.
+	Outputs []OutputFunc
 	// Events receives events, in order, on a goroutine of the Bridge's own with no lock
 	// held: it may call the Bridge (Calls, EndCall). While it is slow, up to
 	// EventQueue events wait; beyond that events are dropped, counted and logged.
@@ -105,6 +116,9 @@ type Bridge struct {
 	evDropped uint64
 	evDone    chan struct{}
 }
+
+// OutputFunc makes an application output for a call (see Config.Outputs).
+type OutputFunc func(call CallInfo, tracks []media.Track) (media.FrameWriter, error)
 
 // EventQueue is how many events may wait for a slow Config.Events.
 const EventQueue = 4096
@@ -406,6 +420,7 @@ type call struct {
 	video     uint64
 	audio     uint64
 	silence   *silence
+	outs      []media.FrameWriter // the application's outputs (nil: failed)
 	startedCh chan struct{}
 	// keyframe asks the call's INFO goroutine for a SIP picture_fast_update.
 	keyframe chan struct{}
@@ -742,6 +757,7 @@ func (c *call) run() {
 	if rec != nil {
 		c.finishRecording(rec)
 	}
+	c.closeOutputs()
 	c.b.mu.Lock()
 	delete(c.b.calls, c.id)
 	c.b.completed++
@@ -816,6 +832,15 @@ func (c *call) writeLocked(f *media.Frame) {
 			c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: c.rec.Path(), Reason: err.Error()})
 			_ = c.rec.Close()
 			c.rec = nil
+		}
+	}
+	for i, w := range c.outs {
+		if w == nil {
+			continue
+		}
+		if err := w.WriteFrame(f); err != nil {
+			c.outs[i] = nil
+			c.b.emit(Event{Type: EventOutputFailed, CallID: c.id, Reason: err.Error()})
 		}
 	}
 }
@@ -937,7 +962,62 @@ func (c *call) startLocked(note string) {
 	if record {
 		c.startRecordingLocked()
 	}
+	c.startOutputsLocked()
 	c.requestKeyframe()
+}
+
+// tracksLocked describes the call's tracks as the outputs get them.
+func (c *call) tracksLocked() []media.Track {
+	var out []media.Track
+	if c.sps != nil {
+		t := media.Track{Codec: media.CodecH264, ClockRate: 90000, SPS: c.sps, PPS: c.pps}
+		if info, err := h264.ParseSPS(c.sps); err == nil {
+			t.Width, t.Height = info.Width, info.Height
+		}
+		out = append(out, t)
+	}
+	if c.asc != nil {
+		t := media.Track{Codec: media.CodecAAC, Config: c.asc}
+		if cfg, err := aac.ParseConfig(c.asc); err == nil {
+			t.ClockRate, t.Channels = cfg.SampleRate, cfg.Channels
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// startOutputsLocked asks Config.Outputs for the call's writers.
+func (c *call) startOutputsLocked() {
+	if len(c.b.cfg.Outputs) == 0 {
+		return
+	}
+	info := c.infoLocked()
+	tracks := c.tracksLocked()
+	for _, mk := range c.b.cfg.Outputs {
+		w, err := mk(info, tracks)
+		if err != nil {
+			c.b.emit(Event{Type: EventOutputFailed, CallID: c.id, Reason: err.Error()})
+			continue
+		}
+		if w != nil {
+			c.outs = append(c.outs, w)
+		}
+	}
+}
+
+// closeOutputs closes the application's outputs that are io.Closers, with no lock held.
+func (c *call) closeOutputs() {
+	c.mu.Lock()
+	outs := c.outs
+	c.outs = nil
+	c.mu.Unlock()
+	for _, w := range outs {
+		if cl, ok := w.(io.Closer); ok && w != nil {
+			if err := cl.Close(); err != nil {
+				c.b.emit(Event{Type: EventOutputFailed, CallID: c.id, Reason: err.Error()})
+			}
+		}
+	}
 }
 
 func (c *call) tracks() (opts []rtmp.PublisherOption) {
@@ -1069,6 +1149,10 @@ func (c *call) startRecordingLocked() {
 func (c *call) info() CallInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.infoLocked()
+}
+
+func (c *call) infoLocked() CallInfo {
 	ci := CallInfo{ID: c.id, Remote: c.remote, VideoFrames: c.video, AudioFrames: c.audio, MediaPorts: map[string]int{}}
 	for kind, s := range c.sessions {
 		ci.MediaPorts[kind], _ = s.LocalPorts()

@@ -2,6 +2,8 @@ package conference_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
 )
@@ -113,4 +116,43 @@ func TestConcurrentStreamRestarts(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Close hangs: a publisher was orphaned by overlapping restarts")
 	}
+}
+
+// An application output that fails stops getting frames (EventOutputFailed, once) while
+// the call and its other outputs go on; a second output sees every frame, and both are
+// asked with the call's tracks.
+func TestOutputFailureIsolated(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	var failing, healthy atomic.Int32
+	var ev eventLog
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, Events: ev.add,
+		Outputs: []conference.OutputFunc{
+			func(_ conference.CallInfo, tracks []media.Track) (media.FrameWriter, error) {
+				return media.FrameWriterFunc(func(*media.Frame) error {
+					if failing.Add(1) == 10 {
+						return errors.New("disk full")
+					}
+					return nil
+				}), nil
+			},
+			func(_ conference.CallInfo, tracks []media.Track) (media.FrameWriter, error) {
+				if len(tracks) != 2 || tracks[0].Codec != media.CodecH264 || tracks[1].Codec != media.CodecAAC || tracks[1].ClockRate != 48000 {
+					return nil, fmt.Errorf("tracks %+v", tracks)
+				}
+				return media.FrameWriterFunc(func(f *media.Frame) error { healthy.Add(1); return nil }), nil
+			},
+		}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	call, _, sender := dialBridge(ctx, t, b, clip, true, true)
+	require.NoError(t, sender.Play(ctx, clip.Interleaved(), 0, 0, nil))
+	require.Eventually(t, func() bool { return healthy.Load() >= int32(clip.VideoFrames+clip.AudioFrames-10) }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, call.Hangup(ctx))
+	require.NoError(t, b.Close())
+	require.EqualValues(t, 10, failing.Load(), "the failed output got frames after its error")
+	require.Equal(t, 1, ev.count(conference.EventOutputFailed))
+	require.Zero(t, ev.count(conference.EventStreamingStopped)+ev.count(conference.EventRecordingFailed))
 }

@@ -18,6 +18,9 @@ const (
 	EventRecordingStarted
 	EventRecordingFinished
 	EventRecordingFailed
+	// EventOutputFailed: an application output (Config.Outputs) returned an error and
+	// gets no more frames of the call.
+	EventOutputFailed
 )
 
 func (t EventType) String() string {
@@ -38,6 +41,8 @@ func (t EventType) String() string {
 		return "recording finished"
 	case EventRecordingFailed:
 		return "recording failed"
+	case EventOutputFailed:
+		return "output failed"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }

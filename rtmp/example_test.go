@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sipcast/sipcast/internal/testmedia"
 	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/testclip"
 	"github.com/sipcast/sipcast/rtmp"
 )
 
@@ -16,7 +16,7 @@ func ExamplePublisher() {
 	defer srv.Close()
 	addr, _ := srv.Listen("127.0.0.1:0")
 
-	clip, _ := testmedia.AV720p()
+	clip, _ := testclip.AV720p()
 	p, err := rtmp.NewPublisher("rtmp://"+addr.String()+"/live/demo",
 		rtmp.WithVideo(rtmp.VideoTrack{Codec: media.CodecH264, SPS: clip.SPS, PPS: clip.PPS}),
 		rtmp.WithAudio(rtmp.AudioTrack{Codec: media.CodecAAC, Config: clip.AudioConfig}),

@@ -28,10 +28,10 @@ import (
 	"time"
 
 	"github.com/sipcast/sipcast/conference"
-	"github.com/sipcast/sipcast/internal/testmedia"
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/rtpsend"
+	"github.com/sipcast/sipcast/media/testclip"
 	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
 )
@@ -67,7 +67,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.duration <= 0 {
 		return errors.New("-duration must be positive")
 	}
-	clip, err := testmedia.AV720p()
+	clip, err := testclip.AV720p()
 	if err != nil {
 		return fmt.Errorf("loading the test clip: %w", err)
 	}
@@ -236,12 +236,12 @@ func waitFor(ctx context.Context, ch <-chan conference.Event, t conference.Event
 	}
 }
 
-func summary(ctx context.Context, out io.Writer, o options, clip *testmedia.Clip, flvPath, recDir string, events []conference.Event, bridge *conference.Bridge) error {
+func summary(ctx context.Context, out io.Writer, o options, clip *testclip.Clip, flvPath, recDir string, events []conference.Event, bridge *conference.Bridge) error {
 	fmt.Fprintf(out, "\nevents:\n")
 	for _, e := range events {
 		fmt.Fprintf(out, "  %s  %s\n", e.Time.Format("15:04:05.000"), e)
 	}
-	got, err := testmedia.Load(flvPath)
+	got, err := testclip.Load(flvPath)
 	if err != nil {
 		return fmt.Errorf("reading back %s: %w", flvPath, err)
 	}

@@ -42,10 +42,10 @@ import (
 
 	"github.com/pion/rtcp"
 
-	"github.com/sipcast/sipcast/internal/testmedia"
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/rtpsend"
+	"github.com/sipcast/sipcast/media/testclip"
 	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
 )
@@ -85,7 +85,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.streams <= 0 || o.duration <= 0 || o.senders <= 0 {
 		return errors.New("-streams, -duration and -senders must be positive")
 	}
-	clip, err := testmedia.AV720p()
+	clip, err := testclip.AV720p()
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ type schedule_ struct {
 
 // schedule packetizes one loop of the clip with rtpsend (as a live encoder paces it),
 // padding each video frame with a filler NAL unit so that the video reaches bitrate.
-func schedule(clip *testmedia.Clip, bitrate int) (*schedule_, error) {
+func schedule(clip *testclip.Clip, bitrate int) (*schedule_, error) {
 	ac, err := aac.ParseConfig(clip.AudioConfig)
 	if err != nil {
 		return nil, err
