@@ -12,6 +12,15 @@
 // picture_fast_update). The RTMP publisher reconnects on its own; a flapping server never
 // ends the call. An audio-only call makes an audio-only stream and recording.
 //
+// Sessions are made from the negotiated answer: encrypted calls (RTP/SAVP with SDES keys,
+// AES_CM_128_HMAC_SHA1_80/32 or AEAD_AES_128_GCM, as a Call Bridge sends behind an
+// "encrypted" dial plan rule) and rtcp-mux are received as they were offered. Besides
+// RTMP and MP4, Config.Outputs adds the application's own media.FrameWriters per call
+// (see the custom streamer Example).
+//
+// Config.Events is called from the Bridge's own goroutine with no lock held. The limits
+// and the hostile-input behaviour are in docs/SECURITY.md.
+//
 // Media is received by one media.Poller for all calls (Config.PollInterval): frames and
 // output writes happen on its goroutine, so nothing on that path waits for the network
 // or the disk — publishers have their own goroutines, recordings their writer, and the
