@@ -16,6 +16,7 @@ import (
 
 	"github.com/Eyevinn/mp4ff/mp4"
 
+	"github.com/sipcast/sipcast/internal/durable"
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/h264"
@@ -249,16 +250,7 @@ func (r *Recorder) syncFile() error {
 // file's own sync does not cover its directory entry).
 func (r *Recorder) syncDir() error {
 	r.dirSyncs.Add(1)
-	return syncDir(filepath.Dir(r.path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(filepath.Dir(r.path))
 }
 
 // maxSuffix bounds the names tried for one recording.
@@ -665,7 +657,7 @@ func recoverOne(p string) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(final)); err != nil {
 		return "", false, err
 	}
 	return final, true, nil

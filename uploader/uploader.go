@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sipcast/sipcast/cmsapi"
+	"github.com/sipcast/sipcast/internal/durable"
 	"github.com/sipcast/sipcast/vbrick"
 )
 
@@ -602,7 +603,7 @@ func (u *Uploader) deleteLocal(r recording, jpath string) (bool, error) {
 		return false, err
 	}
 	_ = os.Remove(jpath)
-	_ = syncDir(r.dir)
+	_ = durable.SyncDir(r.dir)
 	u.mu.Lock()
 	u.stats.Deleted++
 	u.mu.Unlock()
