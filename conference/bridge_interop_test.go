@@ -188,15 +188,9 @@ func TestInteropCallBridgeToNginx(t *testing.T) {
 	flvs, mp4, _ := callThrough(t, "callbridge_stream.xml", "av720p.flv", clip, 1, nil)
 	require.Len(t, flvs, 1)
 	for _, f := range []string{flvs[0], mp4} {
-		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
-		require.NoError(t, err, f)
-		v, a := probe.Stream("video"), probe.Stream("audio")
-		require.NotNil(t, v, f)
-		require.NotNil(t, a, f)
+		probe, v, a := probeClip(t, f, clip)
 		require.Equal(t, 1280, v.Width, f)
 		require.Equal(t, 720, v.Height, f)
-		require.InDelta(t, clip.VideoFrames, v.Frames(), float64(clip.VideoFrames)/100, "video frames of %s", f)
-		require.InDelta(t, clip.AudioFrames, a.Frames(), math.Max(float64(clip.AudioFrames)/100, 1), "audio frames of %s", f)
 		require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.5, "duration of %s", f)
 		offset := probe.StartTime(a.Index) - probe.StartTime(v.Index)
 		want := (clip.Audio()[0].PTS - clip.Video()[0].PTS).Seconds()
@@ -224,14 +218,22 @@ func TestInteropEncryptedCallBridgeCall(t *testing.T) {
 		tcp: true, srtpKey: base64.StdEncoding.EncodeToString(key)})
 	require.Len(t, flvs, 1)
 	for _, f := range []string{flvs[0], mp4} {
-		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
-		require.NoError(t, err, f)
-		v, a := probe.Stream("video"), probe.Stream("audio")
-		require.NotNil(t, v, f)
-		require.NotNil(t, a, f)
-		require.InDelta(t, clip.VideoFrames, v.Frames(), float64(clip.VideoFrames)/100, "video frames of %s", f)
-		require.InDelta(t, clip.AudioFrames, a.Frames(), math.Max(float64(clip.AudioFrames)/100, 1), "audio frames of %s", f)
+		probeClip(t, f, clip)
 	}
+}
+
+// probeClip has ffprobe read f and checks that it holds the clip's video and audio
+// frames (within 1%).
+func probeClip(t *testing.T, f string, clip *testmedia.Clip) (*peer.Probe, *peer.Stream, *peer.Stream) {
+	t.Helper()
+	probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
+	require.NoError(t, err, f)
+	v, a := probe.Stream("video"), probe.Stream("audio")
+	require.NotNil(t, v, f)
+	require.NotNil(t, a, f)
+	require.InDelta(t, clip.VideoFrames, v.Frames(), float64(clip.VideoFrames)/100, "video frames of %s", f)
+	require.InDelta(t, clip.AudioFrames, a.Frames(), math.Max(float64(clip.AudioFrames)/100, 1), "audio frames of %s", f)
+	return probe, v, a
 }
 
 // An audio-only call (AAC) makes an audio-only stream and recording: no video track is

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,33 +53,14 @@ func TestHostileHTTP(t *testing.T) {
 	pwFile := filepath.Join(t.TempDir(), "api.pw")
 	require.NoError(t, os.WriteFile(pwFile, []byte(pw+"\n"), 0o600))
 	metrics := freeTCP(t)
-	var logs peer.SyncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"-sip-udp", "127.0.0.1:0", "-sip-tcp", "none", "-record-dir", t.TempDir(),
-			"-api", "127.0.0.1:0", "-api-insecure", "-api-user", "tms", "-api-password-file", pwFile,
-			"-metrics", metrics}, &logs, &logs)
-	}()
+	logs, stop := runStreamer(t, "-sip-udp", "127.0.0.1:0", "-sip-tcp", "none", "-record-dir", t.TempDir(),
+		"-api", "127.0.0.1:0", "-api-insecure", "-api-user", "tms", "-api-password-file", pwFile, "-metrics", metrics)
 	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			require.Equal(t, 0, code, logs.String())
-		case <-time.After(30 * time.Second):
-			t.Fatal("the streamer did not stop")
-		}
+		stop()
 		require.NotContains(t, logs.String(), pw)
 		require.NotContains(t, logs.String(), "Wr0ng-guess")
 	}()
-	re := regexp.MustCompile(`API listening" url=http://(127\.0\.0\.1:\d+)/api/v1`)
-	var api string
-	require.Eventually(t, func() bool {
-		if m := re.FindStringSubmatch(logs.String()); m != nil {
-			api = m[1]
-		}
-		return api != ""
-	}, 10*time.Second, 10*time.Millisecond, "no API address in the log: %s", logs.String())
+	api := apiAddr(t, logs)
 	require.Eventually(t, func() bool {
 		c, err := net.Dial("tcp", metrics)
 		if err == nil {

@@ -71,22 +71,10 @@ func TestAPI(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, out.String(), "FAILURE: API password: -api needs -api-password-file")
 
-	var logs peer.SyncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"-sip-udp", "127.0.0.1:0", "-sip-tcp", "none", "-record-dir", t.TempDir(),
-			"-api", "127.0.0.1:0", "-api-insecure", "-api-user", "tms", "-api-password-file", pwFile}, &logs, &logs)
-	}()
-	re := regexp.MustCompile(`API listening" url=(http://127\.0\.0\.1:\d+)/api/v1`)
-	var base string
-	require.Eventually(t, func() bool {
-		m := re.FindStringSubmatch(logs.String())
-		if m != nil {
-			base = m[1]
-		}
-		return m != nil
-	}, 10*time.Second, 10*time.Millisecond, "no API address in the log: %s", logs.String())
+	logs, stop := runStreamer(t, "-sip-udp", "127.0.0.1:0", "-sip-tcp", "none", "-record-dir", t.TempDir(),
+		"-api", "127.0.0.1:0", "-api-insecure", "-api-user", "tms", "-api-password-file", pwFile)
+	base := "http://" + apiAddr(t, logs)
+	ctx := context.Background()
 
 	c, err := cmsapi.NewClient(base, "tms", pw)
 	require.NoError(t, err)
@@ -114,13 +102,41 @@ func TestAPI(t *testing.T) {
 	_, err = bad.Status(ctx)
 	require.ErrorIs(t, err, cmsapi.ErrUnauthorized)
 
-	cancel()
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, logs.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("the streamer did not stop")
-	}
+	stop()
 	require.NotContains(t, logs.String(), pw)
 	require.NotContains(t, logs.String(), "wrong")
+}
+
+// runStreamer runs the streamer in this process with args; stop ends it (as SIGTERM
+// would) and checks that it exits 0.
+func runStreamer(t *testing.T, args ...string) (logs *peer.SyncBuffer, stop func()) {
+	t.Helper()
+	logs = &peer.SyncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, logs, logs) }()
+	return logs, func() {
+		t.Helper()
+		cancel()
+		select {
+		case code := <-done:
+			require.Equal(t, 0, code, logs.String())
+		case <-time.After(30 * time.Second):
+			t.Fatal("the streamer did not stop")
+		}
+	}
+}
+
+// apiAddr waits for the streamer's log to say where its API listens.
+func apiAddr(t *testing.T, logs *peer.SyncBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`API listening" url=https?://(127\.0\.0\.1:\d+)/api/v1`)
+	var addr string
+	require.Eventually(t, func() bool {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	}, 10*time.Second, 10*time.Millisecond, "no API address in the log: %s", logs.String())
+	return addr
 }
