@@ -3,11 +3,7 @@ package conference_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,20 +15,6 @@ import (
 	"github.com/sipcast/sipcast/sip"
 )
 
-type fileRecorder struct {
-	mu    sync.Mutex
-	dir   string
-	files []string
-}
-
-func (r *fileRecorder) open(key string) (io.WriteCloser, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := filepath.Join(r.dir, fmt.Sprintf("%d.flv", len(r.files)))
-	r.files = append(r.files, p)
-	return os.Create(p)
-}
-
 // baresip calls the Bridge over TLS with mandatory SRTP (RTP/SAVP, SDES): the call is
 // answered encrypted, its H.264 is decrypted and streamed, and ffprobe decodes the
 // stream the RTMP server recorded. (Its PCMU audio waits for the transcode issue.)
@@ -42,8 +24,8 @@ func TestInteropBaresipTLSMandatorySRTP(t *testing.T) {
 	peer.RequireFile(t, "/usr/lib/baresip/modules/avcodec.so", "baresip-ffmpeg")
 	peer.RequireFile(t, "/usr/lib/baresip/modules/srtp.so", "baresip-core")
 	ca := peer.NewCA(t)
-	rec := &fileRecorder{dir: t.TempDir()}
-	srv, err := rtmp.NewServer(rtmp.WithRecorder(rec.open))
+	rec := &peer.FileRecorder{Dir: t.TempDir()}
+	srv, err := rtmp.NewServer(rtmp.WithRecorder(rec.Open))
 	require.NoError(t, err)
 	defer srv.Close()
 	addr, err := srv.Listen("127.0.0.1:0")
@@ -66,9 +48,7 @@ func TestInteropBaresipTLSMandatorySRTP(t *testing.T) {
 	}, 40*time.Second, 50*time.Millisecond, "video decrypted and streamed: %+v\n%s\n%s", b.Calls(), p.Output(), logs.String())
 	require.NoError(t, b.Close())
 	p.Kill()
-	rec.mu.Lock()
-	files := append([]string(nil), rec.files...)
-	rec.mu.Unlock()
+	files := rec.List()
 	require.NotEmpty(t, files)
 	probe, err := peer.FFprobe(t, time.Minute, files[0], "-show_packets")
 	require.NoError(t, err)

@@ -2,9 +2,6 @@ package rtmp
 
 import (
 	"context"
-	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -94,27 +91,6 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// fileRecorder is a WithRecorder target writing into dir, one file per publish.
-type fileRecorder struct {
-	dir   string
-	mu    sync.Mutex
-	files []string
-}
-
-func (r *fileRecorder) open(key string) (io.WriteCloser, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	name := filepath.Join(r.dir, filepath.Base(key)+"-"+time.Now().Format("150405.000000")+".flv")
-	r.files = append(r.files, name)
-	return os.Create(name)
-}
-
-func (r *fileRecorder) list() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.files...)
 }
 
 // serverEvents collects StreamEvents on a channel.

@@ -184,12 +184,12 @@ func TestInteropReconnectTimestampsAcrossSessions(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	peer.Require(t, "ffprobe", "ffmpeg")
 	clip := loadClip(t)
-	rec := &fileRecorder{dir: t.TempDir()}
+	rec := &peer.FileRecorder{Dir: t.TempDir()}
 	port := peer.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	start := func() (*Server, chan StreamEvent) {
 		ev, evOpt := serverEvents()
-		srv, err := NewServer(WithRecorder(rec.open), evOpt)
+		srv, err := NewServer(WithRecorder(rec.Open), evOpt)
 		require.NoError(t, err)
 		_, err = srv.Listen(addr)
 		require.NoError(t, err)
@@ -211,7 +211,7 @@ func TestInteropReconnectTimestampsAcrossSessions(t *testing.T) {
 			p.WriteFrame(&f)
 		}
 		// Wait until the server has recorded this session's video before taking it down.
-		for countVideoTags(rec.list()) < (session+1)*clip.VideoFrames {
+		for countVideoTags(rec.List()) < (session+1)*clip.VideoFrames {
 			select {
 			case <-time.After(10 * time.Millisecond): // polling the recording
 			case <-p.Done():
@@ -227,7 +227,7 @@ func TestInteropReconnectTimestampsAcrossSessions(t *testing.T) {
 	require.NoError(t, p.Close())
 	waitEvent(t, ev, true, false, 10*time.Second)
 	require.NoError(t, srv.Close())
-	files := rec.list()
+	files := rec.List()
 	require.Len(t, files, 3)
 	last := int64(math.MinInt64)
 	for _, f := range files {
@@ -273,9 +273,9 @@ func TestInteropAdobeAuth(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	clip := loadClip(t)
 	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
-	rec := &fileRecorder{dir: t.TempDir()}
+	rec := &peer.FileRecorder{Dir: t.TempDir()}
 	events, evOpt := serverEvents()
-	srv, err := NewServer(WithRecorder(rec.open), evOpt, WithAdobeAuth(func(user string) (string, bool) {
+	srv, err := NewServer(WithRecorder(rec.Open), evOpt, WithAdobeAuth(func(user string) (string, bool) {
 		return "broadcast-pw", user == "broadcast"
 	}))
 	require.NoError(t, err)
@@ -289,7 +289,7 @@ func TestInteropAdobeAuth(t *testing.T) {
 			filepath.Join(testmedia.Dir(), "av720p.flv"), "-c", "copy", "-f", "flv", url)
 		require.NoError(t, pub.Wait(time.Minute), pub.Output())
 		waitEvent(t, events, true, false, 10*time.Second)
-		files := rec.list()
+		files := rec.List()
 		require.NotEmpty(t, files)
 		pr, err := peer.FFprobe(t, time.Minute, files[len(files)-1])
 		require.NoError(t, err)

@@ -18,9 +18,9 @@ import (
 func TestPublisherToServer(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	clip := loadClip(t)
-	rec := &fileRecorder{dir: t.TempDir()}
+	rec := &peer.FileRecorder{Dir: t.TempDir()}
 	events, evOpt := serverEvents()
-	srv, err := NewServer(WithRecorder(rec.open), evOpt)
+	srv, err := NewServer(WithRecorder(rec.Open), evOpt)
 	require.NoError(t, err)
 	defer srv.Close()
 	addr, err := srv.Listen("127.0.0.1:0")
@@ -39,7 +39,7 @@ func TestPublisherToServer(t *testing.T) {
 	require.EqualValues(t, clip.AudioFrames, st.AudioFrames)
 	require.Equal(t, StateClosed, st.State)
 
-	files := rec.list()
+	files := rec.List()
 	require.Len(t, files, 1)
 	b, err := os.ReadFile(files[0])
 	require.NoError(t, err)
