@@ -217,6 +217,12 @@ type Session struct {
 	polled          pollState // guarded by pollMu; see poller.go
 	pollMu          sync.Mutex
 
+	// now is the clock of keyframe-request rate limiting (time.Now; a Receiver's is
+	// the time of its last Push or Advance); rtcpOut, when set, takes the RTCP the
+	// session sends instead of a socket (a Receiver).
+	now     func() time.Time
+	rtcpOut func([]byte) error
+
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	frames  atomic.Uint64
@@ -242,17 +248,22 @@ func NewSession(opts ...SessionOption) (*Session, error) {
 			return nil, err
 		}
 	}
-	var err error
-	if s.ports != nil {
-		s.rtpConn, s.rtcpConn, err = s.ports.listen(s.localIP, s.mux)
-	} else {
-		s.rtpConn, s.rtcpConn, err = listenPair(s.localIP, s.mux)
+	if s.now == nil {
+		s.now = time.Now
 	}
-	if err != nil {
-		return nil, fmt.Errorf("media: binding RTP sockets: %w", err)
+	if s.rtcpOut == nil { // a Receiver has no sockets
+		var err error
+		if s.ports != nil {
+			s.rtpConn, s.rtcpConn, err = s.ports.listen(s.localIP, s.mux)
+		} else {
+			s.rtpConn, s.rtcpConn, err = listenPair(s.localIP, s.mux)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("media: binding RTP sockets: %w", err)
+		}
 	}
 	if s.clock == nil {
-		s.clock = NewClock(time.Now())
+		s.clock = NewClock(s.now())
 	}
 	return s, nil
 }
@@ -430,7 +441,7 @@ func (s *Session) event(e SessionEvent) {
 // RequestKeyframe asks the sender for a keyframe: PLI when a video track negotiated it
 // (at most one every 500 ms), and the keyframe hook.
 func (s *Session) RequestKeyframe() {
-	now := time.Now().UnixNano()
+	now := s.now().UnixNano()
 	last := s.lastPLI.Load()
 	if now-last < int64(500*time.Millisecond) || !s.lastPLI.CompareAndSwap(last, now) {
 		return
@@ -459,6 +470,13 @@ func (s *Session) RequestKeyframe() {
 }
 
 func (s *Session) sendRTCP(pkts ...rtcp.Packet) error {
+	if s.rtcpOut != nil {
+		b, err := rtcp.Marshal(pkts)
+		if err != nil {
+			return err
+		}
+		return s.rtcpOut(b)
+	}
 	s.remoteMu.Lock()
 	dst := s.remoteRTCP
 	s.remoteMu.Unlock()
