@@ -111,11 +111,11 @@ func TestPollerUsesKernelArrivalTimes(t *testing.T) {
 	if !media.PollSupported() {
 		t.Skip("batched polling is not supported here")
 	}
-	// Rounds 900 ms apart (the poller trusts kernel times up to 1 s old): read at round
-	// time, two packets sent 150 ms apart would seem to arrive together (0) or 900 ms
-	// apart. Only the kernel's arrival times give the gap the sender measured, which is
-	// what the jitter must show.
-	p := media.NewPoller(media.PollerConfig{Interval: 900 * time.Millisecond})
+	// Rounds 600 ms apart (the poller trusts kernel times up to 1 s old, which leaves a
+	// late round 400 ms): read at round time, two packets sent 150 ms apart would seem to
+	// arrive together (0) or 600 ms apart. Only the kernel's arrival times give the gap
+	// the sender measured, which is what the jitter must show.
+	p := media.NewPoller(media.PollerConfig{Interval: 600 * time.Millisecond})
 	defer p.Close()
 	sink := newRTCPSink(t)
 	s, err := media.NewSession(media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithPoller(p), media.WithSymmetricRTP(false))
@@ -129,6 +129,12 @@ func TestPollerUsesKernelArrivalTimes(t *testing.T) {
 	require.NoError(t, err)
 	defer out.Close()
 	pkt := make([]byte, 12+160)
+	// A first datagram of a payload type the session does not take: once the poller has
+	// read it, the socket is the poller's, with kernel receive times on.
+	pkt[0], pkt[1] = 0x80, 127
+	_, err = out.Write(pkt)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return p.Stats().Packets >= 1 }, 10*time.Second, time.Millisecond)
 	pkt[0], pkt[1] = 0x80, 0
 	binary.BigEndian.PutUint32(pkt[4:], 1000) // the same timestamp for both
 	binary.BigEndian.PutUint32(pkt[8:], 99)
