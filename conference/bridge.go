@@ -322,13 +322,13 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return nil, &sip.RejectError{Code: 503, Reason: "Service Unavailable"}
+		return nil, &sip.StatusError{Code: 503, Reason: "Service Unavailable"}
 	}
 	b.mu.Unlock()
 	bc, err := newCall(b, c)
 	if err != nil {
 		b.log.Warn("conference: cannot take the call", "call", c.ID, "err", err)
-		return nil, &sip.RejectError{Code: 503, Reason: "Service Unavailable"}
+		return nil, &sip.StatusError{Code: 503, Reason: "Service Unavailable"}
 	}
 	if b.cms != nil {
 		b.cms.joinIncoming(bc) // before its media starts: the outputs follow the conference
@@ -349,7 +349,7 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 			b.cms.callEnded(bc)
 		}
 		if errors.Is(err, sdp.ErrNoCommonMedia) || errors.Is(err, sdp.ErrMalformedOffer) {
-			return nil, &sip.RejectError{Code: 488, Reason: "Not Acceptable Here"}
+			return nil, &sip.StatusError{Code: 488, Reason: "Not Acceptable Here"}
 		}
 		return nil, err
 	}
@@ -360,7 +360,7 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 		if b.cms != nil {
 			b.cms.callEnded(bc)
 		}
-		return nil, &sip.RejectError{Code: 503, Reason: "Service Unavailable"}
+		return nil, &sip.StatusError{Code: 503, Reason: "Service Unavailable"}
 	}
 	b.calls[c.ID] = bc
 	b.maxActive = max(b.maxActive, len(b.calls))

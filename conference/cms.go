@@ -513,19 +513,18 @@ func (m *cmsBackend) dial(ctx context.Context, l *leg, req cmsapi.CallLegRequest
 
 // dialFailure names a failed dial as a callLegEnd reason.
 func dialFailure(ctx context.Context, err error) string {
-	var rej *sip.RejectedError
 	switch {
 	case ctx.Err() != nil:
 		return "localTeardown"
-	case errors.As(err, &rej) && (rej.Code == 404 || rej.Code == 604 || rej.Code == 484):
+	case errors.Is(err, sip.ErrNotFound):
 		return "unknownDestination"
-	case errors.As(err, &rej) && (rej.Code == 486 || rej.Code == 600):
+	case errors.Is(err, sip.ErrBusy):
 		return "destinationBusy"
-	case errors.As(err, &rej) && (rej.Code == 603 || rej.Code == 403):
+	case errors.Is(err, sip.ErrDeclined):
 		return "callDeclined"
 	case errors.Is(err, sip.ErrNoAnswer):
 		return "ringingTimeout"
-	case strings.Contains(err.Error(), "no dial plan rule"):
+	case errors.Is(err, sip.ErrNoDialPlanRule):
 		return "unknownDestination"
 	}
 	return "failure"

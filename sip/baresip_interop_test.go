@@ -70,7 +70,7 @@ func mediaStreamer(t *testing.T, audio []sdp.Codec) (u *UA, calls chan *Call, ms
 		ans, m, err := sdp.Answer(c.Offer, sdp.Config{Address: net.IPv4(127, 0, 0, 1), Audio: audio,
 			Ports: func(kind string, i int) (int, int) { return sessions[kind].LocalPorts() }})
 		if err != nil {
-			return nil, &RejectError{Code: 488, Reason: "Not Acceptable Here"}
+			return nil, &StatusError{Code: 488, Reason: "Not Acceptable Here"}
 		}
 		for _, x := range m {
 			if s := sessions[x.Kind]; x.Accepted && s != nil {

@@ -26,14 +26,6 @@ var (
 	ErrAuthFailed = errors.New("authentication failed")
 )
 
-// RejectedError is a final failure response to an outbound INVITE.
-type RejectedError struct {
-	Code   int
-	Reason string
-}
-
-func (e *RejectedError) Error() string { return fmt.Sprintf("call rejected: %d %s", e.Code, e.Reason) }
-
 // DialOptions configure an outbound call.
 type DialOptions struct {
 	// Username and Password answer 401 and 407 digest challenges (the digest URI is the
@@ -86,7 +78,7 @@ func (c *OutboundCall) Hangup(ctx context.Context) error {
 
 // Dial calls target (a SIP URI such as "sip:bob@example.com:5060") with an SDP offer and
 // waits for the answer, answering digest challenges with the credentials in opts. It
-// cancels the INVITE when ctx ends. Failures are *RejectedError, ErrNoProvisional,
+// cancels the INVITE when ctx ends. Failures are *StatusError, ErrNoProvisional,
 // ErrNoAnswer or ErrAuthFailed, wrapped with the target.
 func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOptions) (*OutboundCall, error) {
 	var uri sipmsg.Uri
@@ -168,7 +160,7 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 		case errors.As(err, &rej) && (rej.Res.StatusCode == 401 || rej.Res.StatusCode == 407) && challenged > 0 && opts.Password != "":
 			err = fmt.Errorf("%w: %d %s", ErrAuthFailed, rej.Res.StatusCode, rej.Res.Reason)
 		case errors.As(err, &rej):
-			err = &RejectedError{Code: rej.Res.StatusCode, Reason: rej.Res.Reason}
+			err = &StatusError{Code: rej.Res.StatusCode, Reason: rej.Res.Reason}
 		case !provisional.Load():
 			err = ErrNoProvisional
 		case ctx.Err() != nil:

@@ -80,9 +80,10 @@ func TestInteropDialBusy(t *testing.T) {
 	target, p := callee(t, "-sf", filepath.Join("testdata", "uas_busy.xml"))
 	u := caller(t)
 	_, err := u.Dial(context.Background(), target, []byte(offer), DialOptions{Timeout: 10 * time.Second})
-	var rej *RejectedError
+	var rej *StatusError
 	require.ErrorAs(t, err, &rej)
 	require.Equal(t, 486, rej.Code)
+	require.ErrorIs(t, err, ErrBusy)
 	require.Contains(t, err.Error(), "486 Busy Here")
 	require.NoError(t, p.Wait(time.Minute), p.Output())
 }

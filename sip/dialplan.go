@@ -103,7 +103,7 @@ func Plan(rules []Rule, target string) ([]Attempt, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("sip: no dial plan rule matches %s", uri.Host)
+		return nil, fmt.Errorf("%w %s", ErrNoDialPlanRule, uri.Host)
 	}
 	return out, nil
 }
@@ -134,7 +134,7 @@ func (u *UA) DialPlan(ctx context.Context, rules []Rule, target string, offer []
 			return c, a, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", a.Target, err))
-		var rej *RejectedError
+		var rej *StatusError
 		if errors.As(err, &rej) && rej.Code < 500 && rej.Code != 401 && rej.Code != 407 || ctx.Err() != nil {
 			break
 		}

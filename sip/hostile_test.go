@@ -244,9 +244,9 @@ func TestHostileRejectedAndCancelledLeaveNoDialog(t *testing.T) {
 	u, err := New(WithUDP("127.0.0.1:0"), WithCallLimit(-1), WithInviteHandler(func(c *Call) ([]byte, error) {
 		if mode.Load() == "cancel" {
 			<-c.Done() // ringing until the caller cancels
-			return nil, &RejectError{Code: 486, Reason: "Busy Here"}
+			return nil, &StatusError{Code: 486, Reason: "Busy Here"}
 		}
-		return nil, &RejectError{Code: 486, Reason: "Busy Here"}
+		return nil, &StatusError{Code: 486, Reason: "Busy Here"}
 	}))
 	require.NoError(t, err)
 	defer u.Close()
@@ -314,7 +314,7 @@ func TestHostileConcurrentInvitesRespectTheLimit(t *testing.T) {
 		case <-hold:
 		case <-c.Done():
 		}
-		return nil, &RejectError{Code: 486, Reason: "Busy Here"}
+		return nil, &StatusError{Code: 486, Reason: "Busy Here"}
 	}))
 	require.NoError(t, err)
 	defer u.Close()

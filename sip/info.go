@@ -128,7 +128,7 @@ func (c *Call) info(ctx context.Context, contentType, body string) error {
 		return fmt.Errorf("sip: INFO: %w", err)
 	}
 	if !res.IsSuccess() {
-		return &RejectedError{Code: res.StatusCode, Reason: res.Reason}
+		return &StatusError{Code: res.StatusCode, Reason: res.Reason}
 	}
 	return nil
 }

@@ -18,18 +18,8 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
-// RejectError is what an InviteHandler returns to refuse a call with a status.
-type RejectError struct {
-	Code   int
-	Reason string
-}
-
-func (e *RejectError) Error() string {
-	return fmt.Sprintf("sip: call rejected: %d %s", e.Code, e.Reason)
-}
-
 // InviteHandler decides on an incoming call: it returns the SDP answer to accept, or an
-// error (a *RejectError for a specific status; anything else gives 500). For a late offer
+// error (a *StatusError for a specific status; anything else gives 500). For a late offer
 // (c.Offer empty) it returns our offer (sdp.Offer) instead, and the caller's answer is
 // c.RemoteSDP once c.Confirmed is closed. It runs on the transaction's goroutine; the 180
 // Ringing has been sent. If the caller cancels meanwhile, c.Done is closed (EndReason
@@ -399,7 +389,7 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	_ = dlg.Respond(180, "Ringing", nil, contact)
 	var answer []byte
 	if u.onInvite == nil {
-		err = &RejectError{Code: 480, Reason: "Temporarily Unavailable"}
+		err = &StatusError{Code: 480, Reason: "Temporarily Unavailable"}
 	} else {
 		answer, err = u.onInvite(c)
 	}
@@ -408,7 +398,7 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	if err != nil {
 		code, reason := 500, "Server Internal Error"
-		var rej *RejectError
+		var rej *StatusError
 		if errors.As(err, &rej) {
 			code, reason = rej.Code, rej.Reason
 		}

@@ -25,7 +25,7 @@ func streamer(t *testing.T, opts ...Option) (*UA, chan *Call) {
 		ans, _, err := sdp.Answer(c.Offer, sdp.Config{Address: net.IPv4(127, 0, 0, 1),
 			Ports: func(kind string, i int) (int, int) { return 30000, 30001 }})
 		if err != nil {
-			return nil, &RejectError{Code: 488, Reason: "Not Acceptable Here"}
+			return nil, &StatusError{Code: 488, Reason: "Not Acceptable Here"}
 		}
 		calls <- c
 		return ans, nil
@@ -120,7 +120,7 @@ func TestCallLimit(t *testing.T) {
 	var once sync.Once
 	u, err := New(WithUDP("127.0.0.1:0"), WithCallLimit(1), WithInviteHandler(func(c *Call) ([]byte, error) {
 		once.Do(func() { <-hold }) // the first call stays ringing
-		return nil, &RejectError{Code: 486, Reason: "Busy Here"}
+		return nil, &StatusError{Code: 486, Reason: "Busy Here"}
 	}))
 	require.NoError(t, err)
 	defer u.Close()
@@ -194,7 +194,7 @@ func TestInteropSippCancel(t *testing.T) {
 	u, err := New(WithUDP("127.0.0.1:0"), WithInviteHandler(func(c *Call) ([]byte, error) {
 		<-c.Done() // an application still resolving where to stream
 		ended <- c
-		return nil, &RejectError{Code: 480, Reason: "Temporarily Unavailable"}
+		return nil, &StatusError{Code: 480, Reason: "Temporarily Unavailable"}
 	}))
 	require.NoError(t, err)
 	t.Cleanup(func() { u.Close() })
