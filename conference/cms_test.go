@@ -17,8 +17,6 @@ import (
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
 	"github.com/sipcast/sipcast/media"
-	"github.com/sipcast/sipcast/media/aac"
-	"github.com/sipcast/sipcast/media/rtpsend"
 	"github.com/sipcast/sipcast/sip"
 	"github.com/sipcast/sipcast/sip/sdp"
 )
@@ -65,20 +63,7 @@ func TestCMSConferenceGoOnly(t *testing.T) {
 	// The endpoint dials the space.
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
-	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"))
-	require.NoError(t, err)
-	defer caller.Close()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer conn.Close()
-	local := conn.LocalAddr().(*net.UDPAddr)
-	ac, err := aac.ParseConfig(clip.AudioConfig)
-	require.NoError(t, err)
-	offer := rtpsend.SDP(local.IP, local.Port, local.Port, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels)
-	endpoint, err := caller.Dial(ctx, "sip:board.room@"+r.bridge.UA().UDPAddr().String(), offer, sip.DialOptions{})
-	require.NoError(t, err)
-	sender, err := rtpsend.ForAnswer(conn, endpoint.Answer, clip.SPS, clip.PPS, ac.SampleRate)
-	require.NoError(t, err)
+	endpoint, _, sender := dialBridgeWith(ctx, t, r.bridge, clip, dialOpts{video: true, audio: true, user: "board.room"})
 
 	var calls []cmsapi.Call
 	require.Eventually(t, func() bool {

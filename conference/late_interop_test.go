@@ -87,6 +87,19 @@ func sendCall(t *testing.T, clip *testmedia.Clip, frames []media.Frame, cfg conf
 // the end of the test.
 func dialBridge(ctx context.Context, t *testing.T, b *conference.Bridge, clip *testmedia.Clip, video, audio bool) (*sip.OutboundCall, *net.UDPConn, *rtpsend.Sender) {
 	t.Helper()
+	return dialBridgeWith(ctx, t, b, clip, dialOpts{video: video, audio: audio})
+}
+
+// dialOpts: user is the Request-URI's user part (default "stream"); edit changes the
+// offer before it is sent (SRTP lines, rtcp-mux).
+type dialOpts struct {
+	video, audio bool
+	user         string
+	edit         func(offer string) string
+}
+
+func dialBridgeWith(ctx context.Context, t *testing.T, b *conference.Bridge, clip *testmedia.Clip, o dialOpts) (*sip.OutboundCall, *net.UDPConn, *rtpsend.Sender) {
+	t.Helper()
 	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"))
 	require.NoError(t, err)
 	t.Cleanup(func() { caller.Close() })
@@ -97,14 +110,21 @@ func dialBridge(ctx context.Context, t *testing.T, b *conference.Bridge, clip *t
 	ac, err := aac.ParseConfig(clip.AudioConfig)
 	require.NoError(t, err)
 	videoPort, audioPort := 0, 0
-	if video {
+	if o.video {
 		videoPort = local.Port
 	}
-	if audio {
+	if o.audio {
 		audioPort = local.Port
 	}
-	offer := rtpsend.SDP(local.IP, videoPort, audioPort, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels)
-	call, err := caller.Dial(ctx, "sip:stream@"+b.UA().UDPAddr().String(), offer, sip.DialOptions{})
+	offer := string(rtpsend.SDP(local.IP, videoPort, audioPort, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels))
+	if o.edit != nil {
+		offer = o.edit(offer)
+	}
+	user := o.user
+	if user == "" {
+		user = "stream"
+	}
+	call, err := caller.Dial(ctx, "sip:"+user+"@"+b.UA().UDPAddr().String(), []byte(offer), sip.DialOptions{})
 	require.NoError(t, err)
 	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
 	require.NoError(t, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
-	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/rtpsend"
 	"github.com/sipcast/sipcast/sip"
 )
@@ -46,31 +44,19 @@ func TestEncryptedCallWithRTCPMux(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"))
-	require.NoError(t, err)
-	defer caller.Close()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer conn.Close()
-	local := conn.LocalAddr().(*net.UDPAddr)
-	ac, err := aac.ParseConfig(clip.AudioConfig)
-	require.NoError(t, err)
 	ourKey := make([]byte, 30)
 	_, _ = rand.Read(ourKey)
 	line := "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + base64.StdEncoding.EncodeToString(ourKey) + "\r\na=rtcp-mux\r\n"
-	offer := string(rtpsend.SDP(local.IP, local.Port, local.Port, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels))
-	offer = strings.ReplaceAll(offer, "RTP/AVP", "RTP/SAVP")
-	offer = strings.ReplaceAll(offer, "a=sendonly\r\n", "a=sendonly\r\n"+line)
-	call, err := caller.Dial(ctx, "sip:stream@"+b.UA().UDPAddr().String(), []byte(offer), sip.DialOptions{})
-	require.NoError(t, err)
+	call, conn, sender := dialBridgeWith(ctx, t, b, clip, dialOpts{video: true, audio: true, edit: func(offer string) string {
+		offer = strings.ReplaceAll(offer, "RTP/AVP", "RTP/SAVP")
+		return strings.ReplaceAll(offer, "a=sendonly\r\n", "a=sendonly\r\n"+line)
+	}})
 	answer := string(call.Answer)
 	require.Equal(t, 2, strings.Count(answer, "RTP/SAVP"), "both m-lines accepted encrypted:\n%s", answer)
 	require.Equal(t, 2, strings.Count(answer, "a=rtcp-mux"), answer)
 	keys := reCrypto.FindAllStringSubmatch(answer, -1)
 	require.Len(t, keys, 2, answer)
 
-	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
-	require.NoError(t, err)
 	enc := srtpContext(t, ourKey)
 	sender.Output = func(st *rtpsend.Stream, packet []byte) error {
 		out, err := enc.EncryptRTP(nil, packet, nil)
