@@ -156,3 +156,48 @@ func TestOutputFailureIsolated(t *testing.T) {
 	require.Equal(t, 1, ev.count(conference.EventOutputFailed))
 	require.Zero(t, ev.count(conference.EventStreamingStopped)+ev.count(conference.EventRecordingFailed))
 }
+
+// An Events handler that ends the call from inside the callback (EndCall on the first
+// streaming event) does not deadlock: the call ends, its outputs are finalized, and
+// Close joins everything.
+func TestEventsHandlerMayEndTheCall(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	url, _ := goRTMP(t)
+	var bp atomic.Pointer[conference.Bridge]
+	ended := make(chan string, 1)
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")},
+		StreamURL: url("ends"), RecordDir: t.TempDir(),
+		Events: func(e conference.Event) {
+			switch e.Type {
+			case conference.EventStreamingStarted:
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = bp.Load().EndCall(ctx, e.CallID)
+			case conference.EventCallEnded:
+				ended <- e.Reason
+			}
+		}})
+	require.NoError(t, err)
+	bp.Store(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	call, _, sender := dialBridge(ctx, t, b, clip, true, true)
+	played := make(chan struct{})
+	go func() { defer close(played); _ = sender.Play(ctx, clip.Interleaved(), 0, 0, nil) }()
+	select {
+	case reason := <-ended:
+		require.NotEmpty(t, reason)
+	case <-ctx.Done():
+		t.Fatal("the call did not end: EndCall from the Events handler is stuck")
+	}
+	select {
+	case <-call.Done():
+	case <-ctx.Done():
+		t.Fatal("the caller got no BYE")
+	}
+	cancel()
+	<-played
+	require.NoError(t, b.Close())
+}
