@@ -7,17 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/sipcast/sipcast/internal/peer"
 )
 
 func freeTCP(t *testing.T) string {
@@ -45,13 +39,7 @@ func slowloris(t *testing.T, addr, path string) error {
 // source are slowed (429 after the first few) and never accepted, not even with the right
 // password during the lockout; metrics need the API credentials and show no Call-ID.
 func TestHostileHTTP(t *testing.T) {
-	warm := make(chan os.Signal, 1)
-	signal.Notify(warm, syscall.SIGUSR2)
-	signal.Stop(warm)
-	peer.CheckNoLeaks(t)
-	const pw = "Api-Pa55-word"
-	pwFile := filepath.Join(t.TempDir(), "api.pw")
-	require.NoError(t, os.WriteFile(pwFile, []byte(pw+"\n"), 0o600))
+	pw, pwFile := apiSetup(t)
 	metrics := freeTCP(t)
 	logs, stop := runStreamer(t, "-sip-udp", "127.0.0.1:0", "-sip-tcp", "none", "-record-dir", t.TempDir(),
 		"-api", "127.0.0.1:0", "-api-insecure", "-api-user", "tms", "-api-password-file", pwFile, "-metrics", metrics)

@@ -48,15 +48,7 @@ func TestCheck(t *testing.T) {
 // -api serves the CMS API from the streamer: Basic auth with the password from the
 // file, configuration and live objects; the password never reaches the log.
 func TestAPI(t *testing.T) {
-	// os/signal starts one goroutine for the process at the first Notify, and keeps it:
-	// start it before counting goroutines.
-	warm := make(chan os.Signal, 1)
-	signal.Notify(warm, syscall.SIGUSR2)
-	signal.Stop(warm)
-	peer.CheckNoLeaks(t)
-	const pw = "Api-Pa55-word"
-	pwFile := filepath.Join(t.TempDir(), "api.pw")
-	require.NoError(t, os.WriteFile(pwFile, []byte(pw+"\n"), 0o600))
+	pw, pwFile := apiSetup(t)
 
 	var out bytes.Buffer
 	code := run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-api", "127.0.0.1:0", "-api-password-file", pwFile}, &out, &out)
@@ -105,6 +97,21 @@ func TestAPI(t *testing.T) {
 	stop()
 	require.NotContains(t, logs.String(), pw)
 	require.NotContains(t, logs.String(), "wrong")
+}
+
+// apiSetup starts the leak check and writes an API password file, returning the
+// password and the file. os/signal starts one goroutine for the process at the first
+// Notify, and keeps it: it is started before the leak check looks.
+func apiSetup(t *testing.T) (pw, pwFile string) {
+	t.Helper()
+	warm := make(chan os.Signal, 1)
+	signal.Notify(warm, syscall.SIGUSR2)
+	signal.Stop(warm)
+	peer.CheckNoLeaks(t)
+	pw = "Api-Pa55-word"
+	pwFile = filepath.Join(t.TempDir(), "api.pw")
+	require.NoError(t, os.WriteFile(pwFile, []byte(pw+"\n"), 0o600))
+	return pw, pwFile
 }
 
 // runStreamer runs the streamer in this process with args; stop ends it (as SIGTERM
