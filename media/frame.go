@@ -56,4 +56,11 @@ type Frame struct {
 	Keyframe bool
 	// Data is the access unit; see the type documentation for its layout.
 	Data []byte
+	// Track is set on the frames where the track's configuration is new or changed: a
+	// track's first frame (for video, its first keyframe with parameter sets), a keyframe
+	// whose parameter sets differ from the last ones, audio whose AudioSpecificConfig
+	// changed. It is nil on the others: configuration travels with the data, and a
+	// writer that sets up a container from it (an FLV sequence header, an MP4 init
+	// segment) follows it, copying what it keeps. Like Data, it is valid during the call.
+	Track *Track
 }

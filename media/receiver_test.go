@@ -2,6 +2,7 @@ package media_test
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -9,9 +10,11 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/testclip"
 )
 
 type receiverRun struct {
@@ -110,4 +113,77 @@ func TestReceiverImpairedDeterministic(t *testing.T) {
 	t.Logf("%d packets lost, %d NACKed, %d PLIs, %d frames out (%d keyframes)", len(a.lost), len(a.nacked), a.plis, len(a.frames), a.keys)
 	c := runReceiver(t, 43)
 	require.NotEqual(t, a.lost, c.lost, "another seed, another network")
+}
+
+// Audio and video of one call share its Clock, and payload types are scoped per m-line:
+// audio 96 (8 kHz) and video 96 (90 kHz) are two tracks on it, each timed at its own
+// rate. The first frame of each track says what the track is (Frame.Track), and the
+// frames after it do not.
+func TestReceiverClockKeyedByTrack(t *testing.T) {
+	start := time.Unix(2_000_000, 0)
+	clock := media.NewClock(start)
+	var video, audio []media.Frame
+	keep := func(to *[]media.Frame) media.SessionOption {
+		return media.WithFrames(func(f *media.Frame) {
+			c := *f
+			if f.Track != nil {
+				tr := *f.Track
+				c.Track = &tr
+			}
+			*to = append(*to, c)
+		})
+	}
+	noRTCP := func([]byte) error { return nil }
+	vr, err := media.NewReceiver(noRTCP, media.WithClock(clock), keep(&video))
+	require.NoError(t, err)
+	clip, err := testclip.AV720p()
+	require.NoError(t, err)
+	sprop := "sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(clip.SPS) + "," + base64.StdEncoding.EncodeToString(clip.PPS)
+	require.NoError(t, vr.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000, FMTP: sprop}))
+	ar, err := media.NewReceiver(noRTCP, media.WithClock(clock), keep(&audio))
+	require.NoError(t, err)
+	require.NoError(t, ar.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingPCMU, ClockRate: 8000}))
+
+	pkts := clipPackets(t)
+	var p rtp.Packet
+	for i := 0; i < 100; i++ { // 2 s of audio, and the video packets of the same time
+		at := start.Add(time.Duration(i) * 20 * time.Millisecond)
+		a := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 9}, Payload: make([]byte, 160)}
+		b, err := a.Marshal()
+		require.NoError(t, err)
+		ar.Push(b, at)
+		for len(pkts) > 0 {
+			require.NoError(t, p.Unmarshal(pkts[0]))
+			if time.Duration(p.Timestamp)*time.Second/90000 > time.Duration(i)*20*time.Millisecond {
+				break
+			}
+			vr.Push(pkts[0], at)
+			pkts = pkts[1:]
+		}
+		vr.Advance(at)
+		ar.Advance(at)
+	}
+	end := start.Add(3 * time.Second)
+	vr.Advance(end)
+	ar.Advance(end)
+
+	require.Greater(t, len(audio), 50)
+	require.Greater(t, len(video), 30)
+	for i, f := range audio[1:] {
+		step := f.DTS - audio[i].DTS
+		require.InDelta(t, float64(20*time.Millisecond), float64(step), float64(time.Millisecond), "audio frame %d: 160 samples at 8 kHz", i+1)
+	}
+	span := video[len(video)-1].PTS - video[0].PTS
+	require.True(t, span > 1500*time.Millisecond && span < 2*time.Second, "video on its own 90 kHz clock: %v for the first 2 s of the clip", span)
+
+	require.NotNil(t, audio[0].Track)
+	require.Equal(t, media.Track{Codec: media.CodecPCMU, ClockRate: 8000, Channels: 1}, *audio[0].Track)
+	require.NotNil(t, video[0].Track, "the first keyframe describes the video (parameter sets from the SDP)")
+	require.True(t, video[0].Keyframe)
+	require.Equal(t, 1280, video[0].Track.Width)
+	require.Equal(t, 720, video[0].Track.Height)
+	require.NotEmpty(t, video[0].Track.SPS)
+	for _, f := range append(audio[1:], video[1:]...) {
+		require.Nil(t, f.Track, "configuration unchanged: not repeated")
+	}
 }

@@ -283,7 +283,7 @@ func (s *Session) replayEarly(t *track, ssrc uint32) {
 	defer s.earlyMu.Unlock()
 	for i := range s.early {
 		if e := &s.early[i]; e.ok && e.ssrc == ssrc {
-			s.clock.SenderReport(t.cfg.clockID(), ntpTime(e.ntp), e.rtp, e.at)
+			s.clock.SenderReport(t.cid, ntpTime(e.ntp), e.rtp, e.at)
 			t.lsr.Store(uint32(e.ntp >> 16))
 			t.lsrAt.Store(e.at.UnixNano())
 			e.ok = false
@@ -658,8 +658,8 @@ func (s *Session) receive(b []byte, from *net.UDPAddr, now time.Time) {
 	ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
 	if old, ok := t.source(); ok && ssrc != old {
 		// A new source: start the track's clock and sequence space over.
-		s.clock.RemoveTrack(t.cfg.clockID())
-		s.clock.AddTrack(t.cfg.clockID(), t.cfg.ClockRate)
+		s.clock.RemoveTrack(t.cid)
+		s.clock.AddTrack(t.cid, t.cfg.ClockRate)
 		t.reset()
 	}
 	if old, ok := t.source(); !ok || old != ssrc {
@@ -871,7 +871,7 @@ func (s *Session) parseRTCP(b []byte, now time.Time) {
 			for _, t := range s.tracks {
 				if ssrc, ok := t.source(); ok && ssrc == p.SSRC {
 					known = true
-					s.clock.SenderReport(t.cfg.clockID(), ntpTime(p.NTPTime), p.RTPTime, now)
+					s.clock.SenderReport(t.cid, ntpTime(p.NTPTime), p.RTPTime, now)
 					t.lsr.Store(uint32(p.NTPTime >> 16))
 					t.lsrAt.Store(now.UnixNano())
 				}

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/h264"
 	"github.com/sipcast/sipcast/media/jitter"
 	"github.com/sipcast/sipcast/media/rtpaac"
@@ -72,6 +74,7 @@ func (e Encoding) codec() Codec {
 type track struct {
 	cfg    TrackConfig
 	codec  Codec
+	cid    uint32 // the track's id in the Clock (cfg.clockID)
 	buf    jitter.Buffer
 	h264   rtph264.Decoder
 	aac    rtpaac.Decoder
@@ -80,6 +83,9 @@ type track struct {
 	sps    []byte
 	pps    []byte
 	withPS []byte // keyframe with parameter sets prepended
+	// desc is the track as announced on frames (Frame.Track); announced says it was.
+	desc      Track
+	announced bool
 	// src is 1<<32 | SSRC once a packet arrived; read by the RTCP goroutine.
 	src atomic.Uint64
 	// lsr is the middle 32 bits of the last Sender Report's NTP time and lsrAt when it
@@ -127,7 +133,7 @@ func (t *track) init() error {
 }
 
 func newTrack(cfg TrackConfig) (*track, error) {
-	t := &track{cfg: cfg, codec: cfg.Encoding.codec()}
+	t := &track{cfg: cfg, codec: cfg.Encoding.codec(), cid: cfg.clockID()}
 	if cfg.ClockRate <= 0 {
 		return nil, fmt.Errorf("media: track %d: clock rate %d", cfg.PayloadType, cfg.ClockRate)
 	}
@@ -156,6 +162,31 @@ func newTrack(cfg TrackConfig) (*track, error) {
 		return nil, fmt.Errorf("media: track %d: encoding %q is not supported", cfg.PayloadType, cfg.Encoding)
 	}
 	return t, nil
+}
+
+// Describe returns what the negotiation alone says of the track (ok false when it
+// waits for the stream): H.264 with sprop-parameter-sets, AAC with its configuration
+// in the fmtp (mpeg4-generic, MP4A-LATM with cpresent=0), G.711, G.722 and Opus. It is
+// the description that the track's first frames would otherwise announce (Frame.Track).
+func (c TrackConfig) Describe() (Track, bool) {
+	t, err := newTrack(c)
+	if err != nil {
+		return Track{}, false
+	}
+	switch {
+	case t.codec == CodecH264:
+		if t.sps == nil || t.pps == nil {
+			return Track{}, false
+		}
+		t.announceVideo()
+	case t.codec.IsAudio():
+		if !t.announceAudio(t.codec) {
+			return Track{}, false
+		}
+	default:
+		return Track{}, false
+	}
+	return t.desc, true
 }
 
 // SpropParameterSets decodes the SPS and PPS of an H.264 fmtp's sprop-parameter-sets
@@ -229,8 +260,12 @@ func (t *track) depacketize(p *rtp.Packet, lost int, clock *Clock, arrival time.
 				data = t.withPS
 			}
 		}
-		pts := clock.Map(t.cfg.clockID(), au.Timestamp, arrival)
+		pts := clock.Map(t.cid, au.Timestamp, arrival)
 		t.frame = Frame{Codec: CodecH264, PTS: pts, Keyframe: au.Keyframe, Data: data}
+		if au.Keyframe && t.sps != nil && t.pps != nil && (!t.announced || !bytes.Equal(t.sps, t.desc.SPS) || !bytes.Equal(t.pps, t.desc.PPS)) {
+			t.announceVideo()
+			t.frame.Track = &t.desc
+		}
 		t.lastVideo = arrival
 		t.reorder.push(&t.frame, emit)
 	case t.aac.Config.SizeLength > 0:
@@ -264,26 +299,72 @@ func (t *track) depacketize(p *rtp.Packet, lost int, clock *Clock, arrival time.
 }
 
 func (t *track) emitAudio(c Codec, data []byte, ts uint32, clock *Clock, arrival time.Time, emit func(*Frame)) {
-	pts := clock.Map(t.cfg.clockID(), ts, arrival)
+	pts := clock.Map(t.cid, ts, arrival)
 	if t.haveDTS && pts < t.lastDTS {
 		pts = t.lastDTS // the timeline stepped back once (arrival time to Sender Reports)
 	}
 	t.lastDTS, t.haveDTS = pts, true
 	t.frame = Frame{Codec: c, PTS: pts, DTS: pts, Data: data}
+	if t.announceAudio(c) {
+		t.frame.Track = &t.desc
+	}
 	emit(&t.frame)
+}
+
+// announceVideo describes the track from its current parameter sets.
+func (t *track) announceVideo() {
+	t.desc = Track{Codec: CodecH264, ClockRate: t.cfg.ClockRate, SPS: append(t.desc.SPS[:0], t.sps...), PPS: append(t.desc.PPS[:0], t.pps...)}
+	if info, err := h264.ParseSPS(t.sps); err == nil {
+		t.desc.Width, t.desc.Height = info.Width, info.Height
+	}
+	t.announced = true
+}
+
+// announceAudio describes the track before its first frame, and again when its AAC
+// configuration changed; it reports whether the frame carries the description.
+func (t *track) announceAudio(c Codec) bool {
+	if c != CodecAAC {
+		if t.announced {
+			return false
+		}
+		t.desc = Track{Codec: c, ClockRate: t.cfg.ClockRate, Channels: 1}
+		if c == CodecOpus {
+			t.desc.ClockRate, t.desc.Channels = 48000, 2
+		}
+		t.announced = true
+		return true
+	}
+	asc := t.audioSpecificConfig()
+	if asc == nil || (t.announced && bytes.Equal(asc, t.desc.Config)) {
+		return false
+	}
+	t.desc = Track{Codec: CodecAAC, ClockRate: t.cfg.ClockRate, Channels: 1, Config: append(t.desc.Config[:0], asc...)}
+	if cfg, err := aac.ParseConfig(asc); err == nil {
+		t.desc.ClockRate, t.desc.Channels = cfg.SampleRate, cfg.Channels
+	}
+	t.announced = true
+	return true
 }
 
 // heldUntil returns until when the track's output waits for a first Sender Report
 // (zero when it does not wait).
 func (t *track) heldUntil(c *Clock) time.Time {
-	if t.firstArrival.IsZero() || c.hasReport(t.cfg.clockID()) {
+	if t.firstArrival.IsZero() || c.hasReport(t.cid) {
 		return time.Time{}
 	}
 	return t.firstArrival.Add(startupHold)
 }
 
-// clockID is the id a track uses in the session Clock.
-func (c TrackConfig) clockID() uint32 { return uint32(c.PayloadType) }
+// clockID is the id a track uses in the call's Clock: its kind and its payload type.
+// Payload types are scoped per m-line, so audio 96 and video 96 are two tracks on the
+// clock that a call's audio and video sessions share.
+func (c TrackConfig) clockID() uint32 {
+	id := uint32(c.PayloadType)
+	if c.Encoding.codec().IsVideo() {
+		id |= 1 << 8
+	}
+	return id
+}
 
 // reorderDepth returns the SPS's max_num_reorder_frames, assuming 2 (x264's pyramid
 // default and the common encoder setting) when the SPS does not say.

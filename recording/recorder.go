@@ -354,8 +354,10 @@ func (r *Recorder) Stats() Stats {
 }
 
 // WriteFrame adds a frame (H.264 in AVCC form or an AAC access unit; frames of tracks the
-// recording does not have are ignored). Video waits for its first keyframe. Frames must
-// come in decode order per track. An error is sticky: the disk is full or gone.
+// recording does not have are ignored), as they come: a writer that starts the file
+// where a player can (at a keyframe, audio with the picture) goes in front of it
+// (media/stage's Gate and Align, as the conference Bridge does). Frames must come in
+// decode order per track. An error is sticky: the disk is full or gone.
 func (r *Recorder) WriteFrame(fr *media.Frame) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -369,14 +371,8 @@ func (r *Recorder) WriteFrame(fr *media.Frame) error {
 	switch {
 	case fr.Codec == media.CodecH264 && r.video != nil:
 		t = r.video
-		if !r.started && !fr.Keyframe {
-			return nil // a recording starts at a keyframe
-		}
 	case fr.Codec == media.CodecAAC && r.audio != nil:
 		t = r.audio
-		if r.video != nil && !r.started {
-			return nil // audio before the first keyframe would start the file without a picture
-		}
 	default:
 		return nil
 	}

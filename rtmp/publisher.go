@@ -53,10 +53,6 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int32(s))
 }
 
-// maxAudioAhead bounds how long audio waits for the first video keyframe of a
-// connection before it is sent anyway.
-const maxAudioAhead = 3 * time.Second
-
 // Event reports a state change of a Publisher.
 type Event struct {
 	State State
@@ -278,12 +274,7 @@ type Publisher struct {
 	lastAudio    uint32
 	sps, pps     []byte
 	videoSeqSent bool
-	// keySent says a video keyframe went out on this connection; until then audio is
-	// held back (up to maxAudioAhead), so that the stream starts with both.
-	keySent     bool
-	audioWaited time.Duration
-	audioFirst  time.Duration
-	seqBuf      []byte
+	seqBuf       []byte
 }
 
 // NewPublisher validates the URL and options and starts publishing in the background.
@@ -682,11 +673,9 @@ func (p *Publisher) timestamp(d time.Duration, last *uint32) uint32 {
 // writeFrame sends one frame; the caller holds c.wmu.
 func (p *Publisher) writeFrame(c *conn, streamID uint32, s *slot) error {
 	if s.video {
-		if s.codec == media.CodecH264 && s.key {
-			if sps, pps := h264.ParamSets(s.buf); sps != nil && pps != nil && (!bytes.Equal(sps, p.sps) || !bytes.Equal(pps, p.pps)) {
-				p.sps, p.pps = append(p.sps[:0], sps...), append(p.pps[:0], pps...)
-				p.videoSeqSent = false
-			}
+		if s.codec == media.CodecH264 && s.ps && (!bytes.Equal(s.sps, p.sps) || !bytes.Equal(s.pps, p.pps)) {
+			p.sps, p.pps = append(p.sps[:0], s.sps...), append(p.pps[:0], s.pps...)
+			p.videoSeqSent = false // the track changed (Frame.Track): a new sequence header
 		}
 		ts := p.timestamp(s.dts, &p.lastVideo)
 		if !p.videoSeqSent {
@@ -712,20 +701,8 @@ func (p *Publisher) writeFrame(c *conn, streamID uint32, s *slot) error {
 		p.videoFrames.Add(1)
 		if s.key {
 			p.keyFrames.Add(1)
-			p.keySent = true
 		}
 		return nil
-	}
-	if p.video != nil && !p.keySent {
-		// Audio before the first picture would start the stream (and nginx's recording)
-		// with sound and no image: wait for the keyframe, unless video seems gone.
-		if p.audioWaited == 0 {
-			p.audioFirst = s.dts
-		}
-		p.audioWaited = max(s.dts-p.audioFirst, 1)
-		if p.audioWaited < maxAudioAhead {
-			return nil
-		}
 	}
 	ts := p.timestamp(s.dts, &p.lastAudio)
 	tag := p.audioTag(flv.AACRaw, flv.PacketCodedFrames)
@@ -827,7 +804,6 @@ func (p *Publisher) sendHeaders(c *conn, streamID uint32) error {
 		ts = p.lastAudio
 	}
 	p.videoSeqSent = false
-	p.keySent, p.audioWaited = false, 0
 	if p.video != nil {
 		if err := p.writeVideoSequence(c, streamID, ts); err != nil {
 			return err

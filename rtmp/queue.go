@@ -19,6 +19,9 @@ type slot struct {
 	dts     time.Duration
 	pts     time.Duration
 	buf     []byte
+	// ps says the frame announced H.264 parameter sets (Frame.Track), copied to sps, pps.
+	ps       bool
+	sps, pps []byte
 }
 
 // frameQueue is the bounded queue between WriteFrame and the network. When full it drops
@@ -93,6 +96,10 @@ func (q *frameQueue) push(f *media.Frame) (queued, requestKey bool) {
 		s.buf = q.take()
 	}
 	s.buf = append(s.buf[:0], f.Data...)
+	s.ps = video && f.Track != nil && f.Track.SPS != nil && f.Track.PPS != nil
+	if s.ps {
+		s.sps, s.pps = append(s.sps[:0], f.Track.SPS...), append(s.pps[:0], f.Track.PPS...)
+	}
 	q.n++
 	q.bytes += len(f.Data)
 	if q.manual {

@@ -1,4 +1,4 @@
-package conference
+package stage
 
 import (
 	"time"
@@ -12,18 +12,12 @@ import (
 // two tracks, so that late audio is never overtaken by silence.
 const fillLag = 500 * time.Millisecond
 
-// silentConfig is the AudioSpecificConfig of the silent track given to calls without AAC
-// audio: AAC-LC, 48 kHz, mono.
-var silentConfig = aac.Config{ObjectType: aac.ObjectTypeAACLC, SampleRate: 48000, Channels: 1}
+// SilentConfig is the configuration of the silent track that Align makes for a stream
+// with video and no audio (Synthetic): AAC-LC, 48 kHz, mono.
+var SilentConfig = aac.Config{ObjectType: aac.ObjectTypeAACLC, SampleRate: 48000, Channels: 1}
 
-// silence keeps a call's AAC audio continuous so that players never stall waiting for it
-// (Flashphoner's generate_av_for_ua), and starts it with the picture: from the first
-// video keyframe the outputs take, audio timed before that picture is dropped, a
-// gap in the audio (audio that starts late, or pauses) is filled with silent frames once
-// it is fillLag old in video time; when the audio comes back, the rest of the gap is
-// filled up to it, and real frames that fall inside silence already written are dropped.
-// For a call whose outputs would have no audio at all (synthetic), the whole track is
-// silence, kept level with the video. Owned by the call, under its lock.
+// silence is Align's state: see Align. With no silent frame (fill off, or an AAC
+// configuration it cannot make silence for) it only holds and trims.
 type silence struct {
 	frame     media.Frame
 	rate      int64
@@ -59,6 +53,9 @@ func newSilence(cfg aac.Config, synthetic bool) *silence {
 	return &silence{frame: media.Frame{Codec: media.CodecAAC, Keyframe: true, Data: f}, rate: int64(cfg.SampleRate), synthetic: synthetic}
 }
 
+// holdOnly is the state of an Align that holds and trims the audio but fills nothing.
+func holdOnly() *silence { return &silence{rate: 48000} }
+
 func (s *silence) next() time.Duration {
 	return s.base + time.Duration(s.samples*int64(time.Second)/s.rate)
 }
@@ -77,6 +74,9 @@ const maxFill = 5 * time.Second
 
 // fill writes silent frames while they end by limit.
 func (s *silence) fill(limit time.Duration, write func(*media.Frame)) {
+	if s.frame.Data == nil {
+		return // holding only
+	}
 	d := s.frameDuration()
 	if limit-s.next() > maxFill {
 		s.base, s.samples = limit-d, 0

@@ -1,7 +1,6 @@
-package conference
+package stage
 
 import (
-	"bytes"
 	"testing"
 	"time"
 
@@ -117,7 +116,7 @@ func TestSilenceFillsAPauseAndDropsAudioInsideIt(t *testing.T) {
 }
 
 func TestSilenceSyntheticTrackFollowsVideo(t *testing.T) {
-	s := newSilence(silentConfig, true)
+	s := newSilence(SilentConfig, true)
 	out := runSilence(t, s, 2*time.Second, func(time.Duration) bool { return false })
 	checkContinuous(t, out)
 	require.Equal(t, time.Duration(0), out[0].dts)
@@ -127,7 +126,7 @@ func TestSilenceSyntheticTrackFollowsVideo(t *testing.T) {
 }
 
 func TestSilenceStartsAtTheFirstKeyframe(t *testing.T) {
-	s := newSilence(silentConfig, true)
+	s := newSilence(SilentConfig, true)
 	var out []written
 	write := func(f *media.Frame) { out = append(out, written{f.DTS, true}) }
 	for d := time.Duration(0); d < time.Second; d += 40 * time.Millisecond {
@@ -144,7 +143,7 @@ func TestSilenceNotForHEAAC(t *testing.T) {
 }
 
 func BenchmarkSilenceVideoFrame(b *testing.B) {
-	s := newSilence(silentConfig, true)
+	s := newSilence(SilentConfig, true)
 	write := func(*media.Frame) {}
 	f := &media.Frame{Codec: media.CodecH264, Keyframe: true}
 	b.ReportAllocs()
@@ -157,7 +156,7 @@ func BenchmarkSilenceVideoFrame(b *testing.B) {
 // Days of silence (a room streamed around the clock) keep exact frame steps: the sample
 // count never overflows.
 func TestSilenceLongRunning(t *testing.T) {
-	s := newSilence(silentConfig, true)
+	s := newSilence(SilentConfig, true)
 	var last, prev time.Duration
 	n := 0
 	write := func(f *media.Frame) { prev, last = last, f.DTS; n++ }
@@ -172,7 +171,7 @@ func TestSilenceLongRunning(t *testing.T) {
 
 // A jump of hours in the timeline is skipped, not filled with hours of silence.
 func TestSilenceSkipsAJump(t *testing.T) {
-	s := newSilence(silentConfig, true)
+	s := newSilence(SilentConfig, true)
 	n := 0
 	write := func(*media.Frame) { n++ }
 	s.video(&media.Frame{Codec: media.CodecH264, DTS: 0, Keyframe: true}, write)
@@ -206,32 +205,4 @@ func TestSilenceHoldsAudioForTheFirstPicture(t *testing.T) {
 		s2.audio(&media.Frame{Codec: media.CodecAAC, DTS: a, PTS: a, Data: []byte{1}}, func(*media.Frame) { n++ })
 	}
 	require.InDelta(t, float64(time.Second/afd), n, 2, "no picture: the audio goes on, maxHold late")
-}
-
-func TestURLFromApp(t *testing.T) {
-	for in, want := range map[string]string{
-		"rtmp://h/live/s\x00":                     "rtmp://h/live/s",
-		"\x00\x01xxrtmps://u:p@h:443/app/key\x00": "rtmps://u:p@h:443/app/key",
-		"rtmp://h/live/s rtmps://x/y/z":           "rtmp://h/live/s",
-		"http://h/live/s":                         "",
-		"rtmp://":                                 "",
-		"":                                        "",
-	} {
-		require.Equal(t, want, urlFromApp([]byte(in)), "%q", in)
-	}
-}
-
-func FuzzURLFromApp(f *testing.F) {
-	f.Add([]byte("rtmp://h/live/s\x00"))
-	f.Add([]byte("\x00rtmps://u:p@h:443/app/key"))
-	f.Add([]byte("rtmp://h:99999/"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		u := urlFromApp(data)
-		if u == "" {
-			return
-		}
-		if !bytes.Contains(data, []byte(u)) || len(u) > 2048 {
-			t.Fatalf("%q from %q", u, data)
-		}
-	})
 }

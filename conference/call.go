@@ -1,0 +1,999 @@
+package conference
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/aac"
+	"github.com/sipcast/sipcast/media/stage"
+	"github.com/sipcast/sipcast/recording"
+	"github.com/sipcast/sipcast/rtmp"
+	"github.com/sipcast/sipcast/sip"
+	"github.com/sipcast/sipcast/sip/sdp"
+)
+
+// maxInbox bounds the frames waiting for a call's goroutine (a second of a 720p30 call
+// is about 80): beyond it, while the goroutine is held up (a slow application output),
+// frames are dropped and counted.
+const maxInbox = 1024
+
+// call is one call: its dialog, its media sessions and its outputs.
+//
+// One goroutine, run, owns the call's outputs: the pipeline of stages, the publisher, the
+// recorder, the application's writers and the stream URL. The media path (the sessions'
+// goroutines, or the Bridge's Poller) only copies frames into the call's inbox; URL
+// changes, output changes, keyframe decisions and hang-ups are requests posted to the
+// same inbox. run takes both in batches (once per poller round), and emits events with
+// no lock held. Publishers and recordings are closed on goroutines of the call's own
+// (bg), so that the owner never waits for a network or a disk.
+type call struct {
+	b *Bridge
+	// sc is the incoming call (nil for a dialled leg); sig is its signalling either way.
+	sc     *sip.Call
+	sig    signalling
+	id     string
+	remote string
+	// Set before run starts (newCall, the CMS backend's attach), read-only after: the CMS
+	// conference the call is a leg of (nil: a standalone streamer call), its leg ID and
+	// space (the recording folder), and the outputs it starts with (wantURL, wantRec;
+	// after the start they are run's, changed by setOutputs requests).
+	conf      *conf
+	legID     string
+	spaceID   string
+	wantURL   string
+	wantRec   bool
+	resolving bool // Config.ResolveStreamURL is to be asked
+	clock     *media.Clock
+	ctx       context.Context
+	stop      context.CancelFunc
+
+	// sessMu guards the sessions and their SRTP keys (INVITE, re-INVITE and UPDATE
+	// negotiate them on the SIP goroutines). hasVideo and hasAudio are set by setupMedia
+	// before run reads them.
+	sessMu   sync.Mutex
+	sessions map[string]*media.Session // "audio", "video"
+	keys     map[string]*sdp.Crypto    // the SRTP keys a session was made with
+	hasVideo bool
+	hasAudio bool
+	// sdpVideo and sdpAudio describe the tracks as far as the SDP does (nil: the stream
+	// will), set by setupMedia with hasVideo and hasAudio.
+	sdpVideo, sdpAudio *media.Track
+
+	// The inbox (inMu): frames from the media path and requests for run.
+	inMu      sync.Mutex
+	inbox     []media.Frame
+	reqs      []func()
+	inDropped uint64
+	ended     bool // run has taken its last batch: requests are dropped
+	dirty     bool // in the Bridge's dirty list (poller)
+	wake      chan struct{}
+
+	// Counted on the media path, read by Calls.
+	video, audio atomic.Uint64
+
+	// infoMu guards what Calls reads of run's state, published by run.
+	infoMu  sync.Mutex
+	infoURL string
+	infoPub *rtmp.Publisher
+	infoRec *recording.Recorder
+
+	// keyframe asks the call's INFO goroutine for a SIP picture_fast_update.
+	keyframe chan struct{}
+	// bg joins the call's helpers: closing publishers and recordings, the resolver,
+	// hang-ups. run waits for them before the call ends.
+	bg sync.WaitGroup
+
+	o owned // run's
+}
+
+// owned is the state only run touches.
+type owned struct {
+	batch     []media.Frame
+	reqs      []func()
+	video     *media.Track
+	audio     *media.Track
+	seen      bool
+	started   bool
+	videoSent bool
+	// The standalone call's URL sources (see standaloneURL), and the application's
+	// choices (Bridge.SetStream, Bridge.SetRecording).
+	appURL, resolvedURL string
+	resolving           bool
+	apiURL              string
+	apiSet              bool
+	recSet, recOn       bool
+	url                 string
+	pub                 *rtmp.Publisher
+	rec                 *recording.Recorder
+	outs                *stage.Tee
+	// head is the pipeline: Monotonic → Gate → Align → the outputs (out).
+	head  media.FrameWriter
+	align *stage.Align
+}
+
+func newCall(b *Bridge, sc *sip.Call) (*call, error) {
+	c, err := newLeg(b, sc, inSig{sc}, sc.ID, sc.From)
+	if err == nil && b.cfg.ResolveStreamURL != nil && sc.StreamURL() == "" {
+		c.resolving = true // run asks the resolver
+	}
+	return c, err
+}
+
+func newLeg(b *Bridge, sc *sip.Call, sig signalling, id, remote string) (*call, error) {
+	ctx, stop := context.WithCancel(context.Background())
+	c := &call{b: b, sc: sc, sig: sig, id: id, remote: remote, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop,
+		sessions: map[string]*media.Session{}, keys: map[string]*sdp.Crypto{}, keyframe: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1)}
+	return c, nil
+}
+
+// openSession returns the call's session for kind, binding it the first time: with
+// rtcp-mux and SRTP as negotiated in m when it comes from an answer (nil for our own
+// offers). Sessions are made from the negotiation, so an encrypted or rtcp-mux call
+// gets a receiver that matches, and an audio-only call opens no video ports. A session
+// that exists is reused (a re-INVITE), keeping its SRTP keys: the answer then carries
+// our key of the first answer, and an offer that changes the peer's key is refused.
+func (c *call) openSession(kind string, m *sdp.Media) (*media.Session, error) {
+	c.sessMu.Lock()
+	s := c.sessions[kind]
+	keys := c.keys[kind]
+	c.sessMu.Unlock()
+	if s != nil {
+		if m != nil && (m.Crypto == nil) != (keys == nil) {
+			return nil, errors.New("SRTP cannot be turned on or off in a re-offer")
+		}
+		if m != nil && m.Crypto != nil {
+			if m.Crypto.Suite != keys.Suite || m.Crypto.RemoteKey != keys.RemoteKey {
+				return nil, errors.New("SRTP re-keying is not supported")
+			}
+			m.Crypto.LocalKey = keys.LocalKey
+		}
+		return s, nil
+	}
+	b := c.b
+	opts := []media.SessionOption{media.WithLocalIP(b.cfg.MediaIP),
+		media.WithClock(c.clock), media.WithFrames(c.onFrame),
+		media.WithMediaTimeouts(b.cfg.MediaTimeout, b.cfg.MediaTimeout),
+		media.WithSessionEvents(c.onSessionEvent),
+		media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp)}
+	if b.cfg.Ports != nil {
+		opts = append(opts, media.WithPortAllocator(b.cfg.Ports))
+	}
+	if b.poller != nil {
+		opts = append(opts, media.WithPoller(b.poller))
+	}
+	if m != nil && m.RTCPMux {
+		opts = append(opts, media.WithRTCPMux())
+	}
+	if m != nil && m.Crypto != nil {
+		opts = append(opts, media.WithSRTP(m.Crypto.Suite, m.Crypto.RemoteKey), media.WithSRTPSend(m.Crypto.Suite, m.Crypto.LocalKey))
+	}
+	s, err := media.NewSession(opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.sessMu.Lock()
+	c.sessions[kind] = s
+	if m != nil && m.Crypto != nil {
+		k := *m.Crypto
+		c.keys[kind] = &k
+	}
+	c.sessMu.Unlock()
+	return s, nil
+}
+
+// offerConfig is how the call makes its own offers (late offers, dialled legs): plain
+// RTP/AVP with separate RTCP, as sdp.Offer makes them.
+func (c *call) offerConfig() sdp.Config {
+	cfg := c.sdpConfig()
+	cfg.SRTP, cfg.RTCPMux, cfg.Open = false, false, nil
+	return cfg
+}
+
+// sdpConfig is how the call negotiates: SRTP (SDES) and rtcp-mux accepted when offered,
+// its sessions opened from what was agreed (Open; Ports for our own offers), one m-line
+// of each kind.
+func (c *call) sdpConfig() sdp.Config {
+	return sdp.Config{Address: c.b.cfg.MediaIP, Resolution: c.b.cfg.Resolution, SRTP: true, RTCPMux: true,
+		Ports: func(kind string, i int) (int, int) {
+			if i != 0 {
+				return 0, 0
+			}
+			s, err := c.openSession(kind, nil)
+			if err != nil {
+				c.b.log.Warn("conference: cannot open a media session", "call", c.id, "kind", kind, "err", err)
+				return 0, 0
+			}
+			return s.LocalPorts()
+		},
+		Open: func(m *sdp.Media, i int) (int, int, error) {
+			if i != 0 {
+				return 0, 0, errors.New("one m-line of each kind is received")
+			}
+			s, err := c.openSession(m.Kind, m)
+			if err != nil {
+				return 0, 0, err
+			}
+			rtp, rtcp := s.LocalPorts()
+			return rtp, rtcp, nil
+		}}
+}
+
+// setupMedia starts the sessions of the accepted m-lines (the first of each kind) and
+// closes the others.
+func (c *call) setupMedia(ms []sdp.Media) error {
+	used := map[string]bool{}
+	c.sessMu.Lock()
+	for _, m := range ms {
+		s := c.sessions[m.Kind]
+		if !m.Accepted || s == nil || used[m.Kind] {
+			continue
+		}
+		if err := s.AddTrack(m.TrackConfig()); err != nil {
+			c.sessMu.Unlock()
+			return err
+		}
+		s.SetRemote(m.RemoteRTP, m.RemoteRTCP)
+		used[m.Kind] = true
+		// What the SDP says of a track (parameter sets, AudioSpecificConfig) lets the
+		// outputs start before the stream repeats it, or when it never does.
+		var desc *media.Track
+		if d, ok := m.TrackConfig().Describe(); ok {
+			desc = &d
+		}
+		switch m.Kind {
+		case "video":
+			c.hasVideo, c.sdpVideo = true, desc
+		case "audio":
+			c.hasAudio, c.sdpAudio = true, desc
+		}
+	}
+	var unused, started []*media.Session
+	for kind, s := range c.sessions {
+		if !used[kind] {
+			unused = append(unused, s)
+			delete(c.sessions, kind)
+		} else {
+			started = append(started, s)
+		}
+	}
+	c.sessMu.Unlock()
+	for _, s := range unused {
+		s.Close()
+	}
+	for _, s := range started {
+		s.Start()
+	}
+	if len(used) == 0 {
+		return sdp.ErrNoCommonMedia
+	}
+	return nil
+}
+
+// sessionList returns the call's sessions (Close and Start run outside sessMu).
+func (c *call) sessionList() []*media.Session {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	out := make([]*media.Session, 0, len(c.sessions))
+	for _, s := range c.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (c *call) closeMedia() {
+	for _, s := range c.sessionList() {
+		s.Close()
+	}
+}
+
+// update answers an in-dialog offer with the same sessions, and follows a changed stream
+// URL (x-cisco-stream in an UPDATE or re-INVITE).
+func (c *call) update(offer []byte) ([]byte, error) {
+	if url := c.sc.StreamURL(); url != "" && c.conf == nil {
+		c.post(func() { c.followURL("the stream URL changed") })
+	}
+	if len(offer) == 0 {
+		return nil, nil
+	}
+	cfg := c.sdpConfig()
+	open := cfg.Open
+	cfg.Open = func(m *sdp.Media, i int) (int, int, error) {
+		c.sessMu.Lock()
+		known := c.sessions[m.Kind] != nil
+		c.sessMu.Unlock()
+		if !known {
+			return 0, 0, errors.New("media not negotiated at the start of the call")
+		}
+		return open(m, i)
+	}
+	answer, ms, err := sdp.Answer(offer, cfg)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	for _, m := range ms {
+		if s := c.sessions[m.Kind]; m.Accepted && s != nil && !used[m.Kind] {
+			s.SetRemote(m.RemoteRTP, m.RemoteRTCP)
+			used[m.Kind] = true
+		}
+	}
+	return answer, nil
+}
+
+// kickKeyframe is the sessions' keyframe hook: it never blocks.
+func (c *call) kickKeyframe() {
+	select {
+	case c.keyframe <- struct{}{}:
+	default:
+	}
+}
+
+// sipKeyframes sends SIP INFO picture_fast_update when asked, until the call ends.
+func (c *call) sipKeyframes(done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.keyframe:
+			ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+			_ = c.sig.RequestKeyframe(ctx)
+			cancel()
+		}
+	}
+}
+
+// requestKeyframe asks the caller for a keyframe (RTCP PLI/FIR, rate-limited by the
+// session; SIP INFO through the keyframe hook).
+func (c *call) requestKeyframe() {
+	c.sessMu.Lock()
+	s := c.sessions["video"]
+	c.sessMu.Unlock()
+	if s != nil {
+		s.RequestKeyframe()
+	}
+}
+
+func (c *call) onSessionEvent(e media.SessionEvent) {
+	switch e.Type {
+	case media.EventMediaTimeout:
+		c.b.log.Warn("conference: media timeout", "call", c.id, "silence", e.Silence)
+		c.post(func() {
+			c.background(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = c.sig.Hangup(ctx)
+			})
+		})
+	case media.EventBye:
+		c.b.log.Info("conference: RTCP BYE from the caller", "call", c.id)
+	}
+}
+
+// background runs fn on a goroutine the call joins before it ends (run's goroutine only).
+func (c *call) background(fn func()) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		fn()
+	}()
+}
+
+// post queues a request for run; it never blocks, and is dropped once the call ended.
+func (c *call) post(fn func()) {
+	c.inMu.Lock()
+	if c.ended {
+		c.inMu.Unlock()
+		return
+	}
+	c.reqs = append(c.reqs, fn)
+	c.inMu.Unlock()
+	c.kick()
+}
+
+func (c *call) kick() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// onFrame receives every frame of the call on the media path: it copies the frame into
+// the inbox (a buffer of the inbox's own; the description too, when it carries one) for
+// run. With the Bridge's Poller, run is woken once after the round; otherwise at once.
+func (c *call) onFrame(f *media.Frame) {
+	if f.Codec.IsVideo() {
+		c.video.Add(1)
+	} else {
+		c.audio.Add(1)
+	}
+	c.inMu.Lock()
+	n := len(c.inbox)
+	if n >= maxInbox || c.ended {
+		c.inDropped++
+		c.inMu.Unlock()
+		return
+	}
+	if n < cap(c.inbox) {
+		c.inbox = c.inbox[:n+1]
+	} else {
+		c.inbox = append(c.inbox, media.Frame{})
+	}
+	e := &c.inbox[n]
+	buf := e.Data[:0]
+	*e = *f
+	e.Data = append(buf, f.Data...)
+	if f.Track != nil {
+		t := *f.Track
+		t.SPS, t.PPS, t.Config = bytes.Clone(t.SPS), bytes.Clone(t.PPS), bytes.Clone(t.Config)
+		e.Track = &t
+	}
+	queue := n == 0 && c.b.poller != nil && !c.dirty
+	if queue {
+		c.dirty = true
+	}
+	c.inMu.Unlock()
+	switch {
+	case c.b.poller == nil:
+		c.kick()
+	case queue:
+		c.b.markDirty(c)
+	}
+}
+
+// run lives as long as the call: it owns the outputs, starts them when the tracks are
+// known (or at StartTimeout), serves requests, and finalizes everything when the call
+// ends.
+func (c *call) run() {
+	defer c.b.wg.Done()
+	kfDone := make(chan struct{})
+	go c.sipKeyframes(kfDone)
+	c.o.resolving = c.resolving && c.conf == nil
+	if c.o.resolving {
+		c.background(c.resolve)
+	}
+	c.b.emit(Event{Type: EventCallStarted, CallID: c.id, Remote: c.remote})
+	if c.sc != nil && len(c.sc.Offer) == 0 {
+		select {
+		case <-c.sc.Confirmed():
+			ms, err := sdp.Negotiate(c.sc.RemoteSDP(), c.offerConfig())
+			if err == nil {
+				err = c.setupMedia(ms)
+			}
+			if err != nil {
+				c.b.log.Warn("conference: late offer answer unusable", "call", c.id, "err", err)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = c.sig.Hangup(ctx)
+				cancel()
+			}
+		case <-c.sig.Done():
+		}
+	}
+	timeout := time.NewTimer(c.b.cfg.StartTimeout)
+	defer timeout.Stop()
+	for done := false; !done; {
+		select {
+		case <-c.wake:
+		case <-timeout.C:
+			if !c.o.started && c.o.seen {
+				c.start("not every track's codec configuration arrived in time")
+			}
+		case <-c.sig.Done():
+			done = true
+		}
+		c.drain(false)
+	}
+	c.stop()
+	c.closeMedia() // no more frames
+	c.drain(true)
+	c.finish()
+	c.bg.Wait()
+	<-kfDone
+	c.b.mu.Lock()
+	delete(c.b.calls, c.id)
+	c.b.completed++
+	c.b.mu.Unlock()
+	if c.b.cms != nil {
+		c.b.cms.callEnded(c)
+	}
+	if n := c.inDropped; n > 0 {
+		c.b.log.Warn("conference: frames dropped: the call's outputs were not keeping up", "call", c.id, "frames", n)
+	}
+	c.b.emit(Event{Type: EventCallEnded, CallID: c.id, Remote: c.remote, Reason: c.sig.EndReason()})
+}
+
+// drain takes the inbox: the requests first, then the frames through the pipeline; and
+// wakes the publisher once for them. last marks the inbox closed.
+func (c *call) drain(last bool) {
+	o := &c.o
+	c.inMu.Lock()
+	o.batch, c.inbox = c.inbox, o.batch[:0]
+	o.reqs, c.reqs = c.reqs, o.reqs[:0]
+	c.dirty = false
+	if last {
+		c.ended = true
+	}
+	c.inMu.Unlock()
+	for i, r := range o.reqs {
+		r()
+		o.reqs[i] = nil
+	}
+	for i := range o.batch {
+		c.frame(&o.batch[i])
+	}
+	if o.pub != nil && c.b.poller != nil {
+		o.pub.Flush()
+	}
+}
+
+// frame takes one frame of the call (run's goroutine): it learns the tracks from it and,
+// once the outputs run, writes it to the pipeline.
+func (c *call) frame(f *media.Frame) {
+	o := &c.o
+	if !o.started {
+		if !o.seen {
+			o.seen, o.video, o.audio = true, c.sdpVideo, c.sdpAudio
+		}
+		if f.Track != nil { // the outputs start with these (the inbox's copy)
+			if f.Codec.IsVideo() {
+				o.video = f.Track
+			} else {
+				o.audio = f.Track
+			}
+		}
+		if (c.hasVideo && o.video == nil) || (c.hasAudio && o.audio == nil) {
+			return
+		}
+		c.start("")
+	}
+	if f.Codec.IsVideo() && !o.videoSent {
+		// The first video frame into the pipeline carries the track: the Gate learns
+		// its parameter sets even when the stream announced them before the start.
+		o.videoSent = true
+		if f.Track == nil {
+			f.Track = o.video
+		}
+	}
+	_ = o.head.WriteFrame(f)
+}
+
+// start starts the outputs with the tracks that are known: the pipeline, streaming,
+// recording and the application's outputs.
+func (c *call) start(note string) {
+	o := &c.o
+	if o.started {
+		return
+	}
+	o.started = true
+	if note != "" {
+		c.b.log.Warn("conference: starting outputs: "+note, "call", c.id)
+	}
+	if o.audio != nil && o.audio.Codec != media.CodecAAC {
+		o.audio = nil // not carried by the outputs (transcoding is not there yet)
+	}
+	align := stage.AlignConfig{Video: o.video != nil}
+	if !c.b.cfg.NoSilence && o.video != nil {
+		if o.audio == nil {
+			cfg := stage.SilentConfig
+			asc, _ := cfg.Marshal()
+			o.audio = &media.Track{Codec: media.CodecAAC, ClockRate: cfg.SampleRate, Channels: cfg.Channels, Config: asc}
+			align.Synthetic, align.Fill = true, &cfg
+		} else if cfg, err := aac.ParseConfig(o.audio.Config); err == nil {
+			align.Fill = &cfg
+		}
+	}
+	o.outs = stage.NewTee()
+	o.outs.OnError = func(_ int, err error) {
+		c.b.emit(Event{Type: EventOutputFailed, CallID: c.id, Reason: err.Error()})
+	}
+	o.align = stage.NewAlign(media.FrameWriterFunc(c.out), align)
+	o.head = stage.NewMonotonic(stage.NewGate(o.align, c.requestKeyframe))
+	url, record := c.wantURL, c.wantRec && c.b.cfg.RecordDir != ""
+	if c.conf == nil {
+		url, record = c.standaloneURL(), c.b.cfg.RecordDir != "" && (!o.recSet || o.recOn)
+	}
+	if url != "" {
+		c.startStreaming(url)
+	}
+	if record {
+		c.startRecording()
+	}
+	c.startOutputs()
+	c.requestKeyframe()
+}
+
+// out is the end of the pipeline: the frame to every output.
+func (c *call) out(f *media.Frame) error {
+	o := &c.o
+	if o.pub != nil {
+		o.pub.WriteFrame(f)
+	}
+	if o.rec != nil {
+		if err := o.rec.WriteFrame(f); err != nil {
+			c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: o.rec.Path(), Reason: err.Error()})
+			rec := o.rec
+			c.setRec(nil)
+			c.background(func() { _ = rec.Close() })
+		}
+	}
+	return o.outs.WriteFrame(f)
+}
+
+// tracks describes the call's tracks as the outputs get them.
+func (c *call) tracks() []media.Track {
+	var out []media.Track
+	if c.o.video != nil {
+		out = append(out, *c.o.video)
+	}
+	if c.o.audio != nil {
+		out = append(out, *c.o.audio)
+	}
+	return out
+}
+
+// startOutputs asks Config.Outputs for the call's writers.
+func (c *call) startOutputs() {
+	if len(c.b.cfg.Outputs) == 0 {
+		return
+	}
+	info := c.info()
+	tracks := c.tracks()
+	for _, mk := range c.b.cfg.Outputs {
+		w, err := mk(info, tracks)
+		if err != nil {
+			c.b.emit(Event{Type: EventOutputFailed, CallID: c.id, Reason: err.Error()})
+			continue
+		}
+		if w != nil {
+			c.o.outs.Add(w)
+		}
+	}
+}
+
+// finish ends the outputs at the call's end: the audio filled up to the video's end, the
+// publisher and the recording closed (on bg), the application's outputs closed.
+func (c *call) finish() {
+	o := &c.o
+	o.started = true // nothing starts any more
+	if o.align != nil {
+		_ = o.align.Finish()
+	}
+	c.stopStreaming("call ended")
+	if o.rec != nil {
+		rec := o.rec
+		c.setRec(nil)
+		c.background(func() { c.finishRecording(rec) })
+	}
+	if o.outs != nil {
+		for _, w := range o.outs.Writers() {
+			if cl, ok := w.(io.Closer); ok {
+				if err := cl.Close(); err != nil {
+					c.b.emit(Event{Type: EventOutputFailed, CallID: c.id, Reason: err.Error()})
+				}
+			}
+		}
+	}
+}
+
+// standaloneURL is a standalone call's stream URL, by precedence: the application's
+// (Bridge.SetStream), x-cisco-stream
+// (INVITE, UPDATE, re-INVITE), an RTCP APP packet, the resolver, Config.StreamURL. It is
+// "" while the resolver is still being asked (streaming starts when it answers).
+func (c *call) standaloneURL() string {
+	o := &c.o
+	switch {
+	case o.apiSet:
+		return o.apiURL
+	case c.sig.StreamURL() != "":
+		return c.sig.StreamURL()
+	case o.appURL != "":
+		return o.appURL
+	case o.resolvedURL != "":
+		return o.resolvedURL
+	case o.resolving:
+		return ""
+	}
+	return c.b.cfg.StreamURL
+}
+
+// followURL moves a running standalone stream to the URL its sources now give.
+func (c *call) followURL(why string) {
+	if !c.o.started || c.ctx.Err() != nil || c.conf != nil {
+		return
+	}
+	if url := c.standaloneURL(); url != "" && (url != c.o.url || c.o.pub == nil) {
+		c.b.log.Info("conference: "+why, "call", c.id, "url", rtmp.Redact(url))
+		c.stopStreaming(why)
+		c.startStreaming(url)
+		c.requestKeyframe()
+	}
+}
+
+// resolve asks Config.ResolveStreamURL (on a goroutine of the call's) and gives run its
+// answer.
+func (c *call) resolve() {
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	u, err := c.b.cfg.ResolveStreamURL(ctx, c.sc)
+	cancel()
+	if err != nil {
+		c.b.log.Warn("conference: resolving the stream URL", "call", c.id, "err", err)
+	} else if u != "" {
+		if _, perr := rtmp.ParseURL(u); perr != nil {
+			c.b.log.Warn("conference: the resolver's stream URL is not usable", "call", c.id, "err", perr)
+			u = ""
+		}
+	}
+	c.post(func() {
+		c.o.resolving, c.o.resolvedURL = false, u
+		if c.o.pub == nil {
+			c.followURL("the resolver answered")
+		}
+	})
+}
+
+// onApp takes a stream URL from an RTCP APP packet (the Call Bridge's undocumented way,
+// see media.AppPacket): it ranks below x-cisco-stream and above the resolver and the
+// default, and a running stream moves to it.
+func (c *call) onApp(a media.AppPacket) {
+	u := urlFromApp(a.Data)
+	if u == "" || c.conf != nil {
+		return
+	}
+	c.post(func() {
+		if u == c.o.appURL {
+			return
+		}
+		c.o.appURL = u
+		c.b.log.Info("conference: stream URL from RTCP APP", "call", c.id, "url", rtmp.Redact(u))
+		c.followURL("the stream URL arrived in RTCP")
+	})
+}
+
+// urlFromApp finds an rtmp:// or rtmps:// URL in an APP packet's data: from the scheme
+// to the first NUL, space or control byte, if it parses.
+func urlFromApp(data []byte) string {
+	i := bytes.Index(data, []byte("rtmp://"))
+	if j := bytes.Index(data, []byte("rtmps://")); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
+	if i < 0 {
+		return ""
+	}
+	end := i
+	for end < len(data) && data[end] > ' ' && data[end] < 0x7f && end-i < 2048 {
+		end++
+	}
+	u := string(data[i:end])
+	if _, err := rtmp.ParseURL(u); err != nil {
+		return ""
+	}
+	return u
+}
+
+// startStreaming starts a publisher to url (run's goroutine).
+func (c *call) startStreaming(url string) {
+	redacted := rtmp.Redact(url)
+	var opts []rtmp.PublisherOption
+	if v := c.o.video; v != nil {
+		opts = append(opts, rtmp.WithVideo(rtmp.VideoTrack{Codec: v.Codec, SPS: v.SPS, PPS: v.PPS}))
+	}
+	if a := c.o.audio; a != nil {
+		opts = append(opts, rtmp.WithAudio(rtmp.AudioTrack{Codec: a.Codec, Config: a.Config}))
+	}
+	opts = append(opts, rtmp.WithKeyframeRequest(c.requestKeyframe), rtmp.WithLogger(c.b.log))
+	if c.b.poller != nil {
+		opts = append(opts, rtmp.WithManualFlush()) // flushed after each batch
+	}
+	var pub *rtmp.Publisher
+	opts = append(opts, rtmp.WithEvents(func(e rtmp.Event) { c.publisherEvent(pub, e, redacted) }))
+	opts = append(opts, c.b.cfg.Publisher...)
+	pub, err := rtmp.NewPublisher(url, opts...)
+	if err != nil {
+		c.b.emit(Event{Type: EventStreamingStopped, CallID: c.id, URL: redacted, Reason: err.Error()})
+		return
+	}
+	c.o.url = url
+	c.setPub(pub, url)
+}
+
+// publisherEvent runs on the publisher's goroutine: it emits (which never blocks) and
+// tells run when the publisher gave up by itself.
+func (c *call) publisherEvent(pub *rtmp.Publisher, e rtmp.Event, url string) {
+	switch e.State {
+	case rtmp.StatePublishing:
+		c.b.emit(Event{Type: EventStreamingStarted, CallID: c.id, URL: url})
+	case rtmp.StateRetrying:
+		reason := fmt.Sprintf("attempt %d, next in %v", e.Attempt, e.Retry)
+		if e.Err != nil {
+			reason = e.Err.Error() + "; " + reason
+		}
+		c.b.emit(Event{Type: EventStreamingRetrying, CallID: c.id, URL: url, Reason: reason})
+	case rtmp.StateClosed:
+		if e.Err != nil {
+			c.post(func() {
+				if c.o.pub == pub {
+					c.stopStreaming("")
+				}
+			})
+		}
+	}
+}
+
+// stopStreaming detaches the publisher and closes it on bg; EventStreamingStopped says
+// why (the publisher's own error first).
+func (c *call) stopStreaming(why string) {
+	pub := c.o.pub
+	if pub == nil {
+		return
+	}
+	c.setPub(nil, "")
+	redacted := pub.URL()
+	c.background(func() {
+		_ = pub.Close()
+		<-pub.Done()
+		reason := why
+		if err := pub.Err(); err != nil {
+			reason = err.Error()
+		}
+		c.b.emit(Event{Type: EventStreamingStopped, CallID: c.id, URL: redacted, Reason: reason})
+	})
+}
+
+func (c *call) setPub(pub *rtmp.Publisher, url string) {
+	c.o.pub = pub
+	c.infoMu.Lock()
+	c.infoPub, c.infoURL = pub, url
+	c.infoMu.Unlock()
+}
+
+func (c *call) setRec(rec *recording.Recorder) {
+	c.o.rec = rec
+	c.infoMu.Lock()
+	c.infoRec = rec
+	c.infoMu.Unlock()
+}
+
+func (c *call) startRecording() {
+	now := time.Now()
+	var path string
+	if c.spaceID != "" {
+		path = recording.SpacePath(c.b.cfg.RecordDir, c.spaceID, now)
+	} else if c.b.cfg.SpaceID != nil && c.sc != nil {
+		if id := c.b.cfg.SpaceID(c.sc); id != "" {
+			path = recording.SpacePath(c.b.cfg.RecordDir, id, now)
+		}
+	}
+	if path == "" {
+		path = recording.ForwardedCallPath(c.b.cfg.RecordDir, now)
+	}
+	cfg := recording.Config{Path: path}
+	if v := c.o.video; v != nil {
+		cfg.Video = &recording.VideoConfig{SPS: v.SPS, PPS: v.PPS}
+	}
+	if a := c.o.audio; a != nil {
+		cfg.Audio = &recording.AudioConfig{AudioSpecificConfig: a.Config}
+	}
+	rec, err := recording.Create(cfg)
+	if err != nil {
+		c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: path, Reason: err.Error()})
+		return
+	}
+	c.setRec(rec)
+	c.b.emit(Event{Type: EventRecordingStarted, CallID: c.id, Path: rec.Path()})
+}
+
+func (c *call) finishRecording(rec *recording.Recorder) {
+	if err := rec.Close(); err != nil {
+		c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: rec.Path(), Reason: err.Error()})
+	} else {
+		c.b.emit(Event{Type: EventRecordingFinished, CallID: c.id, Path: rec.Path()})
+	}
+}
+
+// setOutputs asks run to move a conference leg's outputs to the wanted state (see
+// applyOutputs). It never blocks.
+func (c *call) setOutputs(url string, record bool, why string) {
+	c.post(func() { c.applyOutputs(url, record, why) })
+}
+
+// setStream is Bridge.SetStream: a request to run.
+func (c *call) setStream(url string) {
+	c.post(func() {
+		const why = "changed by the application"
+		if c.conf != nil {
+			c.applyOutputs(url, c.wantRec, why)
+			return
+		}
+		c.o.apiURL, c.o.apiSet = url, true
+		if url == "" {
+			c.stopStreaming(why)
+			return
+		}
+		c.followURL("the application moved the stream")
+	})
+}
+
+// setRecording is Bridge.SetRecording: a request to run.
+func (c *call) setRecording(on bool) {
+	c.post(func() {
+		if c.conf != nil {
+			c.applyOutputs(c.wantURL, on, "changed by the application")
+			return
+		}
+		c.o.recSet, c.o.recOn = true, on
+		c.applyRecording(on)
+	})
+}
+
+// applyOutputs moves the outputs to the wanted state: streaming to url ("" stops it)
+// and recording on or off. Before the outputs start it only records the wish; start
+// then follows it.
+func (c *call) applyOutputs(url string, record bool, why string) {
+	c.wantURL, c.wantRec = url, record
+	o := &c.o
+	if !o.started || c.ctx.Err() != nil {
+		return
+	}
+	if o.pub != nil && o.url != url {
+		c.stopStreaming(why)
+	}
+	if o.pub == nil && url != "" {
+		c.startStreaming(url)
+		c.requestKeyframe()
+	}
+	c.applyRecording(record)
+}
+
+// applyRecording starts or stops the recording of a running call.
+func (c *call) applyRecording(on bool) {
+	o := &c.o
+	if !o.started || c.ctx.Err() != nil {
+		return
+	}
+	if o.rec != nil && !on {
+		rec := o.rec
+		c.setRec(nil)
+		c.background(func() { c.finishRecording(rec) })
+	}
+	if o.rec == nil && on && c.b.cfg.RecordDir != "" {
+		c.startRecording()
+		c.requestKeyframe()
+	}
+}
+
+func (c *call) info() CallInfo {
+	ci := CallInfo{ID: c.id, Remote: c.remote, VideoFrames: c.video.Load(), AudioFrames: c.audio.Load(), MediaPorts: map[string]int{}}
+	for kind, s := range c.sessionMap() {
+		ci.MediaPorts[kind], _ = s.LocalPorts()
+	}
+	c.infoMu.Lock()
+	pub, url, rec := c.infoPub, c.infoURL, c.infoRec
+	c.infoMu.Unlock()
+	if pub != nil {
+		ci.URL, ci.Streaming, ci.Publisher = rtmp.Redact(url), pub.State(), pub.Stats()
+	}
+	if rec != nil {
+		ci.Recording, ci.Recorder = rec.Path(), rec.Stats()
+	}
+	return ci
+}
+
+func (c *call) sessionMap() map[string]*media.Session {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	m := make(map[string]*media.Session, len(c.sessions))
+	for k, s := range c.sessions {
+		m[k] = s
+	}
+	return m
+}
