@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,46 +21,6 @@ import (
 	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/sip"
 )
-
-type eventLog struct {
-	mu     sync.Mutex
-	events []conference.Event
-}
-
-func (l *eventLog) add(e conference.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) has(t conference.EventType) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range l.events {
-		if e.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
-func (l *eventLog) count(t conference.EventType) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, e := range l.events {
-		if e.Type == t {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *eventLog) all() []conference.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]conference.Event(nil), l.events...)
-}
 
 // callThrough has sipp place a Call Bridge-shaped call (scenario) whose x-cisco-stream
 // points at nginx-rtmp, has ffmpeg send clipFile's tracks as RTP to the answered ports

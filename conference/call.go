@@ -794,21 +794,24 @@ func (c *call) startStreaming(url string) {
 	if c.b.poller != nil {
 		opts = append(opts, rtmp.WithManualFlush()) // flushed after each batch
 	}
-	var pub *rtmp.Publisher
-	opts = append(opts, rtmp.WithEvents(func(e rtmp.Event) { c.publisherEvent(pub, e, redacted) }))
+	// The publisher's goroutine may report before NewPublisher returns: it reads the
+	// publisher from ref (on run's goroutine, when it posts).
+	ref := new(atomic.Pointer[rtmp.Publisher])
+	opts = append(opts, rtmp.WithEvents(func(e rtmp.Event) { c.publisherEvent(ref, e, redacted) }))
 	opts = append(opts, c.b.cfg.Publisher...)
 	pub, err := rtmp.NewPublisher(url, opts...)
 	if err != nil {
 		c.b.emit(Event{Type: EventStreamingStopped, CallID: c.id, URL: redacted, Reason: err.Error()})
 		return
 	}
+	ref.Store(pub)
 	c.o.url = url
 	c.setPub(pub, url)
 }
 
 // publisherEvent runs on the publisher's goroutine: it emits (which never blocks) and
 // tells run when the publisher gave up by itself.
-func (c *call) publisherEvent(pub *rtmp.Publisher, e rtmp.Event, url string) {
+func (c *call) publisherEvent(ref *atomic.Pointer[rtmp.Publisher], e rtmp.Event, url string) {
 	switch e.State {
 	case rtmp.StatePublishing:
 		c.b.emit(Event{Type: EventStreamingStarted, CallID: c.id, URL: url})
@@ -821,7 +824,7 @@ func (c *call) publisherEvent(pub *rtmp.Publisher, e rtmp.Event, url string) {
 	case rtmp.StateClosed:
 		if e.Err != nil {
 			c.post(func() {
-				if c.o.pub == pub {
+				if pub := ref.Load(); pub != nil && c.o.pub == pub {
 					c.stopStreaming("")
 				}
 			})

@@ -96,6 +96,7 @@ type dialOpts struct {
 	video, audio bool
 	user         string
 	edit         func(offer string) string
+	contact      map[string]string // Contact parameters (x-cisco-stream)
 }
 
 func dialBridgeWith(ctx context.Context, t *testing.T, b *conference.Bridge, clip *testmedia.Clip, o dialOpts) (*sip.OutboundCall, *net.UDPConn, *rtpsend.Sender) {
@@ -124,7 +125,7 @@ func dialBridgeWith(ctx context.Context, t *testing.T, b *conference.Bridge, cli
 	if user == "" {
 		user = "stream"
 	}
-	call, err := caller.Dial(ctx, "sip:"+user+"@"+b.UA().UDPAddr().String(), []byte(offer), sip.DialOptions{})
+	call, err := caller.Dial(ctx, "sip:"+user+"@"+b.UA().UDPAddr().String(), []byte(offer), sip.DialOptions{ContactParams: o.contact})
 	require.NoError(t, err)
 	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
 	require.NoError(t, err)

@@ -54,6 +54,48 @@ type OutboundCall struct {
 	Answer []byte
 	done   chan struct{}
 	ended  atomic.Bool
+	u      *UA
+	// contactDomain is DialOptions.ContactDomain, kept for the Contacts of Update.
+	contactDomain string
+}
+
+// contactWith is our Contact with domain as its host ("" keeps ours) and params as
+// quoted parameters, in name order.
+func (u *UA) contactWith(domain string, params map[string]string) *sipmsg.ContactHeader {
+	host, port := u.contactHostPort()
+	if domain != "" {
+		host = domain
+	}
+	contact := &sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}, Params: sipmsg.NewParams()}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		contact.Params.Add(k, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(params[k])+`"`)
+	}
+	return contact
+}
+
+// Update sends an in-dialog UPDATE without a body (RFC 3311) whose Contact carries
+// contactParams, as a Call Bridge moves a streamer's x-cisco-stream, and waits for its
+// answer: a non-2xx answer is a *StatusError.
+func (c *OutboundCall) Update(ctx context.Context, contactParams map[string]string) error {
+	target := c.dlg.InviteRequest.Recipient
+	if cont := c.dlg.InviteResponse.Contact(); cont != nil {
+		target = cont.Address // the remote target (RFC 3261 §12.2.1.1)
+	}
+	req := sipmsg.NewRequest(sipmsg.UPDATE, *target.Clone())
+	req.AppendHeader(c.u.contactWith(c.contactDomain, contactParams))
+	res, err := c.dlg.Do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("sip: UPDATE: %w", err)
+	}
+	if !res.IsSuccess() {
+		return &StatusError{Code: int(res.StatusCode), Reason: res.Reason}
+	}
+	return nil
 }
 
 // Done is closed when the call has ended (our Hangup or the callee's BYE).
@@ -108,20 +150,7 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 		headers = append(headers, from)
 	}
 	if opts.ContactDomain != "" || len(opts.ContactParams) > 0 {
-		host, port := u.contactHostPort()
-		if opts.ContactDomain != "" {
-			host = opts.ContactDomain
-		}
-		contact := &sipmsg.ContactHeader{Address: sipmsg.Uri{User: "sipcast", Host: host, Port: port}, Params: sipmsg.NewParams()}
-		keys := make([]string, 0, len(opts.ContactParams))
-		for k := range opts.ContactParams {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			contact.Params.Add(k, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(opts.ContactParams[k])+`"`)
-		}
-		headers = append(headers, contact)
+		headers = append(headers, u.contactWith(opts.ContactDomain, opts.ContactParams))
 	}
 	dlg, err := u.clientDialogs.Invite(ctx, uri, offer, headers...)
 	if err != nil {
@@ -172,7 +201,7 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 		dlg.Close()
 		return nil, fmt.Errorf("sip: ACK to %s: %w", uri.Addr(), err)
 	}
-	c := &OutboundCall{dlg: dlg, Answer: dlg.InviteResponse.Body(), done: make(chan struct{})}
+	c := &OutboundCall{dlg: dlg, Answer: dlg.InviteResponse.Body(), done: make(chan struct{}), u: u, contactDomain: opts.ContactDomain}
 	u.mu.Lock()
 	u.outbound[dlg.ID] = c
 	u.wg.Add(1)
