@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/conference"
@@ -188,4 +189,122 @@ func TestRTMPServerRestartGoOnly(t *testing.T) {
 	require.Len(t, b.Calls(), 1, "the call was never dropped")
 	require.NoError(t, call.Hangup(ctx))
 	evs.wait(ctx, t, "call ended", func(e conference.Event) bool { return e.Type == conference.EventCallEnded })
+}
+
+// An Events handler that changes a call's outputs (SetStream, SetRecording), reads
+// Calls and ends the call (EndCall), all from inside the callback: nothing deadlocks,
+// every publisher started is stopped, and Close joins everything (strict leak check).
+func TestEventsHandlerChangesOutputs(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	url, _ := goRTMP(t)
+	base := strings.TrimSuffix(url(""), "live/")
+	first, moved := base+"first/key", base+"moved/key"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var b *conference.Bridge
+	evs := &eventLog{}
+	ready := make(chan struct{})
+	moving := false                     // the handler's own state (it runs on one goroutine)
+	evs.on = func(e conference.Event) { // on the Bridge's goroutine: assert, not require
+		<-ready
+		switch {
+		case e.Type == conference.EventRecordingFinished && !moving:
+			moving = true // the first recording, stopped by the test
+			assert.Len(t, b.Calls(), 1)
+			assert.NoError(t, b.SetStream(e.CallID, moved))
+		case streamingTo(conference.EventStreamingStarted, moved)(e):
+			assert.Len(t, b.Calls(), 1)
+			assert.NoError(t, b.SetRecording(e.CallID, true))
+		case e.Type == conference.EventRecordingStarted && len(b.Calls()) == 1 && b.Calls()[0].URL == rtmp.Redact(moved):
+			assert.NoError(t, b.EndCall(ctx, e.CallID))
+		}
+	}
+	b, err = conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, StreamURL: first,
+		RecordDir: t.TempDir(), Events: evs.add})
+	require.NoError(t, err)
+	close(ready)
+	_, _, sender := dialBridge(ctx, t, b, clip, true, true)
+	playCtx, stopPlay := context.WithCancel(ctx)
+	defer stopPlay()
+	played := make(chan error, 1)
+	go func() { played <- sender.Play(playCtx, clip.Interleaved(), clipLength, time.Minute, nil) }()
+	// The recording stops once it has frames; from there on the handler drives: the
+	// stream moves, recording starts again, the call ends.
+	require.Eventually(t, func() bool {
+		c := b.Calls()
+		return len(c) == 1 && c[0].Recorder.VideoFrames >= 30 || ctx.Err() != nil
+	}, time.Minute, 10*time.Millisecond)
+	require.NoError(t, b.SetRecording(b.Calls()[0].ID, false))
+	evs.wait(ctx, t, "call ended", func(e conference.Event) bool { return e.Type == conference.EventCallEnded })
+	stopPlay()
+	<-played
+	require.NoError(t, b.Close())
+	starts, stops := 0, 0
+	for _, e := range evs.all() {
+		switch e.Type {
+		case conference.EventStreamingStarted:
+			starts++
+		case conference.EventStreamingStopped:
+			stops++
+		}
+	}
+	require.Equal(t, 2, starts, "%v", evs.all())
+	require.Equal(t, starts, stops, "every publisher stopped: %v", evs.all())
+	require.Equal(t, 2, evs.count(conference.EventRecordingStarted), "%v", evs.all())
+	require.Equal(t, 2, evs.count(conference.EventRecordingFinished)+evs.count(conference.EventRecordingFailed), "every recording ended: %v", evs.all())
+	require.Positive(t, evs.count(conference.EventRecordingFinished))
+}
+
+// Many goroutines move a call's stream at once: the moves are served one at a time by
+// the call's goroutine, so at the end exactly one publisher runs, at the last URL asked
+// for, and every other one was stopped.
+func TestConcurrentSetStream(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	url, _ := goRTMP(t)
+	base := strings.TrimSuffix(url(""), "live/")
+	evs := &eventLog{}
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, StreamURL: base + "start/key", Events: evs.add})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	call, _, sender := dialBridge(ctx, t, b, clip, true, true)
+	playCtx, stopPlay := context.WithCancel(ctx)
+	defer stopPlay()
+	played := make(chan error, 1)
+	go func() { played <- sender.Play(playCtx, clip.Interleaved(), clipLength, time.Minute, nil) }()
+	evs.wait(ctx, t, "streaming", func(e conference.Event) bool { return e.Type == conference.EventStreamingStarted })
+	id := b.Calls()[0].ID
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 5; j++ {
+				require.NoError(t, b.SetStream(id, base+[]string{"a", "b", "c"}[(i+j)%3]+"/key"))
+			}
+		}()
+	}
+	wg.Wait()
+	last := base + "last/key"
+	require.NoError(t, b.SetStream(id, last))
+	waitStreamed(ctx, t, b, last, 10)
+	stopPlay()
+	<-played
+	require.NoError(t, call.Hangup(ctx))
+	require.NoError(t, b.Close())
+	starts, stops := 0, 0
+	for _, e := range evs.all() {
+		switch e.Type {
+		case conference.EventStreamingStarted:
+			starts++
+		case conference.EventStreamingStopped:
+			stops++
+		}
+	}
+	require.Positive(t, starts)
+	require.GreaterOrEqual(t, stops, starts, "no publisher left running")
 }

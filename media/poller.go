@@ -206,8 +206,21 @@ func (p *Poller) poll(s *Session, rtcp bool) {
 }
 
 func (p *Poller) drain(s *Session, pc *pollConn, now time.Time, rtcpSocket bool) {
+	p.drainWith(p.batch, s, pc, now, rtcpSocket)
+}
+
+// drainRemoved reads what is still queued on a session's RTP socket once the poller has
+// let it go (Session.Close: the caller's last packets), with a batch of its own.
+func (p *Poller) drainRemoved(s *Session) {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	if s.polled.rtp.fd >= 0 {
+		p.drainWith(newBatch(), s, &s.polled.rtp, time.Now(), false)
+	}
+}
+
+func (p *Poller) drainWith(b *batch, s *Session, pc *pollConn, now time.Time, rtcpSocket bool) {
 	wall := now.UnixNano()
-	b := p.batch
 	for range maxBatchesPerRound {
 		n, err := b.read(pc.fd)
 		if err != nil || n == 0 {

@@ -73,6 +73,10 @@ func (r *Receiver) Advance(now time.Time) {
 	r.s.service(now)
 }
 
+// Flush gives out everything the jitter buffers and the B-frame reorderers hold (the
+// stream has ended).
+func (r *Receiver) Flush() { r.s.drainHeld() }
+
 // NextDeadline is when the receiver next needs Advance (at the latest, limit).
 func (r *Receiver) NextDeadline(limit time.Time) time.Time { return r.s.nextDeadline(r.now, limit) }
 

@@ -220,8 +220,10 @@ type Session struct {
 	// now is the clock of keyframe-request rate limiting (time.Now; a Receiver's is
 	// the time of its last Push or Advance); rtcpOut, when set, takes the RTCP the
 	// session sends instead of a socket (a Receiver).
-	now     func() time.Time
-	rtcpOut func([]byte) error
+	now func() time.Time
+	// ownLoops says the session receives on its own goroutines (not on a Poller).
+	ownLoops bool
+	rtcpOut  func([]byte) error
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64
@@ -384,6 +386,7 @@ func (s *Session) Start() {
 		}
 		s.log.Debug("media: receiving on the session's own goroutines", "reason", err)
 	}
+	s.ownLoops = true
 	s.wg.Add(1)
 	go s.rtpLoop()
 	if s.rtcpConn != nil {
@@ -393,27 +396,62 @@ func (s *Session) Start() {
 }
 
 // Close stops the session, joins its goroutines and releases its ports. Idempotent.
+// Nothing received is lost: the datagrams still queued on the socket are read, and the
+// frames that the jitter buffers and the B-frame reorderers hold go out (WithFrames is
+// then called on the goroutine calling Close) before it returns.
 func (s *Session) Close() error {
 	s.closeOne.Do(func() {
 		close(s.closing)
 		if s.poller != nil {
 			s.poller.remove(s)
 		}
-		s.rtpConn.Close()
 		if s.rtcpConn != nil {
 			s.rtcpConn.Close()
 		}
+		// The packets already queued on the socket (a caller that hangs up right after
+		// its last packets) are read before it closes, here, once its reader (rtpLoop,
+		// woken by the deadline, or the Poller) has let it go.
+		if s.ownLoops {
+			_ = s.rtpConn.SetReadDeadline(time.Now())
+			s.wg.Wait()
+			s.drainSocket()
+		} else if s.started && s.poller != nil {
+			s.poller.drainRemoved(s)
+		}
+		s.wg.Wait()
+		s.rtpConn.Close()
 		s.sendMu.Lock()
 		closeFD(s.rawRTP)
 		closeFD(s.rawRTCP)
 		s.rawRTP, s.rawRTCP = -1, -1
 		s.sendMu.Unlock()
-		s.wg.Wait()
+		s.drainHeld()
 		if s.ports != nil {
 			s.ports.release(s.rtpConn.LocalAddr().(*net.UDPAddr).Port)
 		}
 	})
 	return nil
+}
+
+// drainHeld gives out what the jitter buffers and the B-frame reorderers still hold:
+// the session is closing, and no packet is coming to complete or follow them. The last
+// frames of a call reach its outputs instead of being lost at the hang-up.
+func (s *Session) drainHeld() {
+	r := &s.rx
+	if r.emit == nil {
+		return // never received
+	}
+	far := s.now().Add(time.Hour)
+	for _, t := range s.tracks {
+		for {
+			p, lost, ok := t.buf.Pop(far)
+			if !ok {
+				break
+			}
+			t.depacketize(p, lost, s.clock, t.buf.Arrival(), r.emit, s.onDTMF, func() {})
+		}
+		t.reorder.flush(r.emit)
+	}
 }
 
 // SessionStats are a session's counters.
@@ -602,7 +640,29 @@ func (s *Session) rtpLoop() {
 		if n > 0 {
 			s.receive(buf[:n], from, now)
 		}
+		select {
+		case <-s.closing:
+			return // Close reads what is left
+		default:
+		}
 		s.service(now)
+	}
+}
+
+// drainSocket reads what is queued on the RTP socket (the session is closing and its
+// reader has stopped), until a read finds nothing within drainWait. The deadline is a bound,
+// not a pace: queued datagrams are read at once (a deadline that has passed when the read
+// starts would fail it without reading, hence not a shorter one).
+func (s *Session) drainSocket() {
+	const drainWait = 100 * time.Millisecond
+	buf := make([]byte, 2048)
+	for i := 0; i < 4096; i++ {
+		_ = s.rtpConn.SetReadDeadline(time.Now().Add(drainWait))
+		n, from, err := s.rtpConn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		s.receive(buf[:n], from, time.Now())
 	}
 }
 

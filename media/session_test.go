@@ -3,7 +3,9 @@ package media_test
 import (
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,4 +259,37 @@ func TestSessionFIRRateLimited(t *testing.T) {
 	require.Eventually(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.fir == 1 }, 5*time.Second, 5*time.Millisecond)
 	require.EqualValues(t, 1, s.Stats().PLIs)
 	require.Equal(t, 1, hooks, "the SIP-side hook is rate limited with it")
+}
+
+// A caller that hangs up right after its last packets loses nothing: Close reads what
+// is still queued on the socket and gives out what the jitter buffer and the B-frame
+// reorderer hold, so every frame of the clip comes out (in both receive modes; with the
+// Poller the packets are still unread when Close comes).
+func TestSessionCloseDeliversTheLastFrames(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	receiveModes(t, func(t *testing.T, opts ...media.SessionOption) {
+		var frames atomic.Int64
+		s, err := media.NewSession(append(opts, media.WithLocalIP(net.IPv4(127, 0, 0, 1)), media.WithSymmetricRTP(false),
+			media.WithFrames(func(*media.Frame) { frames.Add(1) }))...)
+		require.NoError(t, err)
+		require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000}))
+		s.Start()
+		port, _ := s.LocalPorts()
+		out, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		require.NoError(t, err)
+		defer out.Close()
+		pkts := clipPackets(t)
+		for i, b := range pkts {
+			_, err := out.Write(b)
+			require.NoError(t, err)
+			if i%32 == 31 { // within the socket buffer
+				for s.Stats().Packets < uint64(i-31) {
+					runtime.Gosched()
+				}
+			}
+		}
+		require.NoError(t, s.Close())
+		require.Equal(t, int64(100), frames.Load(), "every frame of the clip (%d packets of %d)", s.Stats().Packets, len(pkts))
+		require.Equal(t, uint64(len(pkts)), s.Stats().Packets)
+	})
 }
