@@ -30,10 +30,10 @@ import (
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/aac"
-	"github.com/sipcast/sipcast/media/rtpsend"
 	"github.com/sipcast/sipcast/media/testclip"
 	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
+	"github.com/sipcast/sipcast/sip/siptest"
 )
 
 // options are the demo's flags.
@@ -118,32 +118,18 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	sipAddr := bridge.UA().UDPAddr()
 	fmt.Fprintf(out, "sipcast demo\n  RTMP server   %s (writing %s)\n  SIP (UDP)     sip:demo@%s\n  recordings    %s\n\n", streamURL, flvPath, sipAddr, recDir)
 
-	// The built-in caller.
-	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"), sip.WithUserAgentName("sipcast demo caller"))
-	if err != nil {
-		return err
-	}
-	defer caller.Close()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	local := conn.LocalAddr().(*net.UDPAddr)
-	ac, err := aac.ParseConfig(clip.AudioConfig)
-	if err != nil {
-		return err
-	}
-	offer := rtpsend.SDP(local.IP, local.Port, local.Port, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels)
+	// The built-in caller: a SIP UA of its own sending the clip from one socket.
 	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	call, err := caller.Dial(dialCtx, "sip:demo@"+sipAddr.String(), offer, sip.DialOptions{})
+	call, err := siptest.Dial(dialCtx, sipAddr.String(), clip, siptest.Options{User: "demo"})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("the built-in caller: %w", err)
 	}
-	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
+	defer call.Close()
+	sender := call.Sender
+	ac, err := aac.ParseConfig(clip.AudioConfig)
 	if err != nil {
-		return fmt.Errorf("the bridge's answer: %w", err)
+		return err
 	}
 	var video, audio *net.UDPAddr
 	if sender.Video != nil {
@@ -186,18 +172,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			sentAudio++
 		}
 	})
-	// Let the bridge take in what is still in flight (its jitter buffers hold a few
-	// packets) before hanging up: until it has every frame, or a second passes.
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
-		calls := bridge.Calls()
-		if len(calls) == 0 || calls[0].VideoFrames >= sentVideo && calls[0].AudioFrames >= sentAudio {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	// Hanging up loses nothing: the bridge reads what is still in flight first.
 	hangCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = call.Hangup(hangCtx)
 	cancel()
