@@ -52,8 +52,10 @@ func TestCallFramePathDoesNotAllocate(t *testing.T) {
 // quietSig is a dialog that never ends (the test drives the call's frame path alone).
 type quietSig struct{}
 
+func (quietSig) CallID() string                        { return "alloc" }
+func (quietSig) State() sip.DialogState                { return sip.DialogEstablished }
 func (quietSig) Done() <-chan struct{}                 { return nil }
+func (quietSig) Err() error                            { return nil }
 func (quietSig) Hangup(context.Context) error          { return nil }
 func (quietSig) RequestKeyframe(context.Context) error { return nil }
-func (quietSig) EndReason() string                     { return "" }
-func (quietSig) StreamURL() string                     { return "" }
+func (quietSig) ContactParam(string) (string, bool)    { return "", false }

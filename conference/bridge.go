@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sipcast/sipcast/cmsapi"
@@ -403,40 +402,3 @@ func (b *Bridge) onUpdate(c *sip.Call, offer []byte) ([]byte, error) {
 	}
 	return bc.update(offer)
 }
-
-// signalling is what a call needs of its SIP dialog, incoming or dialled.
-type signalling interface {
-	Done() <-chan struct{}
-	Hangup(ctx context.Context) error
-	RequestKeyframe(ctx context.Context) error
-	EndReason() string
-	StreamURL() string
-}
-
-// inSig is an incoming call's signalling.
-type inSig struct{ *sip.Call }
-
-// outSig is a dialled leg's signalling.
-type outSig struct {
-	oc    *sip.OutboundCall
-	local atomic.Bool
-}
-
-func (o *outSig) Done() <-chan struct{} { return o.oc.Done() }
-
-func (o *outSig) Hangup(ctx context.Context) error {
-	o.local.Store(true)
-	return o.oc.Hangup(ctx)
-}
-
-// RequestKeyframe: dialled legs get RTCP PLI/FIR only (no SIP INFO).
-func (o *outSig) RequestKeyframe(context.Context) error { return nil }
-
-func (o *outSig) EndReason() string {
-	if o.local.Load() {
-		return "hung up here (BYE sent)"
-	}
-	return "the callee hung up (BYE)"
-}
-
-func (o *outSig) StreamURL() string { return "" }

@@ -35,9 +35,9 @@ const maxInbox = 1024
 // (bg), so that the owner never waits for a network or a disk.
 type call struct {
 	b *Bridge
-	// sc is the incoming call (nil for a dialled leg); sig is its signalling either way.
+	// sc is the incoming call (nil for a dialled leg); sig is its dialog either way.
 	sc     *sip.Call
-	sig    signalling
+	sig    sip.Dialog
 	id     string
 	remote string
 	// Set before run starts (newCall, the CMS backend's attach), read-only after: the CMS
@@ -119,14 +119,14 @@ type owned struct {
 }
 
 func newCall(b *Bridge, sc *sip.Call) (*call, error) {
-	c, err := newLeg(b, sc, inSig{sc}, sc.ID, sc.From)
+	c, err := newLeg(b, sc, sc, sc.ID, sc.From)
 	if err == nil && b.cfg.ResolveStreamURL != nil && sc.StreamURL() == "" {
 		c.resolving = true // run asks the resolver
 	}
 	return c, err
 }
 
-func newLeg(b *Bridge, sc *sip.Call, sig signalling, id, remote string) (*call, error) {
+func newLeg(b *Bridge, sc *sip.Call, sig sip.Dialog, id, remote string) (*call, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &call{b: b, sc: sc, sig: sig, id: id, remote: remote, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop,
 		sessions: map[string]*media.Session{}, keys: map[string]*sdp.Crypto{}, keyframe: make(chan struct{}, 1),
@@ -346,6 +346,9 @@ func (c *call) sipKeyframes(done chan<- struct{}) {
 		case <-c.ctx.Done():
 			return
 		case <-c.keyframe:
+			if c.sc == nil {
+				continue // a dialled leg: RTCP PLI/FIR only (whether the callee takes INFO is unknown)
+			}
 			ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
 			_ = c.sig.RequestKeyframe(ctx)
 			cancel()
@@ -509,7 +512,12 @@ func (c *call) run() {
 	if n := c.inDropped; n > 0 {
 		c.b.log.Warn("conference: frames dropped: the call's outputs were not keeping up", "call", c.id, "frames", n)
 	}
-	c.b.emit(Event{Type: EventCallEnded, CallID: c.id, Remote: c.remote, Reason: c.sig.EndReason()})
+	end := c.sig.Err()
+	reason := ""
+	if end != nil {
+		reason = end.Error()
+	}
+	c.b.emit(Event{Type: EventCallEnded, CallID: c.id, Remote: c.remote, Reason: reason, Err: end})
 }
 
 // drain takes the inbox: the requests first, then the frames through the pipeline; and
@@ -694,8 +702,8 @@ func (c *call) standaloneURL() string {
 	switch {
 	case o.apiSet:
 		return o.apiURL
-	case c.sig.StreamURL() != "":
-		return c.sig.StreamURL()
+	case c.streamURL() != "":
+		return c.streamURL()
 	case o.appURL != "":
 		return o.appURL
 	case o.resolvedURL != "":
@@ -704,6 +712,12 @@ func (c *call) standaloneURL() string {
 		return ""
 	}
 	return c.b.cfg.StreamURL
+}
+
+// streamURL is the x-cisco-stream of the peer's current Contact.
+func (c *call) streamURL() string {
+	v, _ := c.sig.ContactParam("x-cisco-stream")
+	return v
 }
 
 // followURL moves a running standalone stream to the URL its sources now give.

@@ -363,10 +363,7 @@ func (m *cmsBackend) callEnded(c *call) {
 		return
 	}
 	reason, remote := "remoteTeardown", true
-	if o, ok := c.sig.(*outSig); ok && o.local.Load() {
-		reason, remote = "localTeardown", false
-	}
-	if _, ok := c.sig.(inSig); ok && strings.HasPrefix(c.sig.EndReason(), "local hangup") {
+	if errors.Is(c.sig.Err(), sip.ErrHangupLocal) { // the dialog's end names its class
 		reason, remote = "localTeardown", false
 	}
 	m.leave(l, reason, remote)
@@ -479,7 +476,7 @@ func (m *cmsBackend) dial(ctx context.Context, l *leg, req cmsapi.CallLegRequest
 		fail(dialFailure(ctx, err), err)
 		return
 	}
-	c.sig = &outSig{oc: oc}
+	c.sig = oc
 	m.b.mu.Lock()
 	closed := m.b.closed
 	if !closed {

@@ -60,6 +60,9 @@ type Event struct {
 	Path string
 	// Reason says why (call ended, streaming retrying or stopped, recording failed).
 	Reason string
+	// Err is why a call ended (EventCallEnded): the dialog's *sip.EndError, which
+	// unwraps to its class (sip.ErrHangupLocal, sip.ErrHangupRemote, ...).
+	Err error
 }
 
 // String renders the event as a log line in the manner of the CMS streamer's.

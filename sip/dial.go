@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,10 +54,14 @@ type OutboundCall struct {
 	// Answer is the callee's SDP.
 	Answer []byte
 	done   chan struct{}
-	ended  atomic.Bool
 	u      *UA
 	// contactDomain is DialOptions.ContactDomain, kept for the Contacts of Update.
 	contactDomain string
+	// contact is the callee's Contact parameters (its 200 OK).
+	contact   map[string]string
+	hangingUp atomic.Bool
+	mu        sync.Mutex
+	err       error // why it ended
 }
 
 // contactWith is our Contact with domain as its host ("" keeps ours) and params as
@@ -82,15 +87,35 @@ func (u *UA) contactWith(domain string, params map[string]string) *sipmsg.Contac
 // contactParams, as a Call Bridge moves a streamer's x-cisco-stream, and waits for its
 // answer: a non-2xx answer is a *StatusError.
 func (c *OutboundCall) Update(ctx context.Context, contactParams map[string]string) error {
+	return c.request(ctx, sipmsg.UPDATE, "", "", c.u.contactWith(c.contactDomain, contactParams))
+}
+
+// RequestKeyframe asks the callee for a keyframe with SIP INFO picture_fast_update
+// (RFC 5168), for peers that ignore RTCP PLI/FIR.
+func (c *OutboundCall) RequestKeyframe(ctx context.Context) error {
+	return c.request(ctx, sipmsg.INFO, "application/media_control+xml", pictureFastUpdate)
+}
+
+// request sends an in-dialog request to the callee's Contact and waits for its answer.
+func (c *OutboundCall) request(ctx context.Context, method sipmsg.RequestMethod, contentType, body string, headers ...sipmsg.Header) error {
+	if st := c.State(); st != DialogEstablished {
+		return fmt.Errorf("sip: %s on a call that is %s", method, st)
+	}
 	target := c.dlg.InviteRequest.Recipient
 	if cont := c.dlg.InviteResponse.Contact(); cont != nil {
 		target = cont.Address // the remote target (RFC 3261 §12.2.1.1)
 	}
-	req := sipmsg.NewRequest(sipmsg.UPDATE, *target.Clone())
-	req.AppendHeader(c.u.contactWith(c.contactDomain, contactParams))
+	req := sipmsg.NewRequest(method, *target.Clone())
+	for _, h := range headers {
+		req.AppendHeader(h)
+	}
+	if contentType != "" {
+		req.AppendHeader(sipmsg.NewHeader("Content-Type", contentType))
+		req.SetBody([]byte(body))
+	}
 	res, err := c.dlg.Do(ctx, req)
 	if err != nil {
-		return fmt.Errorf("sip: UPDATE: %w", err)
+		return fmt.Errorf("sip: %s: %w", method, err)
 	}
 	if !res.IsSuccess() {
 		return &StatusError{Code: int(res.StatusCode), Reason: res.Reason}
@@ -98,17 +123,54 @@ func (c *OutboundCall) Update(ctx context.Context, contactParams map[string]stri
 	return nil
 }
 
+// CallID returns the dialog's Call-ID.
+func (c *OutboundCall) CallID() string { return c.dlg.InviteRequest.CallID().Value() }
+
+// ContactParam returns a parameter of the callee's Contact (lower-case name).
+func (c *OutboundCall) ContactParam(name string) (string, bool) {
+	v, ok := c.contact[name]
+	return v, ok
+}
+
+// State is DialogEstablished until the call ends (an OutboundCall is an answered call).
+func (c *OutboundCall) State() DialogState {
+	if c.Err() != nil {
+		return DialogEnded
+	}
+	return DialogEstablished
+}
+
 // Done is closed when the call has ended (our Hangup or the callee's BYE).
 func (c *OutboundCall) Done() <-chan struct{} { return c.done }
 
+// Err says why the call ended (nil while it is up): a *EndError.
+func (c *OutboundCall) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// EndReason says why the call ended, in words ("" while it is up).
+func (c *OutboundCall) EndReason() string { return endReason(c.Err()) }
+
 func (c *OutboundCall) end() {
-	if c.ended.CompareAndSwap(false, true) {
-		close(c.done)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
 	}
+	if c.hangingUp.Load() {
+		c.err = &EndError{Class: ErrHangupLocal, Reason: "hung up here (BYE sent)"}
+	} else {
+		c.err = &EndError{Class: ErrHangupRemote, Reason: "the callee hung up (BYE)"}
+	}
+	c.mu.Unlock()
+	close(c.done)
 }
 
 // Hangup sends BYE and waits for its answer (at most 32 s when ctx has no deadline).
 func (c *OutboundCall) Hangup(ctx context.Context) error {
+	c.hangingUp.Store(true)
 	defer c.end()
 	ctx, cancel := byeContext(ctx)
 	defer cancel()
@@ -201,7 +263,11 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 		dlg.Close()
 		return nil, fmt.Errorf("sip: ACK to %s: %w", uri.Addr(), err)
 	}
-	c := &OutboundCall{dlg: dlg, Answer: dlg.InviteResponse.Body(), done: make(chan struct{}), u: u, contactDomain: opts.ContactDomain}
+	c := &OutboundCall{dlg: dlg, Answer: dlg.InviteResponse.Body(), done: make(chan struct{}), u: u, contactDomain: opts.ContactDomain,
+		contact: map[string]string{}}
+	if cont := dlg.InviteResponse.GetHeader("Contact"); cont != nil {
+		c.contact = contactParams(cont.Value())
+	}
 	u.mu.Lock()
 	u.outbound[dlg.ID] = c
 	u.wg.Add(1)

@@ -142,7 +142,7 @@ func TestHostileForgedInDialogRequests(t *testing.T) {
 		}
 	}
 	require.Equal(t, "rtmp://h/live/Original", c.StreamURL(), "a forged request moved the stream")
-	require.Equal(t, "established", c.State(), "a forged request ended the call")
+	require.Equal(t, DialogEstablished, c.State(), "a forged request ended the call")
 	require.Zero(t, updates.Load(), "the application was told of a forged update")
 
 	caller.send(request("UPDATE", to, caller.local(), id, "caller-tag", ourTag, 2, `;x-cisco-stream="rtmp://h/live/Moved"`, ""))
@@ -173,7 +173,7 @@ func TestHostileDuplicateCallID(t *testing.T) {
 	default:
 	}
 	require.Equal(t, 1, u.Calls())
-	require.Equal(t, "established", c.State())
+	require.Equal(t, DialogEstablished, c.State())
 	require.Equal(t, "rtmp://h/live/First", c.StreamURL())
 
 	caller.send(request("BYE", to, caller.local(), id, "first", ourTag, 2, "", ""))
@@ -299,7 +299,7 @@ func TestHostileUnacknowledgedAnswersEnd(t *testing.T) {
 		require.Contains(t, e.EndReason(), "no ACK for our 200 OK")
 	}
 	require.Equal(t, 1, u.Calls(), "only the acknowledged call is left")
-	require.Equal(t, "established", c.State())
+	require.Equal(t, DialogEstablished, c.State())
 }
 
 // Concurrent INVITEs cannot pass the call limit together: admission is one step. 40

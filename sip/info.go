@@ -113,7 +113,7 @@ func parseDTMFRelay(body string) (byte, time.Duration, bool) {
 }
 
 func (c *Call) info(ctx context.Context, contentType, body string) error {
-	if c.State() != "established" {
+	if c.State() != DialogEstablished {
 		return fmt.Errorf("sip: INFO on a call that is %s", c.State())
 	}
 	target := c.dlg.InviteRequest.Contact()

@@ -22,7 +22,7 @@ func TestInteropSippINFO(t *testing.T) {
 	p, c := sippCall(t, u, calls, "-sf", filepath.Join("testdata", "info.xml"))
 	require.Equal(t, dtmf{'5', 160 * time.Millisecond}, <-digits)
 	<-keyframes
-	require.Eventually(t, func() bool { return c.State() == "established" }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return c.State() == DialogEstablished }, 5*time.Second, 5*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, c.RequestKeyframe(ctx))

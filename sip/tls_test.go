@@ -59,7 +59,7 @@ func TestCallOverTLS(t *testing.T) {
 	c, err := trusting.Dial(context.Background(), target, []byte(offer), DialOptions{Timeout: 10 * time.Second})
 	require.NoError(t, err)
 	in := <-calls
-	require.Eventually(t, func() bool { return in.State() == "established" }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return in.State() == DialogEstablished }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, c.Hangup(context.Background()))
 	<-in.Done()
 

@@ -377,9 +377,9 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		select {
 		case <-dlg.Context().Done():
 			if errors.Is(context.Cause(dlg.Context()), sipmsg.ErrTransactionCanceled) {
-				c.end("caller cancelled (CANCEL)")
+				c.end(ErrCancelled, "caller cancelled (CANCEL)")
 			} else {
-				c.end("the INVITE transaction ended before the answer")
+				c.end(ErrCancelled, "the INVITE transaction ended before the answer")
 			}
 		case <-setup:
 		}
@@ -393,7 +393,7 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	} else {
 		answer, err = u.onInvite(c)
 	}
-	if c.State() == "ended" {
+	if c.State() == DialogEnded {
 		return // cancelled meanwhile
 	}
 	if err != nil {
@@ -403,7 +403,7 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			code, reason = rej.Code, rej.Reason
 		}
 		_ = dlg.Respond(code, reason, nil)
-		c.end(fmt.Sprintf("rejected with %d %s", code, reason))
+		c.end(ErrCallFailed, fmt.Sprintf("rejected with %d %s", code, reason))
 		return
 	}
 	c.mu.Lock()
@@ -427,10 +427,10 @@ func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	go func() { defer u.wg.Done(); c.awaitACK(u.ackTimeout) }()
 	if err := dlg.Respond(200, "OK", answer, extra...); err != nil {
 		if errors.Is(err, sipmsg.ErrTransactionCanceled) {
-			c.end("caller cancelled (CANCEL)")
+			c.end(ErrCancelled, "caller cancelled (CANCEL)")
 			return
 		}
-		c.end("answer failed: " + err.Error())
+		c.end(ErrCallFailed, "answer failed: "+err.Error())
 		u.byeUnconfirmed(dlg) // RFC 3261 §13.3.1.4: no ACK, the session ends with BYE
 		return
 	}
@@ -614,14 +614,14 @@ func (c *Call) awaitACK(d time.Duration) {
 		return
 	case <-t.C:
 	}
-	c.end(fmt.Sprintf("no ACK for our 200 OK within %v", d))
+	c.end(ErrNoACK, fmt.Sprintf("no ACK for our 200 OK within %v", d))
 }
 
 // handleInDialog answers UPDATE and re-INVITE on an established call: the Contact
 // parameters are refreshed and the application answers any new offer.
 func (u *UA) handleInDialog(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c := u.inDialog(req)
-	if c == nil || c.State() != "established" {
+	if c == nil || c.State() != DialogEstablished {
 		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
@@ -679,7 +679,7 @@ func (u *UA) handleBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 		return
 	}
-	c.end("remote hung up (BYE)")
+	c.end(ErrHangupRemote, "remote hung up (BYE)")
 }
 
 // inDialog returns the incoming call whose dialog req belongs to: its Call-ID, its To
@@ -776,15 +776,15 @@ type Call struct {
 	refreshed chan struct{}
 	confirmed chan struct{}
 
-	mu     sync.Mutex
-	state  string
-	reason string
-	done   chan struct{}
+	mu    sync.Mutex
+	state DialogState
+	err   error // why it ended
+	done  chan struct{}
 }
 
 func newCall(u *UA, req *sipmsg.Request, dlg *sipgo.DialogServerSession) *Call {
 	c := &Call{ua: u, dlg: dlg, ID: req.CallID().Value(), Offer: req.Body(), contact: map[string]string{},
-		state: "ringing", done: make(chan struct{}), refreshed: make(chan struct{}, 1), confirmed: make(chan struct{})}
+		state: DialogRinging, done: make(chan struct{}), refreshed: make(chan struct{}, 1), confirmed: make(chan struct{})}
 	if h := req.From(); h != nil {
 		c.From = h.Address.String()
 	}
@@ -883,15 +883,15 @@ func (c *Call) ContactParam(name string) (string, bool) {
 func (c *Call) establish() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != "ringing" {
+	if c.state != DialogRinging {
 		return false
 	}
-	c.state = "established"
+	c.state = DialogEstablished
 	return true
 }
 
-// State returns "ringing", "established" or "ended".
-func (c *Call) State() string {
+// State returns where the call is.
+func (c *Call) State() DialogState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state
@@ -900,20 +900,26 @@ func (c *Call) State() string {
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.done }
 
-// EndReason says why the call ended.
-func (c *Call) EndReason() string {
+// CallID returns the Call-ID.
+func (c *Call) CallID() string { return c.ID }
+
+// Err says why the call ended (nil while it is up): a *EndError.
+func (c *Call) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.reason
+	return c.err
 }
 
-func (c *Call) end(reason string) {
+// EndReason says why the call ended, in words ("" while it is up).
+func (c *Call) EndReason() string { return endReason(c.Err()) }
+
+func (c *Call) end(class error, reason string) {
 	c.mu.Lock()
-	if c.state == "ended" {
+	if c.state == DialogEnded {
 		c.mu.Unlock()
 		return
 	}
-	c.state, c.reason = "ended", reason
+	c.state, c.err = DialogEnded, &EndError{Class: class, Reason: reason}
 	c.mu.Unlock()
 	c.ua.forget(c)
 	_ = c.dlg.Close()
@@ -922,14 +928,14 @@ func (c *Call) end(reason string) {
 
 // Hangup ends an established call with BYE.
 func (c *Call) Hangup(ctx context.Context) error {
-	if c.State() != "established" {
-		c.end("hung up before answer")
+	if c.State() != DialogEstablished {
+		c.end(ErrHangupLocal, "hung up before answer")
 		return nil
 	}
 	ctx, cancel := byeContext(ctx)
 	defer cancel()
 	err := c.dlg.Bye(ctx)
-	c.end("local hangup (BYE)")
+	c.end(ErrHangupLocal, "local hangup (BYE)")
 	if err != nil {
 		return fmt.Errorf("sip: BYE: %w", err)
 	}
@@ -972,7 +978,7 @@ func (c *Call) runSessionTimer(st sessionTimer) {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					_ = c.dlg.Bye(ctx)
 					cancel()
-					c.end("session refresh failed: " + err.Error())
+					c.end(ErrSessionExpired, "session refresh failed: "+err.Error())
 					return
 				}
 			}
@@ -992,7 +998,7 @@ func (c *Call) runSessionTimer(st sessionTimer) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = c.dlg.Bye(ctx)
 			cancel()
-			c.end(fmt.Sprintf("session timer expired: no refresh from the caller within %v", st.interval))
+			c.end(ErrSessionExpired, fmt.Sprintf("session timer expired: no refresh from the caller within %v", st.interval))
 			return
 		}
 	}
