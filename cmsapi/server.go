@@ -20,8 +20,8 @@ import (
 // maxForm caps a request body; CMS's forms are a few hundred bytes.
 const maxForm = 64 << 10
 
-// Backend runs the live objects (calls, call legs, participants) for a Server.
-// conference.Bridge implements it. Methods return a *Failure to refuse in CMS's words
+// Backend runs the live objects (calls, call legs, participants) for a Server, given
+// to NewServer. Package conference/cms implements it on a conference.Bridge. Methods return a *Failure to refuse in CMS's words
 // (callDoesNotExist, ...); any other error is answered 500.
 type Backend interface {
 	// StartCall opens a conference for a space (POST /calls) and returns its id.
@@ -91,6 +91,9 @@ type ServerConfig struct {
 	Now func() time.Time
 	// CDRClient posts CDRs to the receivers (default: TLS-verifying, 10 s timeout).
 	CDRClient *http.Client
+	// CDRs is the sender of call detail records, shared with the backend that makes them
+	// (default: NewStoreCDRSender over Store with CDRClient). The server closes it.
+	CDRs *CDRSender
 }
 
 // Server answers the CMS API (/api/v1) over HTTP: configuration objects from its Store,
@@ -123,14 +126,23 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.User == "" || cfg.Password == "" {
 		cfg.Logger.Warn("cmsapi: no API user or password configured: every request is refused")
 	}
-	s.cdr = NewCDRSender(func() []string {
+	s.cdr = cfg.CDRs
+	if s.cdr == nil {
+		s.cdr = NewStoreCDRSender(s.store, cfg.CDRClient, cfg.Logger)
+	}
+	return s
+}
+
+// NewStoreCDRSender returns a CDRSender that posts to the /system/cdrReceivers of store
+// (hc nil: TLS-verifying, 10 s timeout).
+func NewStoreCDRSender(store *Store, hc *http.Client, log *slog.Logger) *CDRSender {
+	return NewCDRSender(func() []string {
 		var uris []string
-		for _, r := range All[CdrReceiver](s.store) {
+		for _, r := range All[CdrReceiver](store) {
 			uris = append(uris, r.URI)
 		}
 		return uris
-	}, cfg.CDRClient, cfg.Logger)
-	return s
+	}, hc, log)
 }
 
 // CDRs returns the sender that posts call detail records to the configured
@@ -143,9 +155,6 @@ func (s *Server) Close() error { return s.cdr.Close() }
 
 // Store returns the server's configuration store.
 func (s *Server) Store() *Store { return s.store }
-
-// SetBackend sets the backend (before serving; conference.Bridge calls it).
-func (s *Server) SetBackend(b Backend) { s.cfg.Backend = b }
 
 // answer collects a response so that it can be logged and written at once.
 type answer struct {

@@ -37,10 +37,10 @@ func TestCallFramePathDoesNotAllocate(t *testing.T) {
 			f.PTS += loop
 			c.onFrame(&f)
 			if i%8 == 7 { // a poller round's worth
-				c.drain(false)
+				c.serve(true, false)
 			}
 		}
-		c.drain(false)
+		c.serve(true, false)
 		loop += clip.Duration
 	}
 	pass()

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/rtmp"
@@ -65,9 +64,9 @@ type Config struct {
 	// frames the built-in RTMP and MP4 outputs get: from the first keyframe with its
 	// parameter sets, audio held for the first picture and gaps filled with silence
 	// (unless NoSilence), timestamps on the call's one timeline (the stages of package
-	// media/stage). The functions and WriteFrame run on the call's own goroutine with no
-	// lock held: they may call the Bridge (Calls, SetStream, EndCall); a slow one holds
-	// up only its call (its frames wait, up to a bound, then are dropped). A writer that
+	// media/stage). The functions and WriteFrame run on the call's owner, the Bridge's
+	// media goroutine (Config.PollInterval: one for all calls), with no lock held: they
+	// may call the Bridge (Calls, SetStream, EndCall) but must not block. A writer that
 	// returns an error gets no more frames (EventOutputFailed); one that is an io.Closer
 	// is closed when the call ends.
 	Outputs []OutputFunc
@@ -77,12 +76,12 @@ type Config struct {
 	Events func(Event)
 	// Logger gets operational messages (default: discarded).
 	Logger *slog.Logger
-	// CMS, when set, makes the Bridge the backend of a CMS API server: calls to a space's
-	// URI (or call ID) join that space's conference, POST /calls opens one, call legs
-	// are dialled through the outbound dial plan rules, streaming and recording follow
-	// the API and the call profile's modes, and CDRs go to the configured receivers.
-	// Calls to other URIs stay standalone streamer calls.
-	CMS *cmsapi.Server
+	// Controller, when set, takes calls over from the standalone streamer behaviour:
+	// package conference/cms makes the Bridge the engine of a CMS API server (calls to a
+	// space's URI join its conference, call legs are dialled through the outbound dial
+	// plan, streaming and recording follow the API). Calls it does not route stay
+	// standalone streamer calls.
+	Controller Controller
 }
 
 // Bridge answers calls and streams and records them.
@@ -91,7 +90,7 @@ type Bridge struct {
 	ua  *sip.UA
 	log *slog.Logger
 
-	cms    *cmsBackend
+	ctrl   Controller
 	poller *media.Poller // nil: sessions receive on their own goroutines
 	// dirty lists the calls whose publishers got frames in the current poller round;
 	// flushing is the list being flushed (the two swap, so that neither allocates).
@@ -144,9 +143,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.PollInterval >= 0 {
 		b.poller = media.NewPoller(media.PollerConfig{Interval: cfg.PollInterval, AfterTick: b.flushOutputs})
 	}
-	if cfg.CMS != nil { // before the UA: its listeners may take a call at once
-		b.cms = newCMSBackend(b, cfg.CMS)
-		cfg.CMS.SetBackend(b.cms)
+	if cfg.Controller != nil { // before the UA: its listeners may take a call at once
+		b.ctrl = cfg.Controller
+		b.ctrl.Bind(b)
 	}
 	opts := append([]sip.Option{}, cfg.SIP...)
 	opts = append(opts, sip.WithInviteHandler(b.onInvite), sip.WithCallUpdated(b.onUpdate))
@@ -183,14 +182,14 @@ func (b *Bridge) deliver() {
 	}
 }
 
-// flushOutputs runs after each round of the poller: it wakes, once, every call that got
-// frames in the round; each call then writes them and wakes its publisher once.
+// flushOutputs runs on the Poller's goroutine after each round: every call that got
+// frames or requests in the round is served (its inbox taken, its publisher woken once).
 func (b *Bridge) flushOutputs() {
 	b.dirtyMu.Lock()
 	b.dirty, b.flushing = b.flushing[:0], b.dirty
 	b.dirtyMu.Unlock()
 	for i, c := range b.flushing {
-		c.kick()
+		c.serve(false, false)
 		b.flushing[i] = nil
 	}
 }
@@ -211,8 +210,8 @@ func (b *Bridge) UA() *sip.UA { return b.ua }
 func (b *Bridge) emit(e Event) {
 	e.Time = time.Now()
 	b.log.Info(e.String())
-	if b.cms != nil {
-		b.cms.onEvent(e)
+	if b.ctrl != nil {
+		b.ctrl.Event(e)
 	}
 	if b.cfg.Events == nil {
 		return
@@ -319,8 +318,8 @@ func (b *Bridge) Close() error {
 		b.mu.Lock()
 		b.closed = true
 		b.mu.Unlock()
-		if b.cms != nil {
-			b.cms.shutdown()
+		if b.ctrl != nil {
+			b.ctrl.Shutdown()
 		}
 		err = b.ua.Close() // BYE to every call; their Done closes
 		b.wg.Wait()
@@ -353,8 +352,11 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 		b.log.Warn("conference: cannot take the call", "call", c.ID, "err", err)
 		return nil, &sip.StatusError{Code: 503, Reason: "Service Unavailable"}
 	}
-	if b.cms != nil {
-		b.cms.joinIncoming(bc) // before its media starts: the outputs follow the conference
+	if b.ctrl != nil { // before its media starts: the outputs follow the controller
+		if out, ok := b.ctrl.Route(c); ok {
+			bc.controlled = true
+			bc.wantURL, bc.wantRec, bc.spaceID = out.URL, out.Record, out.SpaceID
+		}
 	}
 	var answer []byte
 	if len(c.Offer) == 0 {
@@ -368,9 +370,7 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 	}
 	if err != nil {
 		bc.closeMedia()
-		if b.cms != nil {
-			b.cms.callEnded(bc)
-		}
+		b.refused(bc, "the offer could not be answered: "+err.Error())
 		if errors.Is(err, sdp.ErrNoCommonMedia) || errors.Is(err, sdp.ErrMalformedOffer) {
 			return nil, &sip.StatusError{Code: 488, Reason: "Not Acceptable Here"}
 		}
@@ -380,9 +380,7 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 	if b.closed {
 		b.mu.Unlock()
 		bc.closeMedia()
-		if b.cms != nil {
-			b.cms.callEnded(bc)
-		}
+		b.refused(bc, "the bridge is closing")
 		return nil, &sip.StatusError{Code: 503, Reason: "Service Unavailable"}
 	}
 	b.calls[c.ID] = bc
@@ -391,6 +389,14 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 	b.mu.Unlock()
 	go bc.run()
 	return answer, nil
+}
+
+// refused tells the controller that a call it routed ended before it started.
+func (b *Bridge) refused(c *call, reason string) {
+	if c.controlled {
+		b.ctrl.Event(Event{Type: EventCallEnded, Time: time.Now(), CallID: c.id, Remote: c.remote, Reason: reason,
+			Err: &sip.EndError{Class: sip.ErrCallFailed, Reason: reason}})
+	}
 }
 
 func (b *Bridge) onUpdate(c *sip.Call, offer []byte) ([]byte, error) {

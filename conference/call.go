@@ -26,13 +26,17 @@ const maxInbox = 1024
 
 // call is one call: its dialog, its media sessions and its outputs.
 //
-// One goroutine, run, owns the call's outputs: the pipeline of stages, the publisher, the
-// recorder, the application's writers and the stream URL. The media path (the sessions'
-// goroutines, or the Bridge's Poller) only copies frames into the call's inbox; URL
-// changes, output changes, keyframe decisions and hang-ups are requests posted to the
-// same inbox. run takes both in batches (once per poller round), and emits events with
-// no lock held. Publishers and recordings are closed on goroutines of the call's own
-// (bg), so that the owner never waits for a network or a disk.
+// One goroutine at a time owns the call's outputs (the pipeline of stages, the
+// publisher, the recorder, the application's writers, the stream URL): with the
+// Bridge's Poller, its goroutine, which delivers the call's frames and runs them straight
+// through the pipeline, then serves the call's inbox after each round; without one, the
+// call's own goroutine, run. Nothing else touches that state: frames that arrive on
+// other goroutines (the sessions' own, the last ones at Close) are copied into the
+// inbox, and URL changes, output changes, keyframe decisions and hang-ups are requests
+// posted to it. At the call's end the Poller hands the call over to run, which finishes
+// the outputs. Events leave with no lock held; publishers and recordings are closed on
+// goroutines of the call's own (bg), so that the owner never waits for a network or a
+// disk.
 type call struct {
 	b *Bridge
 	// sc is the incoming call (nil for a dialled leg); sig is its dialog either way.
@@ -40,19 +44,18 @@ type call struct {
 	sig    sip.Dialog
 	id     string
 	remote string
-	// Set before run starts (newCall, the CMS backend's attach), read-only after: the CMS
-	// conference the call is a leg of (nil: a standalone streamer call), its leg ID and
+	// Set before run starts (newCall, Bridge.Dial, the Controller's Route), read-only
+	// after: whether the call is a Controller's (false: a standalone streamer call), its
 	// space (the recording folder), and the outputs it starts with (wantURL, wantRec;
-	// after the start they are run's, changed by setOutputs requests).
-	conf      *conf
-	legID     string
-	spaceID   string
-	wantURL   string
-	wantRec   bool
-	resolving bool // Config.ResolveStreamURL is to be asked
-	clock     *media.Clock
-	ctx       context.Context
-	stop      context.CancelFunc
+	// after the start they are the owner's, changed by setOutputs requests).
+	controlled bool
+	spaceID    string
+	wantURL    string
+	wantRec    bool
+	resolving  bool // Config.ResolveStreamURL is to be asked
+	clock      *media.Clock
+	ctx        context.Context
+	stop       context.CancelFunc
 
 	// sessMu guards the sessions and their SRTP keys (INVITE, re-INVITE and UPDATE
 	// negotiate them on the SIP goroutines). hasVideo and hasAudio are set by setupMedia
@@ -66,14 +69,21 @@ type call struct {
 	// will), set by setupMedia with hasVideo and hasAudio.
 	sdpVideo, sdpAudio *media.Track
 
-	// The inbox (inMu): frames from the media path and requests for run.
+	// The inbox (inMu): requests for the call's owner, and the frames that do not come
+	// on the owner's goroutine (the sessions' own goroutines, the last frames at Close).
 	inMu      sync.Mutex
 	inbox     []media.Frame
 	reqs      []func()
 	inDropped uint64
-	ended     bool // run has taken its last batch: requests are dropped
+	ended     bool // the owner has taken its last batch: requests are dropped
 	dirty     bool // in the Bridge's dirty list (poller)
-	wake      chan struct{}
+	// runOwns says run is the owner: from the start without a Poller, from the
+	// hand-over at the end with one (handover asks for it; the Poller closes
+	// handedOver when it has let go).
+	runOwns    bool
+	handover   bool
+	handedOver chan struct{}
+	wake       chan struct{}
 
 	// Counted on the media path, read by Calls.
 	video, audio atomic.Uint64
@@ -90,13 +100,16 @@ type call struct {
 	// hang-ups. run waits for them before the call ends.
 	bg sync.WaitGroup
 
-	o owned // run's
+	o owned // the owner's
 }
 
-// owned is the state only run touches.
+// owned is the state only the call's owner touches: the Bridge's Poller goroutine, which
+// delivers the call's frames (and takes its inbox after each round), until the call
+// ends; run, from the start when there is no Poller, and for the call's end.
 type owned struct {
 	batch     []media.Frame
 	reqs      []func()
+	queued    bool // in the Bridge's dirty list for this round (the Poller's flag)
 	video     *media.Track
 	audio     *media.Track
 	seen      bool
@@ -121,7 +134,7 @@ type owned struct {
 func newCall(b *Bridge, sc *sip.Call) (*call, error) {
 	c, err := newLeg(b, sc, sc, sc.ID, sc.From)
 	if err == nil && b.cfg.ResolveStreamURL != nil && sc.StreamURL() == "" {
-		c.resolving = true // run asks the resolver
+		c.resolving, c.o.resolving = true, true // run asks the resolver
 	}
 	return c, err
 }
@@ -130,7 +143,10 @@ func newLeg(b *Bridge, sc *sip.Call, sig sip.Dialog, id, remote string) (*call, 
 	ctx, stop := context.WithCancel(context.Background())
 	c := &call{b: b, sc: sc, sig: sig, id: id, remote: remote, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop,
 		sessions: map[string]*media.Session{}, keys: map[string]*sdp.Crypto{}, keyframe: make(chan struct{}, 1),
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), runOwns: b.poller == nil, handedOver: make(chan struct{})}
+	if c.runOwns {
+		close(c.handedOver)
+	}
 	return c, nil
 }
 
@@ -159,7 +175,7 @@ func (c *call) openSession(kind string, m *sdp.Media) (*media.Session, error) {
 	}
 	b := c.b
 	opts := []media.SessionOption{media.WithLocalIP(b.cfg.MediaIP),
-		media.WithClock(c.clock), media.WithFrames(c.onFrame),
+		media.WithClock(c.clock), media.WithFrames(c.onFrame), media.WithPolledFrames(c.onPolledFrame),
 		media.WithMediaTimeouts(b.cfg.MediaTimeout, b.cfg.MediaTimeout),
 		media.WithSessionEvents(c.onSessionEvent),
 		media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp)}
@@ -297,7 +313,7 @@ func (c *call) closeMedia() {
 // update answers an in-dialog offer with the same sessions, and follows a changed stream
 // URL (x-cisco-stream in an UPDATE or re-INVITE).
 func (c *call) update(offer []byte) ([]byte, error) {
-	if url := c.sc.StreamURL(); url != "" && c.conf == nil {
+	if url := c.sc.StreamURL(); url != "" && !c.controlled {
 		c.post(func() { c.followURL("the stream URL changed") })
 	}
 	if len(offer) == 0 {
@@ -400,8 +416,20 @@ func (c *call) post(fn func()) {
 		return
 	}
 	c.reqs = append(c.reqs, fn)
+	c.wakeOwnerLocked()
 	c.inMu.Unlock()
-	c.kick()
+}
+
+// wakeOwnerLocked has the owner take the inbox (c.inMu held): run at once, the Poller
+// after its round.
+func (c *call) wakeOwnerLocked() {
+	switch {
+	case c.runOwns:
+		c.kick()
+	case !c.dirty:
+		c.dirty = true
+		c.b.markDirty(c)
+	}
 }
 
 func (c *call) kick() {
@@ -411,20 +439,35 @@ func (c *call) kick() {
 	}
 }
 
-// onFrame receives every frame of the call on the media path: it copies the frame into
-// the inbox (a buffer of the inbox's own; the description too, when it carries one) for
-// run. With the Bridge's Poller, run is woken once after the round; otherwise at once.
-func (c *call) onFrame(f *media.Frame) {
+// onPolledFrame takes a frame on the Poller's goroutine, the call's owner until its end:
+// straight through the pipeline, no copy; the publisher is flushed after the round.
+func (c *call) onPolledFrame(f *media.Frame) {
+	c.count(f)
+	c.frame(f)
+	if !c.o.queued {
+		c.o.queued = true
+		c.b.markDirty(c)
+	}
+}
+
+func (c *call) count(f *media.Frame) {
 	if f.Codec.IsVideo() {
 		c.video.Add(1)
 	} else {
 		c.audio.Add(1)
 	}
+}
+
+// onFrame takes a frame on any other goroutine (the sessions' own, Close's): it copies
+// the frame into the inbox (a buffer of the inbox's own; the description too, when it
+// carries one) for the owner.
+func (c *call) onFrame(f *media.Frame) {
+	c.count(f)
 	c.inMu.Lock()
+	defer c.inMu.Unlock()
 	n := len(c.inbox)
 	if n >= maxInbox || c.ended {
 		c.inDropped++
-		c.inMu.Unlock()
 		return
 	}
 	if n < cap(c.inbox) {
@@ -441,16 +484,8 @@ func (c *call) onFrame(f *media.Frame) {
 		t.SPS, t.PPS, t.Config = bytes.Clone(t.SPS), bytes.Clone(t.PPS), bytes.Clone(t.Config)
 		e.Track = &t
 	}
-	queue := n == 0 && c.b.poller != nil && !c.dirty
-	if queue {
-		c.dirty = true
-	}
-	c.inMu.Unlock()
-	switch {
-	case c.b.poller == nil:
-		c.kick()
-	case queue:
-		c.b.markDirty(c)
+	if n == 0 {
+		c.wakeOwnerLocked()
 	}
 }
 
@@ -461,8 +496,7 @@ func (c *call) run() {
 	defer c.b.wg.Done()
 	kfDone := make(chan struct{})
 	go c.sipKeyframes(kfDone)
-	c.o.resolving = c.resolving && c.conf == nil
-	if c.o.resolving {
+	if c.resolving && !c.controlled {
 		c.background(c.resolve)
 	}
 	c.b.emit(Event{Type: EventCallStarted, CallID: c.id, Remote: c.remote})
@@ -487,18 +521,27 @@ func (c *call) run() {
 	for done := false; !done; {
 		select {
 		case <-c.wake:
+			c.serve(true, false)
 		case <-timeout.C:
-			if !c.o.started && c.o.seen {
-				c.start("not every track's codec configuration arrived in time")
-			}
+			c.post(func() {
+				if !c.o.started && c.o.seen {
+					c.start("not every track's codec configuration arrived in time")
+				}
+			})
 		case <-c.sig.Done():
 			done = true
 		}
-		c.drain(false)
 	}
 	c.stop()
-	c.closeMedia() // no more frames
-	c.drain(true)
+	c.closeMedia() // no more frames from the Poller; Close's last ones are in the inbox
+	c.inMu.Lock()
+	if !c.runOwns {
+		c.handover = true
+		c.wakeOwnerLocked()
+	}
+	c.inMu.Unlock()
+	<-c.handedOver // the Poller has let go (closed at once without one)
+	c.serve(true, true)
 	c.finish()
 	c.bg.Wait()
 	<-kfDone
@@ -506,9 +549,6 @@ func (c *call) run() {
 	delete(c.b.calls, c.id)
 	c.b.completed++
 	c.b.mu.Unlock()
-	if c.b.cms != nil {
-		c.b.cms.callEnded(c)
-	}
 	if n := c.inDropped; n > 0 {
 		c.b.log.Warn("conference: frames dropped: the call's outputs were not keeping up", "call", c.id, "frames", n)
 	}
@@ -520,11 +560,18 @@ func (c *call) run() {
 	c.b.emit(Event{Type: EventCallEnded, CallID: c.id, Remote: c.remote, Reason: reason, Err: end})
 }
 
-// drain takes the inbox: the requests first, then the frames through the pipeline; and
-// wakes the publisher once for them. last marks the inbox closed.
-func (c *call) drain(last bool) {
+// serve is the owner taking the inbox: the requests first, then the frames through the
+// pipeline; then it wakes the publisher once for the round's frames. byRun says who
+// calls: run, or the Poller after a round (Bridge.flushOutputs); the one that is not the
+// owner returns at once. last marks the inbox closed (the call's end). Serving the
+// hand-over, the Poller makes run the owner.
+func (c *call) serve(byRun, last bool) {
 	o := &c.o
 	c.inMu.Lock()
+	if byRun != c.runOwns {
+		c.inMu.Unlock()
+		return
+	}
 	o.batch, c.inbox = c.inbox, o.batch[:0]
 	o.reqs, c.reqs = c.reqs, o.reqs[:0]
 	c.dirty = false
@@ -532,6 +579,7 @@ func (c *call) drain(last bool) {
 		c.ended = true
 	}
 	c.inMu.Unlock()
+	o.queued = false
 	for i, r := range o.reqs {
 		r()
 		o.reqs[i] = nil
@@ -541,6 +589,14 @@ func (c *call) drain(last bool) {
 	}
 	if o.pub != nil && c.b.poller != nil {
 		o.pub.Flush()
+	}
+	if !byRun {
+		c.inMu.Lock()
+		if c.handover && !c.runOwns {
+			c.runOwns = true
+			close(c.handedOver)
+		}
+		c.inMu.Unlock()
 	}
 }
 
@@ -607,7 +663,7 @@ func (c *call) start(note string) {
 	o.align = stage.NewAlign(media.FrameWriterFunc(c.out), align)
 	o.head = stage.NewMonotonic(stage.NewGate(o.align, c.requestKeyframe))
 	url, record := c.wantURL, c.wantRec && c.b.cfg.RecordDir != ""
-	if c.conf == nil {
+	if !c.controlled {
 		url, record = c.standaloneURL(), c.b.cfg.RecordDir != "" && (!o.recSet || o.recOn)
 	}
 	if url != "" {
@@ -722,7 +778,7 @@ func (c *call) streamURL() string {
 
 // followURL moves a running standalone stream to the URL its sources now give.
 func (c *call) followURL(why string) {
-	if !c.o.started || c.ctx.Err() != nil || c.conf != nil {
+	if !c.o.started || c.ctx.Err() != nil || c.controlled {
 		return
 	}
 	if url := c.standaloneURL(); url != "" && (url != c.o.url || c.o.pub == nil) {
@@ -760,7 +816,7 @@ func (c *call) resolve() {
 // default, and a running stream moves to it.
 func (c *call) onApp(a media.AppPacket) {
 	u := urlFromApp(a.Data)
-	if u == "" || c.conf != nil {
+	if u == "" || c.controlled {
 		return
 	}
 	c.post(func() {
@@ -927,7 +983,7 @@ func (c *call) setOutputs(url string, record bool, why string) {
 func (c *call) setStream(url string) {
 	c.post(func() {
 		const why = "changed by the application"
-		if c.conf != nil {
+		if c.controlled {
 			c.applyOutputs(url, c.wantRec, why)
 			return
 		}
@@ -943,7 +999,7 @@ func (c *call) setStream(url string) {
 // setRecording is Bridge.SetRecording: a request to run.
 func (c *call) setRecording(on bool) {
 	c.post(func() {
-		if c.conf != nil {
+		if c.controlled {
 			c.applyOutputs(c.wantURL, on, "changed by the application")
 			return
 		}

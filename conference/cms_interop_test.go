@@ -21,6 +21,7 @@ import (
 
 	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/conference/cms"
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
 	"github.com/sipcast/sipcast/media/aac"
@@ -47,14 +48,17 @@ type cmsRig struct {
 func newCMSRig(t *testing.T) *cmsRig {
 	t.Helper()
 	r := &cmsRig{cdr: cmsapi.NewCDRReceiver(), events: &eventLog{}, rec: t.TempDir()}
-	r.srv = cmsapi.NewServer(cmsapi.ServerConfig{User: tmsUser, Password: tmsPass})
-	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, CMS: r.srv,
+	store := cmsapi.NewStore()
+	cdrs := cmsapi.NewStoreCDRSender(store, nil, nil)
+	backend := cms.New(cms.Config{Store: store, CDRs: cdrs})
+	r.srv = cmsapi.NewServer(cmsapi.ServerConfig{User: tmsUser, Password: tmsPass, Store: store, CDRs: cdrs, Backend: backend})
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, Controller: backend,
 		RecordDir: r.rec, Events: r.events.add, MediaTimeout: time.Minute})
 	require.NoError(t, err)
 	r.bridge = b
 	r.api = httptest.NewTLSServer(r.srv)
-	cdrs := httptest.NewServer(r.cdr)
-	r.cdrURL = cdrs.URL + "/cdr?site=lab"
+	cdrSrv := httptest.NewServer(r.cdr)
+	r.cdrURL = cdrSrv.URL + "/cdr?site=lab"
 	t.Cleanup(func() {
 		_ = b.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -62,7 +66,7 @@ func newCMSRig(t *testing.T) *cmsRig {
 		_ = r.srv.CDRs().Flush(ctx)
 		_ = r.srv.Close()
 		r.api.Close()
-		cdrs.Close()
+		cdrSrv.Close()
 	})
 	return r
 }

@@ -18,19 +18,20 @@
 // RTMP and MP4, Config.Outputs adds the application's own media.FrameWriters per call
 // (see the custom streamer Example).
 //
-// Each call has one goroutine that owns its outputs: the media path only copies frames
-// into the call's inbox, and URL changes, output changes (Bridge.SetStream,
-// Bridge.SetRecording) and hang-ups are requests to it. The frames go through the
+// Each call has one owner at a time for its outputs: the goroutine of the media.Poller
+// that delivers its frames (or, without one, the call's own goroutine); URL changes,
+// output changes (Bridge.SetStream, Bridge.SetRecording) and hang-ups are requests
+// posted to it, served after each round. The frames go through the
 // stages of package media/stage (DTS kept monotonic, video gated at the first keyframe
 // with parameter sets, audio aligned with the picture and filled with silence) to the
 // publisher, the recorder and the application's outputs. Config.Events is called from
 // the Bridge's own goroutine with no lock held: it may call the Bridge. The limits and
 // the hostile-input behaviour are in docs/SECURITY.md.
 //
-// Media is received by one media.Poller for all calls (Config.PollInterval), which wakes
-// each call's goroutine once per round; nothing on the media path waits for the network
-// or the disk — publishers have their own goroutines, recordings their writer, and
-// closing them runs on goroutines each call joins.
+// Media is received by one media.Poller for all calls (Config.PollInterval); nothing on
+// the media path waits for the network or the disk — publishers have their own
+// goroutines, recordings their writer, and closing them runs on goroutines each call
+// joins.
 //
 // Close ends every call with BYE, finalizes the recordings and waits for everything.
 package conference

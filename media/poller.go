@@ -198,11 +198,13 @@ func (p *Poller) poll(s *Session, rtcp bool) {
 		return
 	}
 	now := time.Now()
+	s.inPoll = true
 	p.drain(s, &s.polled.rtp, now, false)
 	if rtcp && s.polled.rtcp.fd >= 0 {
 		p.drain(s, &s.polled.rtcp, now, true)
 	}
 	s.service(time.Now())
+	s.inPoll = false
 }
 
 func (p *Poller) drain(s *Session, pc *pollConn, now time.Time, rtcpSocket bool) {

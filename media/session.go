@@ -92,6 +92,15 @@ func WithFrames(f func(*Frame)) SessionOption {
 	return func(s *Session) error { s.onFrame = f; return nil }
 }
 
+// WithPolledFrames sets a function that receives, instead of WithFrames' function, the
+// frames the session's Poller delivers: those always come on the Poller's one goroutine,
+// so an application whose state that goroutine owns takes them without a copy or a lock.
+// Frames delivered otherwise (the session's own goroutines, the last frames at Close) go
+// to WithFrames' function.
+func WithPolledFrames(f func(*Frame)) SessionOption {
+	return func(s *Session) error { s.onPolledFrame = f; return nil }
+}
+
 // WithDTMF sets the function that receives telephone events.
 func WithDTMF(f func(rtpdtmf.Event)) SessionOption {
 	return func(s *Session) error { s.onDTMF = f; return nil }
@@ -159,18 +168,22 @@ func WithSymmetricRTP(enabled bool) SessionOption {
 // Session is the media of one call: its UDP sockets, its receive tracks, RTCP, and one
 // clock. Create it, add tracks, Start it; Close stops and joins everything.
 type Session struct {
-	log          *slog.Logger
-	ports        *PortAllocator
-	localIP      net.IP
-	mux          bool
-	symmetric    bool
-	onFrame      func(*Frame)
-	onDTMF       func(rtpdtmf.Event)
-	onApp        func(AppPacket)
-	onEvent      func(SessionEvent)
-	onKeyframe   func()
-	timeoutFirst time.Duration
-	timeoutAfter time.Duration
+	log       *slog.Logger
+	ports     *PortAllocator
+	localIP   net.IP
+	mux       bool
+	symmetric bool
+	onFrame   func(*Frame)
+	// onPolledFrame takes the frames the Poller delivers (inPoll: it is polling this
+	// session now; written and read on the Poller's goroutine under pollMu).
+	onPolledFrame func(*Frame)
+	inPoll        bool
+	onDTMF        func(rtpdtmf.Event)
+	onApp         func(AppPacket)
+	onEvent       func(SessionEvent)
+	onKeyframe    func()
+	timeoutFirst  time.Duration
+	timeoutAfter  time.Duration
 
 	rtpConn  *net.UDPConn
 	rtcpConn *net.UDPConn
@@ -610,7 +623,9 @@ func (s *Session) initRx(now time.Time) {
 
 func (s *Session) emitFrame(f *Frame) {
 	s.frames.Add(1)
-	if s.onFrame != nil {
+	if s.inPoll && s.onPolledFrame != nil {
+		s.onPolledFrame(f)
+	} else if s.onFrame != nil {
 		s.onFrame(f)
 	}
 }

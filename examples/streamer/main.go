@@ -40,6 +40,7 @@ import (
 
 	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/conference/cms"
 	"github.com/sipcast/sipcast/internal/httpc"
 	"github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/rtmp"
@@ -322,12 +323,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var api *cmsapi.Server
+	var ctrl conference.Controller
 	if c.api != "" {
 		pw, _ := c.apiPassword() // checked above
-		api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log})
+		store := cmsapi.NewStore()
+		cdrs := cmsapi.NewStoreCDRSender(store, nil, log)
+		backend := cms.New(cms.Config{Store: store, CDRs: cdrs, Logger: log})
+		api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log, Store: store, CDRs: cdrs, Backend: backend})
+		ctrl = backend
 	}
 	bridge, err := conference.New(conference.Config{SIP: opts, MediaIP: mediaIP, Resolution: res,
-		StreamURL: c.streamURL, RecordDir: c.recordDir, Logger: log, CMS: api, PollInterval: c.pollInterval})
+		StreamURL: c.streamURL, RecordDir: c.recordDir, Logger: log, Controller: ctrl, PollInterval: c.pollInterval})
 	if err != nil {
 		fmt.Fprintln(stderr, "streamer:", err)
 		return 1

@@ -1,18 +1,20 @@
-package conference
+package cms
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sipcast/sipcast/cmsapi"
+	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
-	"github.com/sipcast/sipcast/sip/sdp"
 )
 
 // The CMS model on top of the Bridge: a conference ("call" in the CMS API) belongs to a
@@ -56,33 +58,68 @@ type leg struct {
 	state           string
 	conf            *conf
 	started         time.Time
-	c               *call // nil while dialling
-	cancel          context.CancelFunc
+	// callID is the leg's call in the Bridge ("" while dialling).
+	callID string
+	cancel context.CancelFunc
 }
 
-// cmsBackend implements cmsapi.Backend for a Bridge.
-type cmsBackend struct {
-	b   *Bridge
-	srv *cmsapi.Server
-
-	mu    sync.Mutex
-	confs map[string]*conf
-	legs  map[string]*leg // by leg id
-	byKey map[string]*leg // by the call's key in Bridge.calls
+// Config configures a Backend.
+type Config struct {
+	// Store holds the CMS configuration objects (spaces, call profiles, dial plan rules);
+	// the cmsapi.Server serving them is given the same one.
+	Store *cmsapi.Store
+	// CDRs sends the call detail records (cmsapi.NewStoreCDRSender over Store; the
+	// server is given the same one, and closes it).
+	CDRs *cmsapi.CDRSender
+	// Logger gets operational messages (default: discarded).
+	Logger *slog.Logger
 }
 
-func newCMSBackend(b *Bridge, srv *cmsapi.Server) *cmsBackend {
-	return &cmsBackend{b: b, srv: srv, confs: map[string]*conf{}, legs: map[string]*leg{}, byKey: map[string]*leg{}}
+// Backend is the CMS model on a conference.Bridge: it implements cmsapi.Backend (give it
+// to cmsapi.NewServer) and conference.Controller (give it to conference.New as
+// Config.Controller).
+type Backend struct {
+	b     *conference.Bridge
+	store *cmsapi.Store
+	cdrs  *cmsapi.CDRSender
+	log   *slog.Logger
+	wg    sync.WaitGroup // the dialling goroutines
+
+	mu     sync.Mutex
+	closed bool
+	confs  map[string]*conf
+	legs   map[string]*leg // by leg id
+	byKey  map[string]*leg // by the leg's call ID in the Bridge
 }
 
-var _ cmsapi.Backend = (*cmsBackend)(nil)
+// New returns a Backend; it takes calls once a Bridge is built with it.
+func New(cfg Config) *Backend {
+	if cfg.Store == nil {
+		cfg.Store = cmsapi.NewStore()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.CDRs == nil {
+		cfg.CDRs = cmsapi.NewStoreCDRSender(cfg.Store, nil, cfg.Logger)
+	}
+	return &Backend{store: cfg.Store, cdrs: cfg.CDRs, log: cfg.Logger, confs: map[string]*conf{}, legs: map[string]*leg{}, byKey: map[string]*leg{}}
+}
 
-func (m *cmsBackend) cdr(call string, r cmsapi.Record) { m.srv.CDRs().Send(call, r) }
+var (
+	_ cmsapi.Backend        = (*Backend)(nil)
+	_ conference.Controller = (*Backend)(nil)
+)
+
+// Bind implements conference.Controller.
+func (m *Backend) Bind(b *conference.Bridge) { m.b = b }
+
+func (m *Backend) cdr(call string, r cmsapi.Record) { m.cdrs.Send(call, r) }
 
 // newConfLocked opens a conference for a space and sends callStart (and streamingStart
 // when its profile streams automatically).
-func (m *cmsBackend) newConfLocked(space cmsapi.CoSpace, name string, api bool, recording, streaming *bool) (*conf, error) {
-	p := m.srv.Store().EffectiveCallProfile(space)
+func (m *Backend) newConfLocked(space cmsapi.CoSpace, name string, api bool, recording, streaming *bool) (*conf, error) {
+	p := m.store.EffectiveCallProfile(space)
 	f := &conf{id: cmsapi.NewID(), correlator: cmsapi.NewID(), name: name, space: space, started: time.Now(),
 		apiCreated: api, legs: map[string]*leg{},
 		streaming: p.StreamingMode == "automatic", recording: p.RecordingMode == "automatic"}
@@ -99,10 +136,10 @@ func (m *cmsBackend) newConfLocked(space cmsapi.CoSpace, name string, api bool, 
 		if streaming != nil {
 			return nil, &cmsapi.Failure{Tag: "parameterError", Parameter: "streamUrl", Reason: "missing"}
 		}
-		m.b.log.Warn("conference: the space streams automatically but has no streamUrl", "space", space.ID)
+		m.log.Warn("conference: the space streams automatically but has no streamUrl", "space", space.ID)
 		f.streaming = false
 	}
-	if f.recording && m.b.cfg.RecordDir == "" {
+	if f.recording && m.b.RecordDir() == "" {
 		if recording != nil {
 			return nil, &cmsapi.Failure{Tag: "recorderDoesNotExist"}
 		}
@@ -117,7 +154,7 @@ func (m *cmsBackend) newConfLocked(space cmsapi.CoSpace, name string, api bool, 
 	return f, nil
 }
 
-func (m *cmsBackend) streamingStartLocked(f *conf) {
+func (m *Backend) streamingStartLocked(f *conf) {
 	f.streamingID = cmsapi.NewID()
 	var legID string
 	if f.source != nil {
@@ -127,7 +164,7 @@ func (m *cmsBackend) streamingStartLocked(f *conf) {
 		StreamURL: rtmp.Redact(f.space.StreamURL), Call: f.id, CallLeg: legID}})
 }
 
-func (m *cmsBackend) streamingEndLocked(f *conf) {
+func (m *Backend) streamingEndLocked(f *conf) {
 	if f.streamingID != "" {
 		m.cdr(f.id, cmsapi.Record{Type: cmsapi.CDRStreamingEnd, Streaming: &cmsapi.CDRStreaming{ID: f.streamingID}})
 		f.streamingID = ""
@@ -135,7 +172,7 @@ func (m *cmsBackend) streamingEndLocked(f *conf) {
 }
 
 // StartCall implements cmsapi.Backend.
-func (m *cmsBackend) StartCall(_ context.Context, req cmsapi.CallRequest) (string, error) {
+func (m *Backend) StartCall(_ context.Context, req cmsapi.CallRequest) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.newConfLocked(req.Space, req.Name, true, req.Recording, req.Streaming)
@@ -149,18 +186,22 @@ func (m *cmsBackend) StartCall(_ context.Context, req cmsapi.CallRequest) (strin
 }
 
 // apply moves the source leg's outputs to the conference's state (call without m.mu).
-func (m *cmsBackend) apply(f *conf, why string) {
+func (m *Backend) apply(f *conf, why string) {
 	m.mu.Lock()
 	src := f.source
-	url, rec := f.streamURL(), f.recording
+	out := conference.Outputs{URL: f.streamURL(), Record: f.recording, SpaceID: f.space.ID}
+	var id string
+	if src != nil {
+		id = src.callID
+	}
 	m.mu.Unlock()
-	if src != nil && src.c != nil {
-		src.c.setOutputs(url, rec, why)
+	if id != "" {
+		_ = m.b.SetOutputs(id, out, why) // an error: the call has just ended
 	}
 }
 
 // UpdateCall implements cmsapi.Backend.
-func (m *cmsBackend) UpdateCall(_ context.Context, id string, u cmsapi.CallUpdate) error {
+func (m *Backend) UpdateCall(_ context.Context, id string, u cmsapi.CallUpdate) error {
 	m.mu.Lock()
 	f := m.confs[id]
 	if f == nil {
@@ -178,7 +219,7 @@ func (m *cmsBackend) UpdateCall(_ context.Context, id string, u cmsapi.CallUpdat
 		if *u.Streaming {
 			// The space's URL as it is now: it may have changed since the call began.
 			var space cmsapi.CoSpace
-			if m.srv.Store().Get(f.space.ID, &space) {
+			if m.store.Get(f.space.ID, &space) {
 				f.space = space
 			}
 			if f.space.StreamURL == "" {
@@ -194,7 +235,7 @@ func (m *cmsBackend) UpdateCall(_ context.Context, id string, u cmsapi.CallUpdat
 		changed = true
 	}
 	if u.Recording != nil && *u.Recording != f.recording {
-		if *u.Recording && m.b.cfg.RecordDir == "" {
+		if *u.Recording && m.b.RecordDir() == "" {
 			m.mu.Unlock()
 			return &cmsapi.Failure{Tag: "recorderDoesNotExist"}
 		}
@@ -209,7 +250,7 @@ func (m *cmsBackend) UpdateCall(_ context.Context, id string, u cmsapi.CallUpdat
 }
 
 // EndCall implements cmsapi.Backend: every leg is hung up or its dialling cancelled.
-func (m *cmsBackend) EndCall(ctx context.Context, id string) error {
+func (m *Backend) EndCall(ctx context.Context, id string) error {
 	m.mu.Lock()
 	f := m.confs[id]
 	if f == nil {
@@ -229,18 +270,18 @@ func (m *cmsBackend) EndCall(ctx context.Context, id string) error {
 	return m.hangup(ctx, legs)
 }
 
-func (m *cmsBackend) hangup(ctx context.Context, legs []*leg) error {
+func (m *Backend) hangup(ctx context.Context, legs []*leg) error {
 	var errs []error
 	for _, l := range legs {
 		m.mu.Lock()
-		c, cancel := l.c, l.cancel
+		id, cancel := l.callID, l.cancel
 		m.mu.Unlock()
 		if cancel != nil {
 			cancel()
 		}
-		if c != nil {
+		if id != "" {
 			hctx, done := context.WithTimeout(ctx, 10*time.Second)
-			if err := c.sig.Hangup(hctx); err != nil {
+			if err := m.b.EndCall(hctx, id); err != nil {
 				errs = append(errs, err)
 			}
 			done()
@@ -250,7 +291,7 @@ func (m *cmsBackend) hangup(ctx context.Context, legs []*leg) error {
 }
 
 // finishLocked ends a conference whose legs are all gone: streamingEnd, callEnd.
-func (m *cmsBackend) finishLocked(f *conf) {
+func (m *Backend) finishLocked(f *conf) {
 	if f.ended {
 		return
 	}
@@ -264,7 +305,7 @@ func (m *cmsBackend) finishLocked(f *conf) {
 }
 
 // addLegLocked adds a leg and sends callLegStart.
-func (m *cmsBackend) addLegLocked(f *conf, l *leg) {
+func (m *Backend) addLegLocked(f *conf, l *leg) {
 	l.conf, l.started, l.participant = f, time.Now(), cmsapi.NewID()
 	f.legs[l.id] = l
 	f.maxLegs = max(f.maxLegs, len(f.legs))
@@ -274,29 +315,29 @@ func (m *cmsBackend) addLegLocked(f *conf, l *leg) {
 		Recording: cmsapi.Bool(f.recording), Streaming: cmsapi.Bool(f.streaming)}})
 }
 
-// attachLocked makes a connected leg's call part of the conference; the first becomes
-// the source and gets the conference's outputs (set before its media starts).
-func (m *cmsBackend) attachLocked(l *leg, c *call) {
+// attachLocked makes a connected leg's call (id in the Bridge) part of the conference
+// and returns the outputs it starts with: the conference's for the first, which becomes
+// the source; none for the others.
+func (m *Backend) attachLocked(l *leg, id string) conference.Outputs {
 	f := l.conf
-	l.c, l.state = c, "connected"
-	c.conf, c.legID, c.spaceID = f, l.id, f.space.ID
-	m.byKey[c.id] = l
+	l.callID, l.state = id, "connected"
+	m.byKey[id] = l
+	out := conference.Outputs{SpaceID: f.space.ID}
 	if f.source == nil {
 		f.source = l
-		c.wantURL, c.wantRec = f.streamURL(), f.recording
+		out.URL, out.Record = f.streamURL(), f.recording
 	}
 	m.cdr(f.id, cmsapi.Record{Type: cmsapi.CDRCallLegUpdate, CallLeg: &cmsapi.CDRCallLeg{ID: l.id, State: "connected", Call: f.id}})
+	return out
 }
 
-// joinIncoming puts an incoming call to a space's URI into that space's conference
-// (opening it if needed). Calls to other URIs stay standalone streamer calls.
-func (m *cmsBackend) joinIncoming(c *call) {
-	if c.sc == nil {
-		return
-	}
-	space, ok := m.srv.Store().SpaceFor(sipUser(c.sc.To))
+// Route implements conference.Controller: an incoming call to a space's URI joins that
+// space's conference (opening it if needed). Calls to other URIs stay standalone
+// streamer calls.
+func (m *Backend) Route(c *sip.Call) (conference.Outputs, bool) {
+	space, ok := m.store.SpaceFor(sipUser(c.To))
 	if !ok {
-		return
+		return conference.Outputs{}, false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -309,17 +350,17 @@ func (m *cmsBackend) joinIncoming(c *call) {
 	if f == nil {
 		var err error
 		if f, err = m.newConfLocked(space, "", false, nil, nil); err != nil {
-			return
+			return conference.Outputs{}, false
 		}
 	}
-	l := &leg{id: cmsapi.NewID(), remote: sipUser(c.remote) + "@" + sipHost(c.remote), direction: "incoming"}
+	l := &leg{id: cmsapi.NewID(), remote: sipUser(c.From) + "@" + sipHost(c.From), direction: "incoming"}
 	m.addLegLocked(f, l)
-	m.attachLocked(l, c)
+	return m.attachLocked(l, c.ID), true
 }
 
 // leave ends a leg: callLegEnd, a new source when it was the source, and the
 // conference's end when it was the last leg of a conference that ends with its legs.
-func (m *cmsBackend) leave(l *leg, reason string, remoteTeardown bool) {
+func (m *Backend) leave(l *leg, reason string, remoteTeardown bool) {
 	m.mu.Lock()
 	f := l.conf
 	if _, ok := f.legs[l.id]; !ok {
@@ -328,8 +369,8 @@ func (m *cmsBackend) leave(l *leg, reason string, remoteTeardown bool) {
 	}
 	delete(f.legs, l.id)
 	delete(m.legs, l.id)
-	if l.c != nil {
-		delete(m.byKey, l.c.id)
+	if l.callID != "" {
+		delete(m.byKey, l.callID)
 	}
 	f.completed++
 	d := int64(time.Since(l.started) / time.Second)
@@ -339,7 +380,7 @@ func (m *cmsBackend) leave(l *leg, reason string, remoteTeardown bool) {
 	if f.source == l {
 		f.source = nil
 		for _, o := range f.legs {
-			if o.c != nil && (next == nil || o.started.Before(next.started)) {
+			if o.callID != "" && (next == nil || o.started.Before(next.started)) {
 				next = o
 			}
 		}
@@ -354,24 +395,29 @@ func (m *cmsBackend) leave(l *leg, reason string, remoteTeardown bool) {
 	}
 }
 
-// callEnded is called by a call's run when it ends.
-func (m *cmsBackend) callEnded(c *call) {
+// callEnded leaves the leg of a call that ended, naming the end by its class.
+func (m *Backend) callEnded(e conference.Event) {
 	m.mu.Lock()
-	l := m.byKey[c.id]
+	l := m.byKey[e.CallID]
 	m.mu.Unlock()
 	if l == nil {
 		return
 	}
 	reason, remote := "remoteTeardown", true
-	if errors.Is(c.sig.Err(), sip.ErrHangupLocal) { // the dialog's end names its class
+	if errors.Is(e.Err, sip.ErrHangupLocal) || errors.Is(e.Err, sip.ErrCallFailed) {
 		reason, remote = "localTeardown", false
 	}
 	m.leave(l, reason, remote)
 }
 
-// onEvent turns recording events of conference legs into recordingStart/End CDRs.
-func (m *cmsBackend) onEvent(e Event) {
-	if e.Type != EventRecordingStarted && e.Type != EventRecordingFinished && e.Type != EventRecordingFailed {
+// Event implements conference.Controller: a leg's end leaves the conference, and the
+// recording events of conference legs become recordingStart/End CDRs.
+func (m *Backend) Event(e conference.Event) {
+	if e.Type == conference.EventCallEnded {
+		m.callEnded(e)
+		return
+	}
+	if e.Type != conference.EventRecordingStarted && e.Type != conference.EventRecordingFinished && e.Type != conference.EventRecordingFailed {
 		return
 	}
 	m.mu.Lock()
@@ -381,10 +427,10 @@ func (m *cmsBackend) onEvent(e Event) {
 		return
 	}
 	f := l.conf
-	if e.Type == EventRecordingStarted {
+	if e.Type == conference.EventRecordingStarted {
 		f.recordingID = cmsapi.NewID()
 		p := e.Path
-		if rel, err := filepath.Rel(m.b.cfg.RecordDir, p); err == nil {
+		if rel, err := filepath.Rel(m.b.RecordDir(), p); err == nil {
 			p = strings.TrimSuffix(filepath.ToSlash(rel), ".mp4")
 		}
 		m.cdr(f.id, cmsapi.Record{Type: cmsapi.CDRRecordingStart, Recording: &cmsapi.CDRRecording{ID: f.recordingID,
@@ -398,29 +444,22 @@ func (m *cmsBackend) onEvent(e Event) {
 }
 
 // AddCallLeg implements cmsapi.Backend: the leg is dialled in the background.
-func (m *cmsBackend) AddCallLeg(_ context.Context, callID string, req cmsapi.CallLegRequest) (string, error) {
-	m.b.mu.Lock()
-	closed := m.b.closed
-	if !closed {
-		m.b.wg.Add(1)
-	}
-	m.b.mu.Unlock()
-	if closed {
+func (m *Backend) AddCallLeg(_ context.Context, callID string, req cmsapi.CallLegRequest) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || m.b == nil {
 		return "", &cmsapi.Failure{Tag: "databaseNotReady", Status: 503}
 	}
-	m.mu.Lock()
 	f := m.confs[callID]
 	if f == nil {
-		m.mu.Unlock()
-		m.b.wg.Done()
 		return "", &cmsapi.Failure{Tag: "callDoesNotExist"}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &leg{id: cmsapi.NewID(), remote: req.RemoteParty, direction: "outgoing", state: "initial", cancel: cancel}
 	m.addLegLocked(f, l)
-	m.mu.Unlock()
+	m.wg.Add(1)
 	go func() {
-		defer m.b.wg.Done()
+		defer m.wg.Done()
 		defer cancel()
 		m.dial(ctx, l, req)
 	}()
@@ -445,67 +484,29 @@ func Rules(rules []cmsapi.OutboundDialPlanRule) []sip.Rule {
 	return out
 }
 
-func (m *cmsBackend) dial(ctx context.Context, l *leg, req cmsapi.CallLegRequest) {
+func (m *Backend) dial(ctx context.Context, l *leg, req cmsapi.CallLegRequest) {
 	target := req.RemoteParty
 	if lt := strings.ToLower(target); !strings.HasPrefix(lt, "sip:") && !strings.HasPrefix(lt, "sips:") {
 		target = "sip:" + target
 	}
 	m.mu.Lock()
 	l.state = "ringing"
-	spaceName := l.conf.space.Name
+	spaceName, spaceID := l.conf.space.Name, l.conf.space.ID
 	m.mu.Unlock()
-	m.b.log.Info(fmt.Sprintf("call %s: outgoing SIP call to %q from space %q", l.id, req.RemoteParty, spaceName))
-	c, err := newLeg(m.b, nil, nil, l.id, target)
+	m.log.Info(fmt.Sprintf("call %s: outgoing SIP call to %q from space %q", l.id, req.RemoteParty, spaceName))
+	err := m.b.Dial(ctx, conference.DialRequest{ID: l.id, Target: target, Rules: Rules(req.Rules), Outputs: conference.Outputs{SpaceID: spaceID}})
 	if err != nil {
-		m.leave(l, "failure", false)
-		return
-	}
-	fail := func(reason string, err error) {
-		m.b.log.Warn("conference: outgoing call failed", "leg", l.id, "remoteParty", req.RemoteParty, "reason", reason, "err", err)
-		c.closeMedia()
-		c.stop()
+		reason := dialFailure(ctx, err)
+		m.log.Warn("cms: outgoing call failed", "leg", l.id, "remoteParty", req.RemoteParty, "reason", reason, "err", err)
 		m.leave(l, reason, false)
-	}
-	offer, err := sdp.Offer(c.offerConfig())
-	if err != nil {
-		fail("failure", err)
-		return
-	}
-	oc, _, err := m.b.ua.DialPlan(ctx, Rules(req.Rules), target, offer, sip.DialOptions{})
-	if err != nil {
-		fail(dialFailure(ctx, err), err)
-		return
-	}
-	c.sig = oc
-	m.b.mu.Lock()
-	closed := m.b.closed
-	if !closed {
-		m.b.calls[c.id] = c
-		m.b.maxActive = max(m.b.maxActive, len(m.b.calls))
-		m.b.wg.Add(1)
-	}
-	m.b.mu.Unlock()
-	if closed {
-		hctx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = c.sig.Hangup(hctx)
-		done()
-		fail("localTeardown", errors.New("the bridge is closing"))
 		return
 	}
 	m.mu.Lock()
-	m.attachLocked(l, c)
+	out := m.attachLocked(l, l.id)
 	m.mu.Unlock()
-	ms, err := sdp.Negotiate(oc.Answer, c.offerConfig())
-	if err == nil {
-		err = c.setupMedia(ms)
+	if out.URL != "" || out.Record { // the source: the conference's outputs
+		_ = m.b.SetOutputs(l.id, out, "")
 	}
-	if err != nil {
-		m.b.log.Warn("conference: the callee's answer is unusable", "leg", l.id, "err", err)
-		hctx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = c.sig.Hangup(hctx)
-		done()
-	}
-	c.run() // until the call ends (this goroutine is the call's)
 }
 
 // dialFailure names a failed dial as a callLegEnd reason.
@@ -523,12 +524,14 @@ func dialFailure(ctx context.Context, err error) string {
 		return "ringingTimeout"
 	case errors.Is(err, sip.ErrNoDialPlanRule):
 		return "unknownDestination"
+	case errors.Is(err, conference.ErrClosed):
+		return "localTeardown"
 	}
 	return "failure"
 }
 
 // EndCallLeg implements cmsapi.Backend.
-func (m *cmsBackend) EndCallLeg(ctx context.Context, id string) error {
+func (m *Backend) EndCallLeg(ctx context.Context, id string) error {
 	m.mu.Lock()
 	l := m.legs[id]
 	m.mu.Unlock()
@@ -539,7 +542,7 @@ func (m *cmsBackend) EndCallLeg(ctx context.Context, id string) error {
 }
 
 // Calls implements cmsapi.Backend.
-func (m *cmsBackend) Calls() []cmsapi.Call {
+func (m *Backend) Calls() []cmsapi.Call {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]cmsapi.Call, 0, len(m.confs))
@@ -555,7 +558,7 @@ func (m *cmsBackend) Calls() []cmsapi.Call {
 	return out
 }
 
-func (m *cmsBackend) confStart(id string) time.Time {
+func (m *Backend) confStart(id string) time.Time {
 	if f := m.confs[id]; f != nil {
 		return f.started
 	}
@@ -571,7 +574,7 @@ func sortByStart[T any](xs []T, id func(T) string, start func(string) time.Time)
 }
 
 // CallLegs implements cmsapi.Backend.
-func (m *cmsBackend) CallLegs() []cmsapi.CallLeg {
+func (m *Backend) CallLegs() []cmsapi.CallLeg {
 	type snap struct {
 		l     leg
 		confC string
@@ -585,8 +588,7 @@ func (m *cmsBackend) CallLegs() []cmsapi.CallLeg {
 	out := make([]cmsapi.CallLeg, 0, len(snaps))
 	for _, s := range snaps {
 		st := &cmsapi.CallLegStatus{State: s.l.state, DurationSeconds: int64(time.Since(s.l.started) / time.Second)}
-		if s.l.c != nil {
-			info := s.l.c.info()
+		if info, ok := m.b.Call(s.l.callID); ok && s.l.callID != "" {
 			if info.MediaPorts["audio"] > 0 {
 				st.RxAudio = &cmsapi.Media{Codec: "aac"}
 			}
@@ -601,12 +603,12 @@ func (m *cmsBackend) CallLegs() []cmsapi.CallLeg {
 }
 
 // Participants implements cmsapi.Backend: one per connected leg.
-func (m *cmsBackend) Participants() []cmsapi.Participant {
+func (m *Backend) Participants() []cmsapi.Participant {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []cmsapi.Participant
 	for _, l := range m.legs {
-		if l.c != nil {
+		if l.callID != "" {
 			out = append(out, cmsapi.Participant{ID: l.participant, Name: l.remote, Call: l.conf.id})
 		}
 	}
@@ -614,22 +616,23 @@ func (m *cmsBackend) Participants() []cmsapi.Participant {
 }
 
 // Status implements cmsapi.Backend.
-func (m *cmsBackend) Status() cmsapi.SystemStatus {
-	b := m.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return cmsapi.SystemStatus{CallLegsActive: len(b.calls), CallLegsMaxActive: b.maxActive, CallLegsCompleted: b.completed}
+func (m *Backend) Status() cmsapi.SystemStatus {
+	st := m.b.Stats()
+	return cmsapi.SystemStatus{CallLegsActive: st.Active, CallLegsMaxActive: st.MaxActive, CallLegsCompleted: st.Completed}
 }
 
-// shutdown cancels every leg still dialling (Bridge.Close).
-func (m *cmsBackend) shutdown() {
+// Shutdown implements conference.Controller: legs still dialling are cancelled and
+// their goroutines joined (Bridge.Close).
+func (m *Backend) Shutdown() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.closed = true
 	for _, l := range m.legs {
-		if l.c == nil && l.cancel != nil {
+		if l.callID == "" && l.cancel != nil {
 			l.cancel()
 		}
 	}
+	m.mu.Unlock()
+	m.wg.Wait()
 }
 
 // sipUser is the user part of a From/To/URI value ("<sip:a@b>;tag=x" -> "a").
