@@ -28,8 +28,8 @@
 // offset/limit/filter (and tenantFilter, callLegProfileFilter, coSpaceFilter) on lists,
 // bulk syncs expanding $index$ templates. Configuration lives in a Store (in memory; the
 // application may seed it, e.g. users as an LDAP sync would); live objects — calls,
-// call legs, participants, system status — come from a Backend, which
-// conference.Bridge implements (set conference.Config.CMS).
+// call legs, participants, system status — come from the Backend given to NewServer,
+// which package conference/cms implements on a conference.Bridge.
 //
 // CDRs: CDRSender posts CMS-format records (callStart, callLegStart/Update/End,
 // callEnd, recordingStart/End, streamingStart/End) to the /system/cdrReceivers, several

@@ -19,6 +19,7 @@ import (
 	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/rtpsend"
 	"github.com/sipcast/sipcast/sip"
+	"github.com/sipcast/sipcast/sip/siptest"
 )
 
 // sendCall calls a Bridge that streams to nginx and records, sends frames (paced in real
@@ -101,35 +102,11 @@ type dialOpts struct {
 
 func dialBridgeWith(ctx context.Context, t *testing.T, b *conference.Bridge, clip *testmedia.Clip, o dialOpts) (*sip.OutboundCall, *net.UDPConn, *rtpsend.Sender) {
 	t.Helper()
-	caller, err := sip.New(sip.WithUDP("127.0.0.1:0"))
+	call, err := siptest.Dial(ctx, b.UA().UDPAddr().String(), clip, siptest.Options{NoVideo: !o.video, NoAudio: !o.audio,
+		User: o.user, EditOffer: o.edit, Dial: sip.DialOptions{ContactParams: o.contact}})
 	require.NoError(t, err)
-	t.Cleanup(func() { caller.Close() })
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	local := conn.LocalAddr().(*net.UDPAddr)
-	ac, err := aac.ParseConfig(clip.AudioConfig)
-	require.NoError(t, err)
-	videoPort, audioPort := 0, 0
-	if o.video {
-		videoPort = local.Port
-	}
-	if o.audio {
-		audioPort = local.Port
-	}
-	offer := string(rtpsend.SDP(local.IP, videoPort, audioPort, clip.SPS, clip.PPS, clip.AudioConfig, ac.SampleRate, ac.Channels))
-	if o.edit != nil {
-		offer = o.edit(offer)
-	}
-	user := o.user
-	if user == "" {
-		user = "stream"
-	}
-	call, err := caller.Dial(ctx, "sip:"+user+"@"+b.UA().UDPAddr().String(), []byte(offer), sip.DialOptions{ContactParams: o.contact})
-	require.NoError(t, err)
-	sender, err := rtpsend.ForAnswer(conn, call.Answer, clip.SPS, clip.PPS, ac.SampleRate)
-	require.NoError(t, err)
-	return call, conn, sender
+	t.Cleanup(func() { _ = call.Close() })
+	return call.OutboundCall, call.Conn, call.Sender
 }
 
 // trackFrom keeps the frames of one kind only from at on; the other kind is kept whole.

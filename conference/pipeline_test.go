@@ -13,12 +13,22 @@ import (
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media/rtpsend"
 	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
 )
 
-// clipLength is one loop of the clip (100 frames at 30 fps).
-const clipLength = 100 * time.Second / 30
+// loopClip sends the clip over and over until the returned stop is called (it waits
+// for the sender to stop; calling it again does nothing).
+func loopClip(ctx context.Context, sender *rtpsend.Sender, clip *testmedia.Clip) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sender.Play(ctx, clip.Interleaved(), clip.Duration, time.Minute, nil)
+	}()
+	return func() { cancel(); <-done }
+}
 
 // eventLog collects a Bridge's events for a test and lets it wait for one.
 type eventLog struct {
@@ -124,9 +134,8 @@ func TestStreamURLMovesOnUpdateGoOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	call, _, sender := dialBridgeWith(ctx, t, b, clip, dialOpts{video: true, audio: true, contact: map[string]string{"x-cisco-stream": a}})
-	playCtx, stopPlay := context.WithCancel(ctx)
-	played := make(chan error, 1)
-	go func() { played <- sender.Play(playCtx, clip.Interleaved(), clipLength, time.Minute, nil) }()
+	stopPlay := loopClip(ctx, sender, clip)
+	defer stopPlay()
 
 	evs.wait(ctx, t, "streaming to a", streamingTo(conference.EventStreamingStarted, a))
 	waitStreamed(ctx, t, b, a, 10)
@@ -137,7 +146,6 @@ func TestStreamURLMovesOnUpdateGoOnly(t *testing.T) {
 	waitStreamed(ctx, t, b, bb, 30)
 
 	stopPlay()
-	<-played
 	require.NoError(t, call.Hangup(ctx))
 	evs.wait(ctx, t, "call ended", func(e conference.Event) bool { return e.Type == conference.EventCallEnded })
 	evs.wait(ctx, t, "b stopped", streamingTo(conference.EventStreamingStopped, bb))
@@ -166,9 +174,8 @@ func TestRTMPServerRestartGoOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	call, _, sender := dialBridge(ctx, t, b, clip, true, true)
-	playCtx, stopPlay := context.WithCancel(ctx)
-	played := make(chan error, 1)
-	go func() { played <- sender.Play(playCtx, clip.Interleaved(), clipLength, time.Minute, nil) }()
+	stopPlay := loopClip(ctx, sender, clip)
+	defer stopPlay()
 
 	evs.wait(ctx, t, "streaming", streamingTo(conference.EventStreamingStarted, stream))
 	before := waitStreamed(ctx, t, b, stream, 10)
@@ -185,7 +192,6 @@ func TestRTMPServerRestartGoOnly(t *testing.T) {
 		return len(c) == 1 && c[0].Publisher.Reconnects >= 1 && c[0].Publisher.VideoFrames > before.Publisher.VideoFrames+30
 	}, time.Minute, 10*time.Millisecond, "frames after the reconnection: %+v", b.Calls())
 	stopPlay()
-	<-played
 	require.Len(t, b.Calls(), 1, "the call was never dropped")
 	require.NoError(t, call.Hangup(ctx))
 	evs.wait(ctx, t, "call ended", func(e conference.Event) bool { return e.Type == conference.EventCallEnded })
@@ -226,10 +232,8 @@ func TestEventsHandlerChangesOutputs(t *testing.T) {
 	require.NoError(t, err)
 	close(ready)
 	_, _, sender := dialBridge(ctx, t, b, clip, true, true)
-	playCtx, stopPlay := context.WithCancel(ctx)
+	stopPlay := loopClip(ctx, sender, clip)
 	defer stopPlay()
-	played := make(chan error, 1)
-	go func() { played <- sender.Play(playCtx, clip.Interleaved(), clipLength, time.Minute, nil) }()
 	// The recording stops once it has frames; from there on the handler drives: the
 	// stream moves, recording starts again, the call ends.
 	require.Eventually(t, func() bool {
@@ -239,17 +243,8 @@ func TestEventsHandlerChangesOutputs(t *testing.T) {
 	require.NoError(t, b.SetRecording(b.Calls()[0].ID, false))
 	evs.wait(ctx, t, "call ended", func(e conference.Event) bool { return e.Type == conference.EventCallEnded })
 	stopPlay()
-	<-played
 	require.NoError(t, b.Close())
-	starts, stops := 0, 0
-	for _, e := range evs.all() {
-		switch e.Type {
-		case conference.EventStreamingStarted:
-			starts++
-		case conference.EventStreamingStopped:
-			stops++
-		}
-	}
+	starts, stops := evs.count(conference.EventStreamingStarted), evs.count(conference.EventStreamingStopped)
 	require.Equal(t, 2, starts, "%v", evs.all())
 	require.Equal(t, starts, stops, "every publisher stopped: %v", evs.all())
 	require.Equal(t, 2, evs.count(conference.EventRecordingStarted), "%v", evs.all())
@@ -272,10 +267,8 @@ func TestConcurrentSetStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	call, _, sender := dialBridge(ctx, t, b, clip, true, true)
-	playCtx, stopPlay := context.WithCancel(ctx)
+	stopPlay := loopClip(ctx, sender, clip)
 	defer stopPlay()
-	played := make(chan error, 1)
-	go func() { played <- sender.Play(playCtx, clip.Interleaved(), clipLength, time.Minute, nil) }()
 	evs.wait(ctx, t, "streaming", func(e conference.Event) bool { return e.Type == conference.EventStreamingStarted })
 	id := b.Calls()[0].ID
 	var wg sync.WaitGroup
@@ -293,18 +286,9 @@ func TestConcurrentSetStream(t *testing.T) {
 	require.NoError(t, b.SetStream(id, last))
 	waitStreamed(ctx, t, b, last, 10)
 	stopPlay()
-	<-played
 	require.NoError(t, call.Hangup(ctx))
 	require.NoError(t, b.Close())
-	starts, stops := 0, 0
-	for _, e := range evs.all() {
-		switch e.Type {
-		case conference.EventStreamingStarted:
-			starts++
-		case conference.EventStreamingStopped:
-			stops++
-		}
-	}
+	starts, stops := evs.count(conference.EventStreamingStarted), evs.count(conference.EventStreamingStopped)
 	require.Positive(t, starts)
 	require.GreaterOrEqual(t, stops, starts, "no publisher left running")
 }
