@@ -72,17 +72,20 @@ func (e Encoding) codec() Codec {
 
 // track is the receive state of one payload type; owned by the session's RTP goroutine.
 type track struct {
-	cfg    TrackConfig
-	codec  Codec
-	cid    uint32 // the track's id in the Clock (cfg.clockID)
-	buf    jitter.Buffer
-	h264   rtph264.Decoder
-	aac    rtpaac.Decoder
-	latm   rtplatm.Decoder
-	dtmf   rtpdtmf.Decoder
-	sps    []byte
-	pps    []byte
-	withPS []byte // keyframe with parameter sets prepended
+	cfg   TrackConfig
+	codec Codec
+	cid   uint32 // the track's id in the Clock (cfg.clockID)
+	buf   jitter.Buffer
+	// dp is the payload format's depacketizer, chosen when the track is added.
+	dp depacketizer
+	// Where frames and events go, set with each packet (depacketize).
+	clock          *Clock
+	emit           func(*Frame)
+	onDTMF         func(rtpdtmf.Event)
+	keyframeNeeded func()
+	sps            []byte
+	pps            []byte
+	withPS         []byte // keyframe with parameter sets prepended
 	// desc is the track as announced on frames (Frame.Track); announced says it was.
 	desc      Track
 	announced bool
@@ -119,10 +122,7 @@ func (t *track) setSource(ssrc uint32) { t.src.Store(1<<32 | uint64(ssrc)) }
 // reset forgets the stream state after an SSRC change.
 func (t *track) reset() {
 	_ = t.init()
-	t.h264, t.latm.ConfigChanged = rtph264.Decoder{}, false
-	t.aac.Lost()
-	t.latm.Lost()
-	t.dtmf = rtpdtmf.Decoder{}
+	t.dp.reset()
 	t.haveDTS, t.lastDTS, t.reorder, t.nackValid = false, 0, dtsReorderer{}, false
 	t.needKey = t.codec == CodecH264
 }
@@ -145,19 +145,23 @@ func newTrack(cfg TrackConfig) (*track, error) {
 		t.sps, t.pps = SpropParameterSets(cfg.FMTP)
 		t.needKey = true
 		t.reorder.depth = reorderDepth(t.sps)
+		t.dp = &h264Depacketizer{}
 	case "mpeg4-generic":
 		c, err := rtpaac.ParseFMTP(cfg.FMTP)
 		if err != nil {
 			return nil, fmt.Errorf("media: track %d: %w", cfg.PayloadType, err)
 		}
-		t.aac.Config = c
+		t.dp = &aacDepacketizer{dec: rtpaac.Decoder{Config: c}}
 	case "mp4a-latm":
 		c, err := rtplatm.ParseFMTP(cfg.FMTP)
 		if err != nil {
 			return nil, fmt.Errorf("media: track %d: %w", cfg.PayloadType, err)
 		}
-		t.latm.Config = c
-	case "opus", "pcmu", "pcma", "g722", "telephone-event":
+		t.dp = &latmDepacketizer{dec: rtplatm.Decoder{Config: c}}
+	case "telephone-event":
+		t.dp = &dtmfDepacketizer{}
+	case "opus", "pcmu", "pcma", "g722":
+		t.dp = rawDepacketizer{}
 	default:
 		return nil, fmt.Errorf("media: track %d: encoding %q is not supported", cfg.PayloadType, cfg.Encoding)
 	}
@@ -214,88 +218,147 @@ func SpropParameterSets(fmtp string) (sps, pps []byte) {
 }
 
 // AudioSpecificConfig returns the AAC configuration of an AAC track, or nil.
-func (t *track) audioSpecificConfig() []byte {
-	switch {
-	case t.aac.Config.SizeLength > 0:
-		return t.aac.Config.AudioSpecificConfig
-	case t.latm.AudioSpecificConfig() != nil:
-		return t.latm.AudioSpecificConfig()
+func (t *track) audioSpecificConfig() []byte { return t.dp.config() }
+
+// depacketize feeds one in-order packet (lost: packets missing just before it) to the
+// track's depacketizer, which emits what it completes.
+func (t *track) depacketize(p *rtp.Packet, lost int, clock *Clock, arrival time.Time, emit func(*Frame), dtmf func(rtpdtmf.Event), keyframeNeeded func()) {
+	t.clock, t.emit, t.onDTMF, t.keyframeNeeded = clock, emit, dtmf, keyframeNeeded
+	if lost > 0 {
+		t.dp.lost(t)
 	}
-	return nil
+	t.dp.depacketize(t, p, arrival)
 }
 
-// depacketize feeds one in-order packet to the track's depacketizer and emits frames.
-func (t *track) depacketize(p *rtp.Packet, lost int, clock *Clock, arrival time.Time, emit func(*Frame), dtmf func(rtpdtmf.Event), keyframeNeeded func()) {
-	if lost > 0 {
-		t.h264.Lost()
-		t.aac.Lost()
-		t.latm.Lost()
-		if t.codec == CodecH264 {
+// depacketizer turns one payload format's in-order RTP packets into frames (through the
+// track's emitVideo and emitAudio) or telephone events. One is chosen per track when it
+// is added; they share this interface and the track does the timing.
+type depacketizer interface {
+	depacketize(t *track, p *rtp.Packet, arrival time.Time)
+	// lost drops what is in progress: packets are missing before the next one.
+	lost(t *track)
+	// reset forgets the stream (a new source).
+	reset()
+	// config is the AAC AudioSpecificConfig, nil for other formats or until known.
+	config() []byte
+}
+
+// h264Depacketizer is RFC 6184 (single NAL units, STAP-A, FU-A).
+type h264Depacketizer struct{ dec rtph264.Decoder }
+
+func (d *h264Depacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Time) {
+	au, err := d.dec.Decode(p)
+	if err != nil {
+		if err != rtph264.ErrMorePacketsNeeded {
 			t.needKey = true
-			keyframeNeeded()
+			t.keyframeNeeded()
+		}
+		return
+	}
+	t.emitVideo(au.Data, au.Timestamp, au.Keyframe, arrival)
+}
+
+func (d *h264Depacketizer) lost(t *track) {
+	d.dec.Lost()
+	t.needKey = true
+	t.keyframeNeeded()
+}
+
+func (d *h264Depacketizer) reset()         { d.dec = rtph264.Decoder{} }
+func (d *h264Depacketizer) config() []byte { return nil }
+
+// aacDepacketizer is RFC 3640 mpeg4-generic (AAC-hbr, AAC-lbr).
+type aacDepacketizer struct{ dec rtpaac.Decoder }
+
+func (d *aacDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Time) {
+	aus, tss, err := d.dec.Decode(p)
+	if err != nil {
+		return
+	}
+	for i, au := range aus {
+		t.emitAudio(CodecAAC, au, tss[i], t.clock, arrival, t.emit)
+	}
+}
+
+func (d *aacDepacketizer) lost(*track)    { d.dec.Lost() }
+func (d *aacDepacketizer) reset()         { d.dec.Lost() }
+func (d *aacDepacketizer) config() []byte { return d.dec.Config.AudioSpecificConfig }
+
+// latmDepacketizer is RFC 6416 MP4A-LATM (cpresent 0 and 1).
+type latmDepacketizer struct{ dec rtplatm.Decoder }
+
+func (d *latmDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Time) {
+	aus, ts, err := d.dec.Decode(p)
+	if err != nil {
+		return
+	}
+	for i, au := range aus {
+		t.emitAudio(CodecAAC, au, ts+uint32(i)*1024, t.clock, arrival, t.emit)
+	}
+}
+
+func (d *latmDepacketizer) lost(*track) { d.dec.Lost() }
+func (d *latmDepacketizer) reset() {
+	d.dec.Lost()
+	d.dec.ConfigChanged = false
+}
+func (d *latmDepacketizer) config() []byte { return d.dec.AudioSpecificConfig() }
+
+// dtmfDepacketizer is RFC 4733 telephone-event.
+type dtmfDepacketizer struct{ dec rtpdtmf.Decoder }
+
+func (d *dtmfDepacketizer) depacketize(t *track, p *rtp.Packet, _ time.Time) {
+	evs, n, err := d.dec.Decode(p)
+	if err == nil && t.onDTMF != nil {
+		for _, e := range evs[:n] {
+			t.onDTMF(e)
 		}
 	}
-	switch {
-	case t.codec == CodecH264:
-		au, err := t.h264.Decode(p)
-		if err != nil {
-			if err != rtph264.ErrMorePacketsNeeded {
-				t.needKey = true
-				keyframeNeeded()
-			}
-			return
-		}
-		if t.needKey && !au.Keyframe {
-			return
-		}
-		t.needKey = false
-		data := au.Data
-		if au.Keyframe {
-			if sps, pps := h264.ParamSets(au.Data); sps != nil && pps != nil {
-				t.sps, t.pps = append(t.sps[:0], sps...), append(t.pps[:0], pps...)
-				t.reorder.setDepth(reorderDepth(t.sps), emit)
-			} else if t.sps != nil && t.pps != nil {
-				t.withPS = h264.AppendAVCC(h264.AppendAVCC(t.withPS[:0], t.sps), t.pps)
-				t.withPS = append(t.withPS, au.Data...)
-				data = t.withPS
-			}
-		}
-		pts := clock.Map(t.cid, au.Timestamp, arrival)
-		t.frame = Frame{Codec: CodecH264, PTS: pts, Keyframe: au.Keyframe, Data: data}
-		if au.Keyframe && t.sps != nil && t.pps != nil && (!t.announced || !bytes.Equal(t.sps, t.desc.SPS) || !bytes.Equal(t.pps, t.desc.PPS)) {
-			t.announceVideo()
-			t.frame.Track = &t.desc
-		}
-		t.lastVideo = arrival
-		t.reorder.push(&t.frame, emit)
-	case t.aac.Config.SizeLength > 0:
-		aus, tss, err := t.aac.Decode(p)
-		if err != nil {
-			return
-		}
-		for i, au := range aus {
-			t.emitAudio(CodecAAC, au, tss[i], clock, arrival, emit)
-		}
-	case t.cfg.Encoding == EncodingMP4ALATM || strings.EqualFold(string(t.cfg.Encoding), "mp4a-latm"):
-		aus, ts, err := t.latm.Decode(p)
-		if err != nil {
-			return
-		}
-		for i, au := range aus {
-			t.emitAudio(CodecAAC, au, ts+uint32(i)*1024, clock, arrival, emit)
-		}
-	case strings.EqualFold(string(t.cfg.Encoding), "telephone-event"):
-		evs, n, err := t.dtmf.Decode(p)
-		if err == nil && dtmf != nil {
-			for _, e := range evs[:n] {
-				dtmf(e)
-			}
-		}
-	default:
-		if len(p.Payload) > 0 {
-			t.emitAudio(t.codec, p.Payload, p.Timestamp, clock, arrival, emit)
+}
+
+func (d *dtmfDepacketizer) lost(*track)    {}
+func (d *dtmfDepacketizer) reset()         { d.dec = rtpdtmf.Decoder{} }
+func (d *dtmfDepacketizer) config() []byte { return nil }
+
+// rawDepacketizer is one packet, one frame: Opus, G.711, G.722.
+type rawDepacketizer struct{}
+
+func (rawDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Time) {
+	if len(p.Payload) > 0 {
+		t.emitAudio(t.codec, p.Payload, p.Timestamp, t.clock, arrival, t.emit)
+	}
+}
+
+func (rawDepacketizer) lost(*track)    {}
+func (rawDepacketizer) reset()         {}
+func (rawDepacketizer) config() []byte { return nil }
+
+// emitVideo times an H.264 access unit and emits it through the B-frame reorderer: from
+// the first keyframe after a loss, with the parameter sets prepended to keyframes that
+// lack them, and the track announced when its parameter sets are new.
+func (t *track) emitVideo(data []byte, ts uint32, keyframe bool, arrival time.Time) {
+	if t.needKey && !keyframe {
+		return
+	}
+	t.needKey = false
+	if keyframe {
+		if sps, pps := h264.ParamSets(data); sps != nil && pps != nil {
+			t.sps, t.pps = append(t.sps[:0], sps...), append(t.pps[:0], pps...)
+			t.reorder.setDepth(reorderDepth(t.sps), t.emit)
+		} else if t.sps != nil && t.pps != nil {
+			t.withPS = h264.AppendAVCC(h264.AppendAVCC(t.withPS[:0], t.sps), t.pps)
+			t.withPS = append(t.withPS, data...)
+			data = t.withPS
 		}
 	}
+	pts := t.clock.Map(t.cid, ts, arrival)
+	t.frame = Frame{Codec: CodecH264, PTS: pts, Keyframe: keyframe, Data: data}
+	if keyframe && t.sps != nil && t.pps != nil && (!t.announced || !bytes.Equal(t.sps, t.desc.SPS) || !bytes.Equal(t.pps, t.desc.PPS)) {
+		t.announceVideo()
+		t.frame.Track = &t.desc
+	}
+	t.lastVideo = arrival
+	t.reorder.push(&t.frame, t.emit)
 }
 
 func (t *track) emitAudio(c Codec, data []byte, ts uint32, clock *Clock, arrival time.Time, emit func(*Frame)) {
