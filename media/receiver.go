@@ -2,21 +2,409 @@ package media
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/sipcast/sipcast/media/rtpdtmf"
 )
+
+// receiver is a session's receive pipeline: per track the jitter buffer, depacketizer,
+// B-frame reordering and the call's Clock; the RTCP it reads (Sender Reports, APP, BYE)
+// and the RTCP decisions it makes (receiver reports, NACKs, rate-limited PLI/FIR), which
+// leave through out. It never touches a socket or the wall clock: packets come with
+// their arrival time and time moves when its owner says (service). A Session embeds it
+// with the transport around it; a Receiver offers it alone.
+type receiver struct {
+	log           *slog.Logger
+	onFrame       func(*Frame)
+	onPolledFrame func(*Frame)
+	// inPoll: the Poller is polling this session now (written and read on the Poller's
+	// goroutine under the session's pollMu): frames go to onPolledFrame.
+	inPoll       bool
+	onDTMF       func(rtpdtmf.Event)
+	onApp        func(AppPacket)
+	onEvent      func(SessionEvent)
+	onKeyframe   func()
+	timeoutFirst time.Duration
+	timeoutAfter time.Duration
+
+	clock  *Clock
+	tracks map[uint8]*track
+	// early keeps Sender Reports of sources no track has seen yet (a report may overtake
+	// the stream's first RTP packet); a track that takes the source replays it.
+	earlyMu sync.Mutex
+	early   [4]earlyReport
+	earlyN  int
+	started bool
+
+	lastPLI atomic.Int64
+	firSeq  atomic.Uint32
+	ssrc    uint32
+	rx      rx
+	// now is the clock of keyframe-request rate limiting (time.Now for a Session; a
+	// Receiver's is the time of its last Push or Advance).
+	now func() time.Time
+	// out sends the RTCP the receiver makes; canReport says whether a receiver report
+	// has somewhere to go (nil: always).
+	out       func(pkts ...rtcp.Packet) error
+	canReport func() bool
+
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	frames  atomic.Uint64
+	plis    atomic.Uint64
+	nacks   atomic.Uint64
+}
+
+func newReceiverCore() receiver {
+	return receiver{
+		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		timeoutFirst: 30 * time.Second,
+		timeoutAfter: 10 * time.Second,
+		tracks:       make(map[uint8]*track),
+		ssrc:         randomSSRC(),
+	}
+}
+
+// finish sets what the options left unset.
+func (r *receiver) finish() {
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.clock == nil {
+		r.clock = NewClock(r.now())
+	}
+}
+
+// addTrack adds a receive track.
+func (r *receiver) addTrack(cfg TrackConfig) error {
+	t, err := newTrack(cfg)
+	if err != nil {
+		return err
+	}
+	r.tracks[cfg.PayloadType] = t
+	r.clock.AddTrack(t.cid, cfg.ClockRate)
+	return nil
+}
+
+// pushRTP takes one RTP packet of a known track, from the peer (the transport has
+// decrypted and accepted it), that arrived at now.
+func (r *receiver) pushRTP(b []byte, t *track, from *net.UDPAddr, now time.Time) {
+	rx := &r.rx
+	if rx.lastPacket.IsZero() {
+		r.event(SessionEvent{Type: EventFirstPacket, Remote: from})
+	}
+	rx.lastPacket, rx.timedOut = now, false
+	r.packets.Add(1)
+	r.bytes.Add(uint64(len(b)))
+	ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
+	if old, ok := t.source(); ok && ssrc != old {
+		// A new source: start the track's clock and sequence space over.
+		r.clock.RemoveTrack(t.cid)
+		r.clock.AddTrack(t.cid, t.cfg.ClockRate)
+		t.reset()
+	}
+	if old, ok := t.source(); !ok || old != ssrc {
+		t.setSource(ssrc)
+		r.replayEarly(t, ssrc)
+	}
+	if t.firstArrival.IsZero() {
+		t.firstArrival = now
+	}
+	_ = t.buf.Push(b, now)
+	if t.cfg.NACK {
+		rx.missing = r.nack(t, rx.missing[:0])
+	}
+}
+
+// takeRTCP reads a (decrypted, accepted) compound RTCP packet that arrived at now.
+func (r *receiver) takeRTCP(b []byte, now time.Time) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		r.log.Debug("media: bad RTCP", "err", err)
+		return
+	}
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.SenderReport:
+			known := false
+			for _, t := range r.tracks {
+				if ssrc, ok := t.source(); ok && ssrc == p.SSRC {
+					known = true
+					r.clock.SenderReport(t.cid, ntpTime(p.NTPTime), p.RTPTime, now)
+					t.lsr.Store(uint32(p.NTPTime >> 16))
+					t.lsrAt.Store(now.UnixNano())
+				}
+			}
+			if !known {
+				r.earlyMu.Lock()
+				r.early[r.earlyN%len(r.early)] = earlyReport{ok: true, ssrc: p.SSRC, ntp: p.NTPTime, rtp: p.RTPTime, at: now}
+				r.earlyN++
+				r.earlyMu.Unlock()
+			}
+		case *rtcp.ApplicationDefined:
+			if r.onApp != nil {
+				var name [4]byte
+				copy(name[:], p.Name)
+				r.onApp(AppPacket{SSRC: p.SSRC, SubType: p.SubType, Name: name, Data: p.Data})
+			}
+		case *rtcp.Goodbye:
+			r.event(SessionEvent{Type: EventBye})
+		}
+	}
+}
+
+// stats returns the receiver's counters.
+func (r *receiver) stats() SessionStats {
+	return SessionStats{Packets: r.packets.Load(), Bytes: r.bytes.Load(), Frames: r.frames.Load(), PLIs: r.plis.Load(), NACKs: r.nacks.Load()}
+}
+
+// replayEarly gives a track the Sender Report its new source sent before its first RTP
+// packet was read.
+func (r *receiver) replayEarly(t *track, ssrc uint32) {
+	r.earlyMu.Lock()
+	defer r.earlyMu.Unlock()
+	for i := range r.early {
+		if e := &r.early[i]; e.ok && e.ssrc == ssrc {
+			r.clock.SenderReport(t.cid, ntpTime(e.ntp), e.rtp, e.at)
+			t.lsr.Store(uint32(e.ntp >> 16))
+			t.lsrAt.Store(e.at.UnixNano())
+			e.ok = false
+		}
+	}
+}
+
+// AudioSpecificConfig returns the AAC configuration of an AAC track, once known.
+func (r *receiver) AudioSpecificConfig(payloadType uint8) []byte {
+	if t := r.tracks[payloadType]; t != nil {
+		return t.audioSpecificConfig()
+	}
+	return nil
+}
+
+// drainHeld gives out what the jitter buffers and the B-frame reorderers still hold:
+// the session is closing, and no packet is coming to complete or follow them. The last
+// frames of a call reach its outputs instead of being lost at the hang-up.
+func (r *receiver) drainHeld() {
+	rx := &r.rx
+	if rx.emit == nil {
+		return // never received
+	}
+	far := r.now().Add(time.Hour)
+	for _, t := range r.tracks {
+		for {
+			p, lost, ok := t.buf.Pop(far)
+			if !ok {
+				break
+			}
+			t.depacketize(p, lost, r.clock, t.buf.Arrival(), rx.emit, r.onDTMF, func() {})
+		}
+		t.reorder.flush(rx.emit)
+	}
+}
+
+func (r *receiver) event(e SessionEvent) {
+	if r.onEvent != nil {
+		r.onEvent(e)
+	}
+}
+
+// RequestKeyframe asks the sender for a keyframe: PLI when a video track negotiated it
+// (at most one every 500 ms), and the keyframe hook.
+func (r *receiver) RequestKeyframe() {
+	now := r.now().UnixNano()
+	last := r.lastPLI.Load()
+	if now-last < int64(500*time.Millisecond) || !r.lastPLI.CompareAndSwap(last, now) {
+		return
+	}
+	for _, t := range r.tracks {
+		ssrc, ok := t.source()
+		if !ok || !t.codec.IsVideo() {
+			continue
+		}
+		switch {
+		case t.cfg.PLI:
+			if r.out(&rtcp.PictureLossIndication{SenderSSRC: r.ssrc, MediaSSRC: ssrc}) == nil {
+				r.plis.Add(1)
+			}
+		case t.cfg.FIR:
+			seq := uint8(r.firSeq.Add(1))
+			if r.out(&rtcp.FullIntraRequest{SenderSSRC: r.ssrc, MediaSSRC: ssrc,
+				FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: seq}}}) == nil {
+				r.plis.Add(1)
+			}
+		}
+	}
+	if r.onKeyframe != nil {
+		r.onKeyframe()
+	}
+}
+
+func (r *receiver) initRx(now time.Time) {
+	r.rx.start = now
+	r.rx.nextRR = now.Add(time.Second)
+	r.rx.emit = r.emitFrame
+	r.rx.keyframe = r.RequestKeyframe
+}
+
+func (r *receiver) emitFrame(f *Frame) {
+	r.frames.Add(1)
+	if r.inPoll && r.onPolledFrame != nil {
+		r.onPolledFrame(f)
+	} else if r.onFrame != nil {
+		r.onFrame(f)
+	}
+}
+
+// nextDeadline is when the tracks next need service (at the latest, limit).
+func (r *receiver) nextDeadline(now, limit time.Time) time.Time {
+	deadline := limit
+	for _, t := range r.tracks {
+		if held := t.heldUntil(r.clock); held.After(now) {
+			if held.Before(deadline) {
+				deadline = held
+			}
+			continue
+		}
+		if d, ok := t.buf.NextDeadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	return deadline
+}
+
+// service releases what the jitter buffers hold until now, sends the periodic Receiver
+// Report and watches for a media timeout.
+func (r *receiver) service(now time.Time) {
+	rx := &r.rx
+	for _, t := range r.tracks {
+		if t.heldUntil(r.clock).After(now) {
+			continue
+		}
+		for {
+			p, lost, ok := t.buf.Pop(now)
+			if !ok {
+				break
+			}
+			t.depacketize(p, lost, r.clock, t.buf.Arrival(), rx.emit, r.onDTMF, rx.keyframe)
+		}
+		// Frames held for B-frame reordering go out when the stream pauses.
+		if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
+			t.reorder.flush(rx.emit)
+		}
+	}
+	if now.After(rx.nextRR) {
+		r.receiverReport(now)
+		rx.nextRR = now.Add(5 * time.Second)
+	}
+	limit := r.timeoutAfter
+	since := rx.lastPacket
+	if rx.lastPacket.IsZero() {
+		limit, since = r.timeoutFirst, rx.start
+	}
+	if !rx.timedOut && limit > 0 && now.Sub(since) > limit {
+		rx.timedOut = true
+		r.event(SessionEvent{Type: EventMediaTimeout, Silence: now.Sub(since)})
+	}
+}
+
+// nack sends a Generic NACK for sequence numbers newly found missing.
+func (r *receiver) nack(t *track, missing []uint16) []uint16 {
+	missing = t.buf.Missing(missing)
+	var fresh []uint16
+	for _, m := range missing {
+		if !t.nackValid || int16(m-t.lastNack) > 0 {
+			fresh = append(fresh, m)
+		}
+	}
+	if len(fresh) == 0 {
+		return missing
+	}
+	t.lastNack, t.nackValid = fresh[len(fresh)-1], true
+	pairs := rtcp.NackPairsFromSequenceNumbers(fresh)
+	ssrc, _ := t.source()
+	if r.out(&rtcp.TransportLayerNack{SenderSSRC: r.ssrc, MediaSSRC: ssrc, Nacks: pairs}) == nil {
+		r.nacks.Add(1)
+	}
+	return missing
+}
+
+// receiverReport sends an RTCP Receiver Report with a block per active track (RFC 3550
+// §6.4.2): loss since the last report, cumulative loss, extended highest sequence number,
+// interarrival jitter, and the last Sender Report with the delay since it.
+func (r *receiver) receiverReport(now time.Time) {
+	if r.canReport != nil && !r.canReport() {
+		return // nowhere to send it (yet)
+	}
+	rr := &rtcp.ReceiverReport{SSRC: r.ssrc}
+	for _, t := range r.tracks {
+		ssrc, ok := t.source()
+		if !ok {
+			continue
+		}
+		highest, _ := t.buf.Highest()
+		st := t.buf.Stats()
+		expected := uint64(highest) + 1
+		received := st.Received - st.Duplicates
+		var fraction uint8
+		if de := expected - t.rrExpected; de > 0 && t.rrExpected > 0 {
+			dr := received - t.rrReceived
+			if de > dr {
+				fraction = uint8((de - dr) * 256 / de)
+			}
+		}
+		t.rrExpected, t.rrReceived = expected, received
+		block := rtcp.ReceptionReport{
+			SSRC: ssrc, FractionLost: fraction, TotalLost: uint32(st.Lost) & 0xffffff,
+			LastSequenceNumber: highest,
+			Jitter:             uint32(st.Jitter.Seconds() * float64(t.cfg.ClockRate)),
+		}
+		if at := t.lsrAt.Load(); at != 0 {
+			block.LastSenderReport = t.lsr.Load()
+			block.Delay = uint32(now.Sub(time.Unix(0, at)).Seconds() * 65536)
+		}
+		rr.Reports = append(rr.Reports, block)
+	}
+	_ = r.out(rr)
+}
+
+// rx is the receive state, owned by whichever goroutine receives (the session's own
+// rtpLoop, or its Poller).
+type rx struct {
+	start      time.Time
+	lastPacket time.Time
+	timedOut   bool
+	missing    []uint16
+	nextRR     time.Time
+	emit       func(*Frame) // r.emitFrame, bound once so that passing it does not allocate
+	keyframe   func()       // r.RequestKeyframe, bound once
+}
+
+type earlyReport struct {
+	ok   bool
+	ssrc uint32
+	ntp  uint64
+	rtp  uint32
+	at   time.Time
+}
 
 // Receiver is a session's receive pipeline without sockets and without the wall clock:
 // per track the jitter buffer, depacketizer, B-frame reordering and the call's Clock,
 // and the RTCP decisions (receiver reports, NACKs, rate-limited PLI/FIR) written to the
 // function given to NewReceiver. Packets come in with Push and time moves with Advance,
 // both at times the caller chooses, so a test (or an application with a transport of
-// its own) drives it deterministically. A Session is a Receiver with UDP sockets, SRTP,
-// latching and a goroutine (or a Poller) calling it.
+// its own) drives it deterministically. A Session is the same pipeline inside a
+// transport: UDP sockets, SRTP, latching and a goroutine (or a Poller) calling it.
 //
 // A Receiver is not safe for concurrent use: one goroutine pushes and advances.
 type Receiver struct {
-	s       *Session
+	r       *receiver
 	started bool
 	now     time.Time
 }
@@ -32,28 +420,40 @@ func NewReceiver(rtcpOut func([]byte) error, opts ...SessionOption) (*Receiver, 
 	if rtcpOut == nil {
 		return nil, errors.New("media: a Receiver needs a function for its RTCP")
 	}
-	r := &Receiver{}
-	opts = append(opts, func(s *Session) error {
-		s.rtcpOut = rtcpOut
-		s.now = func() time.Time { return r.now }
-		return nil
-	})
-	s, err := NewSession(opts...)
-	if err != nil {
-		return nil, err
+	// The options are a Session's: they are applied to a shell that binds nothing, and
+	// the Receiver keeps only its receive pipeline.
+	shell := &Session{receiver: newReceiverCore()}
+	for _, o := range opts {
+		if err := o(shell); err != nil {
+			return nil, err
+		}
 	}
-	r.s = s
+	r := &Receiver{r: &shell.receiver}
+	r.r.now = func() time.Time { return r.now }
+	r.r.out = func(pkts ...rtcp.Packet) error {
+		b, err := rtcp.Marshal(pkts)
+		if err != nil {
+			return err
+		}
+		return rtcpOut(b)
+	}
+	r.r.finish()
 	return r, nil
 }
 
 // AddTrack adds a receive track, before the first Push.
-func (r *Receiver) AddTrack(cfg TrackConfig) error { return r.s.AddTrack(cfg) }
+func (r *Receiver) AddTrack(cfg TrackConfig) error {
+	if r.started {
+		return errors.New("media: AddTrack after the first Push")
+	}
+	return r.r.addTrack(cfg)
+}
 
 func (r *Receiver) at(now time.Time) {
 	if !r.started {
 		r.started = true
-		r.s.started = true
-		r.s.initRx(now)
+		r.r.started = true
+		r.r.initRx(now)
 	}
 	if now.After(r.now) {
 		r.now = now
@@ -63,26 +463,35 @@ func (r *Receiver) at(now time.Time) {
 // Push takes one datagram (RTP, or RTCP) that arrived at at. It does not keep packet.
 func (r *Receiver) Push(packet []byte, at time.Time) {
 	r.at(at)
-	r.s.receive(packet, receiverPeer, at)
+	if isRTCP(packet) {
+		r.r.takeRTCP(packet, at)
+		return
+	}
+	if len(packet) < 12 {
+		return
+	}
+	if t := r.r.tracks[packet[1]&0x7f]; t != nil {
+		r.r.pushRTP(packet, t, receiverPeer, at)
+	}
 }
 
 // Advance releases what the jitter buffers hold until now (frames to WithFrames), sends
 // the periodic receiver report and watches for a media timeout.
 func (r *Receiver) Advance(now time.Time) {
 	r.at(now)
-	r.s.service(now)
+	r.r.service(now)
 }
 
 // Flush gives out everything the jitter buffers and the B-frame reorderers hold (the
 // stream has ended).
-func (r *Receiver) Flush() { r.s.drainHeld() }
+func (r *Receiver) Flush() { r.r.drainHeld() }
 
 // NextDeadline is when the receiver next needs Advance (at the latest, limit).
-func (r *Receiver) NextDeadline(limit time.Time) time.Time { return r.s.nextDeadline(r.now, limit) }
+func (r *Receiver) NextDeadline(limit time.Time) time.Time { return r.r.nextDeadline(r.now, limit) }
 
 // RequestKeyframe asks the sender for a keyframe (PLI/FIR when negotiated, at most one
 // every 500 ms of the receiver's time).
-func (r *Receiver) RequestKeyframe() { r.s.RequestKeyframe() }
+func (r *Receiver) RequestKeyframe() { r.r.RequestKeyframe() }
 
 // Stats returns the counters.
-func (r *Receiver) Stats() SessionStats { return r.s.Stats() }
+func (r *Receiver) Stats() SessionStats { return r.r.stats() }

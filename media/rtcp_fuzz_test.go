@@ -20,23 +20,23 @@ func FuzzHandleRTCP(f *testing.F) {
 	f.Add(app)
 	f.Add(append(append(sr, app...), bye...))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s := &Session{
+		s := &Session{receiver: receiver{
 			log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 			tracks:  map[uint8]*track{},
 			clock:   NewClock(time.Unix(0, 0)),
 			onApp:   func(AppPacket) {},
 			onEvent: func(SessionEvent) {},
-		}
+		}}
 		tr, err := newTrack(TrackConfig{PayloadType: 96, Encoding: EncodingH264, ClockRate: 90000})
 		if err != nil {
 			t.Fatal(err)
 		}
 		tr.setSource(1)
 		s.tracks[96] = tr
-		s.clock.AddTrack(96, 90000)
+		s.clock.AddTrack(tr.cid, 90000)
 		in := bytes.Clone(b)
 		s.parseRTCP(b, time.Unix(1, 0))
-		s.clock.Map(96, 5000, time.Unix(2, 0))
+		s.clock.Map(tr.cid, 5000, time.Unix(2, 0))
 		if !bytes.Equal(in, b) {
 			t.Fatal("input modified")
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -167,23 +166,17 @@ func WithSymmetricRTP(enabled bool) SessionOption {
 
 // Session is the media of one call: its UDP sockets, its receive tracks, RTCP, and one
 // clock. Create it, add tracks, Start it; Close stops and joins everything.
+//
+// A Session is a transport around the receive pipeline (the receiver it embeds, which
+// Receiver offers on its own): the sockets and ports, SRTP/SRTCP, latching on the peer,
+// and the goroutines or the Poller that read the sockets and call the pipeline.
 type Session struct {
-	log       *slog.Logger
+	receiver
+
 	ports     *PortAllocator
 	localIP   net.IP
 	mux       bool
 	symmetric bool
-	onFrame   func(*Frame)
-	// onPolledFrame takes the frames the Poller delivers (inPoll: it is polling this
-	// session now; written and read on the Poller's goroutine under pollMu).
-	onPolledFrame func(*Frame)
-	inPoll        bool
-	onDTMF        func(rtpdtmf.Event)
-	onApp         func(AppPacket)
-	onEvent       func(SessionEvent)
-	onKeyframe    func()
-	timeoutFirst  time.Duration
-	timeoutAfter  time.Duration
 
 	rtpConn  *net.UDPConn
 	rtcpConn *net.UDPConn
@@ -193,14 +186,8 @@ type Session struct {
 	srtpSend *srtp.Context // guarded by sendMu
 	sendBuf  []byte        // guarded by sendMu
 	encBuf   []byte        // guarded by sendMu
-	clock    *Clock
-	tracks   map[uint8]*track
-	// early keeps Sender Reports of sources no track has seen yet (a report may overtake
-	// the stream's first RTP packet); a track that takes the source replays it.
-	earlyMu sync.Mutex
-	early   [4]earlyReport
-	earlyN  int
-	started bool
+	dec      []byte        // SRTP decryption buffer (the receiving goroutine's)
+	hdr      rtp.Header
 
 	remoteMu   sync.Mutex
 	remoteRTP  *net.UDPAddr
@@ -214,14 +201,10 @@ type Session struct {
 	peerRTCP    net.UDPAddr
 	foreign     atomic.Uint64
 
-	lastPLI  atomic.Int64
-	firSeq   atomic.Uint32
-	ssrc     uint32
 	closing  chan struct{}
 	closeOne sync.Once
 	wg       sync.WaitGroup
 
-	rx     rx
 	poller *Poller
 	// rawRTP and rawRTCP are the sockets' descriptors once a Poller has taken them out of
 	// the net.UDPConns (-1 before; guarded by sendMu).
@@ -229,81 +212,43 @@ type Session struct {
 	sendAddr        [28]byte  // sendTo's scratch space (guarded by sendMu)
 	polled          pollState // guarded by pollMu; see poller.go
 	pollMu          sync.Mutex
-
-	// now is the clock of keyframe-request rate limiting (time.Now; a Receiver's is
-	// the time of its last Push or Advance); rtcpOut, when set, takes the RTCP the
-	// session sends instead of a socket (a Receiver).
-	now func() time.Time
 	// ownLoops says the session receives on its own goroutines (not on a Poller).
 	ownLoops bool
-	rtcpOut  func([]byte) error
-
-	packets atomic.Uint64
-	bytes   atomic.Uint64
-	frames  atomic.Uint64
-	plis    atomic.Uint64
-	nacks   atomic.Uint64
 }
 
 // NewSession binds the session's sockets.
 func NewSession(opts ...SessionOption) (*Session, error) {
 	s := &Session{
-		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		symmetric:    true,
-		timeoutFirst: 30 * time.Second,
-		timeoutAfter: 10 * time.Second,
-		tracks:       make(map[uint8]*track),
-		closing:      make(chan struct{}),
-		rawRTP:       -1,
-		rawRTCP:      -1,
-		ssrc:         randomSSRC(),
+		receiver:  newReceiverCore(),
+		symmetric: true,
+		closing:   make(chan struct{}),
+		rawRTP:    -1,
+		rawRTCP:   -1,
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
 		}
 	}
-	if s.now == nil {
-		s.now = time.Now
+	var err error
+	if s.ports != nil {
+		s.rtpConn, s.rtcpConn, err = s.ports.listen(s.localIP, s.mux)
+	} else {
+		s.rtpConn, s.rtcpConn, err = listenPair(s.localIP, s.mux)
 	}
-	if s.rtcpOut == nil { // a Receiver has no sockets
-		var err error
-		if s.ports != nil {
-			s.rtpConn, s.rtcpConn, err = s.ports.listen(s.localIP, s.mux)
-		} else {
-			s.rtpConn, s.rtcpConn, err = listenPair(s.localIP, s.mux)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("media: binding RTP sockets: %w", err)
-		}
+	if err != nil {
+		return nil, fmt.Errorf("media: binding RTP sockets: %w", err)
 	}
-	if s.clock == nil {
-		s.clock = NewClock(s.now())
-	}
+	s.out, s.canReport = s.sendRTCP, s.knowsRemoteRTCP
+	s.finish()
 	return s, nil
 }
 
-type earlyReport struct {
-	ok   bool
-	ssrc uint32
-	ntp  uint64
-	rtp  uint32
-	at   time.Time
-}
-
-// replayEarly gives a track the Sender Report its new source sent before its first RTP
-// packet was read.
-func (s *Session) replayEarly(t *track, ssrc uint32) {
-	s.earlyMu.Lock()
-	defer s.earlyMu.Unlock()
-	for i := range s.early {
-		if e := &s.early[i]; e.ok && e.ssrc == ssrc {
-			s.clock.SenderReport(t.cid, ntpTime(e.ntp), e.rtp, e.at)
-			t.lsr.Store(uint32(e.ntp >> 16))
-			t.lsrAt.Store(e.at.UnixNano())
-			e.ok = false
-		}
-	}
+// knowsRemoteRTCP says whether RTCP has somewhere to go (yet).
+func (s *Session) knowsRemoteRTCP() bool {
+	s.remoteMu.Lock()
+	defer s.remoteMu.Unlock()
+	return s.remoteRTCP != nil
 }
 
 // listenPair binds an RTP socket on a free even port and, unless mux, RTCP on the next
@@ -368,21 +313,7 @@ func (s *Session) AddTrack(cfg TrackConfig) error {
 	if s.started {
 		return errors.New("media: AddTrack after Start")
 	}
-	t, err := newTrack(cfg)
-	if err != nil {
-		return err
-	}
-	s.tracks[cfg.PayloadType] = t
-	s.clock.AddTrack(cfg.clockID(), cfg.ClockRate)
-	return nil
-}
-
-// AudioSpecificConfig returns the AAC configuration of an AAC track, once known.
-func (s *Session) AudioSpecificConfig(payloadType uint8) []byte {
-	if t := s.tracks[payloadType]; t != nil {
-		return t.audioSpecificConfig()
-	}
-	return nil
+	return s.addTrack(cfg)
 }
 
 // Start starts receiving: on the session's Poller when it has one (and the platform
@@ -446,27 +377,6 @@ func (s *Session) Close() error {
 	return nil
 }
 
-// drainHeld gives out what the jitter buffers and the B-frame reorderers still hold:
-// the session is closing, and no packet is coming to complete or follow them. The last
-// frames of a call reach its outputs instead of being lost at the hang-up.
-func (s *Session) drainHeld() {
-	r := &s.rx
-	if r.emit == nil {
-		return // never received
-	}
-	far := s.now().Add(time.Hour)
-	for _, t := range s.tracks {
-		for {
-			p, lost, ok := t.buf.Pop(far)
-			if !ok {
-				break
-			}
-			t.depacketize(p, lost, s.clock, t.buf.Arrival(), r.emit, s.onDTMF, func() {})
-		}
-		t.reorder.flush(r.emit)
-	}
-}
-
 // SessionStats are a session's counters.
 type SessionStats struct {
 	Packets, Bytes, Frames uint64
@@ -479,55 +389,12 @@ type SessionStats struct {
 
 // Stats returns the counters.
 func (s *Session) Stats() SessionStats {
-	return SessionStats{Packets: s.packets.Load(), Bytes: s.bytes.Load(), Frames: s.frames.Load(), PLIs: s.plis.Load(), NACKs: s.nacks.Load(),
-		Foreign: s.foreign.Load()}
-}
-
-func (s *Session) event(e SessionEvent) {
-	if s.onEvent != nil {
-		s.onEvent(e)
-	}
-}
-
-// RequestKeyframe asks the sender for a keyframe: PLI when a video track negotiated it
-// (at most one every 500 ms), and the keyframe hook.
-func (s *Session) RequestKeyframe() {
-	now := s.now().UnixNano()
-	last := s.lastPLI.Load()
-	if now-last < int64(500*time.Millisecond) || !s.lastPLI.CompareAndSwap(last, now) {
-		return
-	}
-	for _, t := range s.tracks {
-		ssrc, ok := t.source()
-		if !ok || !t.codec.IsVideo() {
-			continue
-		}
-		switch {
-		case t.cfg.PLI:
-			if s.sendRTCP(&rtcp.PictureLossIndication{SenderSSRC: s.ssrc, MediaSSRC: ssrc}) == nil {
-				s.plis.Add(1)
-			}
-		case t.cfg.FIR:
-			seq := uint8(s.firSeq.Add(1))
-			if s.sendRTCP(&rtcp.FullIntraRequest{SenderSSRC: s.ssrc, MediaSSRC: ssrc,
-				FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: seq}}}) == nil {
-				s.plis.Add(1)
-			}
-		}
-	}
-	if s.onKeyframe != nil {
-		s.onKeyframe()
-	}
+	st := s.stats()
+	st.Foreign = s.foreign.Load()
+	return st
 }
 
 func (s *Session) sendRTCP(pkts ...rtcp.Packet) error {
-	if s.rtcpOut != nil {
-		b, err := rtcp.Marshal(pkts)
-		if err != nil {
-			return err
-		}
-		return s.rtcpOut(b)
-	}
 	s.remoteMu.Lock()
 	dst := s.remoteRTCP
 	s.remoteMu.Unlock()
@@ -600,36 +467,6 @@ func (s *Session) WriteRTP(p *rtp.Packet) error {
 
 func isRTCP(b []byte) bool { return len(b) > 1 && b[1] >= 192 && b[1] <= 223 }
 
-// rx is the receive state, owned by whichever goroutine receives (the session's own
-// rtpLoop, or its Poller).
-type rx struct {
-	start      time.Time
-	lastPacket time.Time
-	timedOut   bool
-	missing    []uint16
-	dec        []byte
-	hdr        rtp.Header
-	nextRR     time.Time
-	emit       func(*Frame) // s.emitFrame, bound once so that passing it does not allocate
-	keyframe   func()       // s.RequestKeyframe, bound once
-}
-
-func (s *Session) initRx(now time.Time) {
-	s.rx.start = now
-	s.rx.nextRR = now.Add(time.Second)
-	s.rx.emit = s.emitFrame
-	s.rx.keyframe = s.RequestKeyframe
-}
-
-func (s *Session) emitFrame(f *Frame) {
-	s.frames.Add(1)
-	if s.inPoll && s.onPolledFrame != nil {
-		s.onPolledFrame(f)
-	} else if s.onFrame != nil {
-		s.onFrame(f)
-	}
-}
-
 // rtpLoop owns the tracks: it reads packets, runs the jitter buffers and depacketizers,
 // and emits frames. Its read deadline follows the next jitter-buffer deadline.
 func (s *Session) rtpLoop() {
@@ -681,34 +518,16 @@ func (s *Session) drainSocket() {
 	}
 }
 
-// nextDeadline is when the tracks next need service (at the latest, limit).
-func (s *Session) nextDeadline(now, limit time.Time) time.Time {
-	deadline := limit
-	for _, t := range s.tracks {
-		if held := t.heldUntil(s.clock); held.After(now) {
-			if held.Before(deadline) {
-				deadline = held
-			}
-			continue
-		}
-		if d, ok := t.buf.NextDeadline(); ok && d.Before(deadline) {
-			deadline = d
-		}
-	}
-	return deadline
-}
-
 // receive takes one datagram of the RTP socket (RTP, or RTCP when multiplexed) that
-// arrived at now from from.
+// arrived at now from from: decrypted, accepted from the peer, then into the pipeline.
 func (s *Session) receive(b []byte, from *net.UDPAddr, now time.Time) {
-	r := &s.rx
 	if !isRTCP(b) && s.srtpRTP != nil {
 		var err error
-		if r.dec, err = s.srtpRTP.DecryptRTP(r.dec[:0], b, &r.hdr); err != nil {
+		if s.dec, err = s.srtpRTP.DecryptRTP(s.dec[:0], b, &s.hdr); err != nil {
 			s.log.Debug("media: SRTP packet rejected", "err", err)
 			return
 		}
-		b = r.dec
+		b = s.dec
 	}
 	if isRTCP(b) {
 		s.handleRTCP(b, from, now, true)
@@ -718,92 +537,10 @@ func (s *Session) receive(b []byte, from *net.UDPAddr, now time.Time) {
 		return
 	}
 	t := s.tracks[b[1]&0x7f]
-	if t == nil {
+	if t == nil || !s.acceptRTP(from) {
 		return
 	}
-	if !s.acceptRTP(from) {
-		return
-	}
-	if r.lastPacket.IsZero() {
-		s.event(SessionEvent{Type: EventFirstPacket, Remote: from})
-	}
-	r.lastPacket, r.timedOut = now, false
-	s.packets.Add(1)
-	s.bytes.Add(uint64(len(b)))
-	ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
-	if old, ok := t.source(); ok && ssrc != old {
-		// A new source: start the track's clock and sequence space over.
-		s.clock.RemoveTrack(t.cid)
-		s.clock.AddTrack(t.cid, t.cfg.ClockRate)
-		t.reset()
-	}
-	if old, ok := t.source(); !ok || old != ssrc {
-		t.setSource(ssrc)
-		s.replayEarly(t, ssrc)
-	}
-	if t.firstArrival.IsZero() {
-		t.firstArrival = now
-	}
-	_ = t.buf.Push(b, now)
-	if t.cfg.NACK {
-		r.missing = s.nack(t, r.missing[:0])
-	}
-}
-
-// service releases what the jitter buffers hold until now, sends the periodic Receiver
-// Report and watches for a media timeout.
-func (s *Session) service(now time.Time) {
-	r := &s.rx
-	for _, t := range s.tracks {
-		if t.heldUntil(s.clock).After(now) {
-			continue
-		}
-		for {
-			p, lost, ok := t.buf.Pop(now)
-			if !ok {
-				break
-			}
-			t.depacketize(p, lost, s.clock, t.buf.Arrival(), r.emit, s.onDTMF, r.keyframe)
-		}
-		// Frames held for B-frame reordering go out when the stream pauses.
-		if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
-			t.reorder.flush(r.emit)
-		}
-	}
-	if now.After(r.nextRR) {
-		s.receiverReport(now)
-		r.nextRR = now.Add(5 * time.Second)
-	}
-	limit := s.timeoutAfter
-	since := r.lastPacket
-	if r.lastPacket.IsZero() {
-		limit, since = s.timeoutFirst, r.start
-	}
-	if !r.timedOut && limit > 0 && now.Sub(since) > limit {
-		r.timedOut = true
-		s.event(SessionEvent{Type: EventMediaTimeout, Silence: now.Sub(since)})
-	}
-}
-
-// nack sends a Generic NACK for sequence numbers newly found missing.
-func (s *Session) nack(t *track, missing []uint16) []uint16 {
-	missing = t.buf.Missing(missing)
-	var fresh []uint16
-	for _, m := range missing {
-		if !t.nackValid || int16(m-t.lastNack) > 0 {
-			fresh = append(fresh, m)
-		}
-	}
-	if len(fresh) == 0 {
-		return missing
-	}
-	t.lastNack, t.nackValid = fresh[len(fresh)-1], true
-	pairs := rtcp.NackPairsFromSequenceNumbers(fresh)
-	ssrc, _ := t.source()
-	if s.sendRTCP(&rtcp.TransportLayerNack{SenderSSRC: s.ssrc, MediaSSRC: ssrc, Nacks: pairs}) == nil {
-		s.nacks.Add(1)
-	}
-	return missing
+	s.pushRTP(b, t, from, now)
 }
 
 func sameAddr(a *net.UDPAddr, b *net.UDPAddr) bool {
@@ -934,84 +671,10 @@ func (s *Session) parseRTCP(b []byte, now time.Time) {
 		}
 		b = dec
 	}
-	pkts, err := rtcp.Unmarshal(b)
-	if err != nil {
-		s.log.Debug("media: bad RTCP", "err", err)
-		return
-	}
-	for _, p := range pkts {
-		switch p := p.(type) {
-		case *rtcp.SenderReport:
-			known := false
-			for _, t := range s.tracks {
-				if ssrc, ok := t.source(); ok && ssrc == p.SSRC {
-					known = true
-					s.clock.SenderReport(t.cid, ntpTime(p.NTPTime), p.RTPTime, now)
-					t.lsr.Store(uint32(p.NTPTime >> 16))
-					t.lsrAt.Store(now.UnixNano())
-				}
-			}
-			if !known {
-				s.earlyMu.Lock()
-				s.early[s.earlyN%len(s.early)] = earlyReport{ok: true, ssrc: p.SSRC, ntp: p.NTPTime, rtp: p.RTPTime, at: now}
-				s.earlyN++
-				s.earlyMu.Unlock()
-			}
-		case *rtcp.ApplicationDefined:
-			if s.onApp != nil {
-				var name [4]byte
-				copy(name[:], p.Name)
-				s.onApp(AppPacket{SSRC: p.SSRC, SubType: p.SubType, Name: name, Data: p.Data})
-			}
-		case *rtcp.Goodbye:
-			s.event(SessionEvent{Type: EventBye})
-		}
-	}
+	s.takeRTCP(b, now)
 }
 
 // startupHold is how long a track's first frames wait for a Sender Report (which most
 // senders, ffmpeg among them, send with the first packet), so that the timeline does not
 // step from arrival time to the sender's clock after the first frames.
 const startupHold = 250 * time.Millisecond
-
-// receiverReport sends an RTCP Receiver Report with a block per active track (RFC 3550
-// §6.4.2): loss since the last report, cumulative loss, extended highest sequence number,
-// interarrival jitter, and the last Sender Report with the delay since it.
-func (s *Session) receiverReport(now time.Time) {
-	s.remoteMu.Lock()
-	known := s.remoteRTCP != nil
-	s.remoteMu.Unlock()
-	if !known {
-		return // nowhere to send it (yet)
-	}
-	rr := &rtcp.ReceiverReport{SSRC: s.ssrc}
-	for _, t := range s.tracks {
-		ssrc, ok := t.source()
-		if !ok {
-			continue
-		}
-		highest, _ := t.buf.Highest()
-		st := t.buf.Stats()
-		expected := uint64(highest) + 1
-		received := st.Received - st.Duplicates
-		var fraction uint8
-		if de := expected - t.rrExpected; de > 0 && t.rrExpected > 0 {
-			dr := received - t.rrReceived
-			if de > dr {
-				fraction = uint8((de - dr) * 256 / de)
-			}
-		}
-		t.rrExpected, t.rrReceived = expected, received
-		block := rtcp.ReceptionReport{
-			SSRC: ssrc, FractionLost: fraction, TotalLost: uint32(st.Lost) & 0xffffff,
-			LastSequenceNumber: highest,
-			Jitter:             uint32(st.Jitter.Seconds() * float64(t.cfg.ClockRate)),
-		}
-		if at := t.lsrAt.Load(); at != 0 {
-			block.LastSenderReport = t.lsr.Load()
-			block.Delay = uint32(now.Sub(time.Unix(0, at)).Seconds() * 65536)
-		}
-		rr.Reports = append(rr.Reports, block)
-	}
-	_ = s.sendRTCP(rr)
-}
