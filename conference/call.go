@@ -608,11 +608,13 @@ func (c *call) frame(f *media.Frame) {
 		if !o.seen {
 			o.seen, o.video, o.audio = true, c.sdpVideo, c.sdpAudio
 		}
-		if f.Track != nil { // the outputs start with these (the inbox's copy)
+		if f.Track != nil { // the outputs start with these (a copy: the receiver's changes)
+			t := *f.Track
+			t.SPS, t.PPS, t.Config = bytes.Clone(t.SPS), bytes.Clone(t.PPS), bytes.Clone(t.Config)
 			if f.Codec.IsVideo() {
-				o.video = f.Track
+				o.video = &t
 			} else {
-				o.audio = f.Track
+				o.audio = &t
 			}
 		}
 		if (c.hasVideo && o.video == nil) || (c.hasAudio && o.audio == nil) {
@@ -853,14 +855,7 @@ func urlFromApp(data []byte) string {
 // startStreaming starts a publisher to url (run's goroutine).
 func (c *call) startStreaming(url string) {
 	redacted := rtmp.Redact(url)
-	var opts []rtmp.PublisherOption
-	if v := c.o.video; v != nil {
-		opts = append(opts, rtmp.WithVideo(rtmp.VideoTrack{Codec: v.Codec, SPS: v.SPS, PPS: v.PPS}))
-	}
-	if a := c.o.audio; a != nil {
-		opts = append(opts, rtmp.WithAudio(rtmp.AudioTrack{Codec: a.Codec, Config: a.Config}))
-	}
-	opts = append(opts, rtmp.WithKeyframeRequest(c.requestKeyframe), rtmp.WithLogger(c.b.log))
+	opts := []rtmp.PublisherOption{rtmp.WithTracks(c.tracks()...), rtmp.WithKeyframeRequest(c.requestKeyframe), rtmp.WithLogger(c.b.log)}
 	if c.b.poller != nil {
 		opts = append(opts, rtmp.WithManualFlush()) // flushed after each batch
 	}
@@ -949,13 +944,7 @@ func (c *call) startRecording() {
 	if path == "" {
 		path = recording.ForwardedCallPath(c.b.cfg.RecordDir, now)
 	}
-	cfg := recording.Config{Path: path}
-	if v := c.o.video; v != nil {
-		cfg.Video = &recording.VideoConfig{SPS: v.SPS, PPS: v.PPS}
-	}
-	if a := c.o.audio; a != nil {
-		cfg.Audio = &recording.AudioConfig{AudioSpecificConfig: a.Config}
-	}
+	cfg := recording.Config{Path: path, Video: c.o.video, Audio: c.o.audio}
 	rec, err := recording.Create(cfg)
 	if err != nil {
 		c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: path, Reason: err.Error()})

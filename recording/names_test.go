@@ -10,6 +10,7 @@ import (
 
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/recording"
 )
 
@@ -18,8 +19,8 @@ func create(t *testing.T, path string, sync bool) *recording.Recorder {
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
 	r, err := recording.Create(recording.Config{Path: path, NoSync: !sync,
-		Video: &recording.VideoConfig{SPS: clip.SPS, PPS: clip.PPS},
-		Audio: &recording.AudioConfig{AudioSpecificConfig: clip.AudioConfig}})
+		Video: &media.Track{Codec: media.CodecH264, SPS: clip.SPS, PPS: clip.PPS},
+		Audio: &media.Track{Codec: media.CodecAAC, Config: clip.AudioConfig}})
 	require.NoError(t, err)
 	return r
 }

@@ -33,16 +33,6 @@ const (
 	MaxFragmentDuration = 2 * time.Second
 )
 
-// VideoConfig is the recorded video: H.264 with its parameter sets.
-type VideoConfig struct {
-	SPS, PPS []byte
-}
-
-// AudioConfig is the recorded audio: AAC with its AudioSpecificConfig.
-type AudioConfig struct {
-	AudioSpecificConfig []byte
-}
-
 // Config describes a recording.
 type Config struct {
 	// Path is the final file name wanted; the file is Path+TempSuffix until Close. When
@@ -50,9 +40,10 @@ type Config struct {
 	// recording gets the first free name of Path with "-1", "-2", ... before its
 	// extension: no recording ever replaces another. Recorder.Path says which it got.
 	Path string
-	// Video and Audio are the tracks (nil: none; at least one is required).
-	Video *VideoConfig
-	Audio *AudioConfig
+	// Video and Audio are the tracks (nil: none; at least one is required): H.264 with
+	// its SPS and PPS, AAC with its AudioSpecificConfig (Config).
+	Video *media.Track
+	Audio *media.Track
 	// FragmentDuration is the target fragment length (default 1 s; at most
 	// MaxFragmentDuration).
 	FragmentDuration time.Duration
@@ -137,12 +128,12 @@ func Create(cfg Config) (*Recorder, error) {
 		r.video = &track{id: trak.Tkhd.TrackID, timescale: 90000}
 	}
 	if a := cfg.Audio; a != nil {
-		ac, err := aac.ParseConfig(a.AudioSpecificConfig)
+		ac, err := aac.ParseConfig(a.Config)
 		if err != nil {
 			return nil, fmt.Errorf("recording: audio config: %w", err)
 		}
 		trak := init.AddEmptyTrack(uint32(ac.SampleRate), "audio", "und")
-		esds := mp4.CreateEsdsBox(a.AudioSpecificConfig)
+		esds := mp4.CreateEsdsBox(a.Config)
 		trak.Mdia.Minf.Stbl.Stsd.AddChild(mp4.CreateAudioSampleEntryBox("mp4a", uint16(ac.Channels), 16, uint16(min(ac.SampleRate, 65535)), esds))
 		r.audio = &track{id: trak.Tkhd.TrackID, timescale: uint32(ac.SampleRate)}
 	}

@@ -29,8 +29,8 @@ func testRecordingFFprobe(t *testing.T, origin time.Duration) {
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "spaces", "77", "rec.mp4")
 	r, err := recording.Create(recording.Config{Path: path, NoSync: true,
-		Video: &recording.VideoConfig{SPS: clip.SPS, PPS: clip.PPS},
-		Audio: &recording.AudioConfig{AudioSpecificConfig: clip.AudioConfig}})
+		Video: &media.Track{Codec: media.CodecH264, SPS: clip.SPS, PPS: clip.PPS},
+		Audio: &media.Track{Codec: media.CodecAAC, Config: clip.AudioConfig}})
 	require.NoError(t, err)
 	_, err = os.Stat(path + recording.TempSuffix)
 	require.NoError(t, err, "written under the temporary name")
@@ -70,8 +70,8 @@ func TestInteropRecordingCrash(t *testing.T) {
 	path := recording.SpacePath(dir, "space 1", time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC))
 	require.Equal(t, filepath.Join(dir, "spaces", "space_1", "20261122103000+0000.mp4"), path)
 	r, err := recording.Create(recording.Config{Path: path,
-		Video: &recording.VideoConfig{SPS: clip.SPS, PPS: clip.PPS},
-		Audio: &recording.AudioConfig{AudioSpecificConfig: clip.AudioConfig}})
+		Video: &media.Track{Codec: media.CodecH264, SPS: clip.SPS, PPS: clip.PPS},
+		Audio: &media.Track{Codec: media.CodecAAC, Config: clip.AudioConfig}})
 	require.NoError(t, err)
 	frames := clip.Interleaved()
 	var last time.Duration
@@ -105,7 +105,7 @@ func TestInteropRecordingAudioOnly(t *testing.T) {
 	require.NoError(t, err)
 	path := recording.ForwardedCallPath(t.TempDir(), time.Now())
 	r, err := recording.Create(recording.Config{Path: path, NoSync: true,
-		Audio: &recording.AudioConfig{AudioSpecificConfig: clip.AudioConfig}})
+		Audio: &media.Track{Codec: media.CodecAAC, Config: clip.AudioConfig}})
 	require.NoError(t, err)
 	for _, f := range clip.Audio() {
 		require.NoError(t, r.WriteFrame(&f))
@@ -121,12 +121,12 @@ func TestInteropRecordingAudioOnly(t *testing.T) {
 func TestRecordingErrors(t *testing.T) {
 	_, err := recording.Create(recording.Config{Path: filepath.Join(t.TempDir(), "x.mp4")})
 	require.ErrorIs(t, err, recording.ErrNoTrack)
-	_, err = recording.Create(recording.Config{Path: filepath.Join(t.TempDir(), "x.mp4"), Video: &recording.VideoConfig{SPS: []byte{1}}})
+	_, err = recording.Create(recording.Config{Path: filepath.Join(t.TempDir(), "x.mp4"), Video: &media.Track{Codec: media.CodecH264, SPS: []byte{1}}})
 	require.ErrorContains(t, err, "SPS")
 	clip, err := testmedia.AudioOnly()
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "empty.mp4")
-	r, err := recording.Create(recording.Config{Path: path, NoSync: true, Audio: &recording.AudioConfig{AudioSpecificConfig: clip.AudioConfig}})
+	r, err := recording.Create(recording.Config{Path: path, NoSync: true, Audio: &media.Track{Codec: media.CodecAAC, Config: clip.AudioConfig}})
 	require.NoError(t, err)
 	require.ErrorContains(t, r.Close(), "no media")
 	_, err = os.Stat(path + recording.TempSuffix)

@@ -65,28 +65,19 @@ type Event struct {
 	Retry time.Duration
 }
 
-// VideoTrack describes the video a Publisher sends.
-type VideoTrack struct {
-	// Codec is media.CodecH264 (legacy FLV), media.CodecH265 or media.CodecAV1
-	// (Enhanced RTMP, FourCC hvc1/av01).
-	Codec media.Codec
-	// SPS and PPS seed the H.264 sequence header (optional: in-band parameter sets in
-	// keyframes are used, and a change sends a new sequence header).
-	SPS, PPS []byte
-	// Config is the HEVCDecoderConfigurationRecord or AV1CodecConfigurationRecord sent as
-	// the Enhanced RTMP sequence start (required for H.265 and AV1).
-	Config []byte
-}
+// VideoTrack describes the video a Publisher sends: a media.Track whose Codec is
+// media.CodecH264 (legacy FLV), media.CodecH265 or media.CodecAV1 (Enhanced RTMP, FourCC
+// hvc1/av01). For H.264, SPS and PPS seed the sequence header (optional: the parameter
+// sets announced on frames, Frame.Track, are used, and a change sends a new sequence
+// header); for H.265 and AV1, Config is the HEVCDecoderConfigurationRecord or
+// AV1CodecConfigurationRecord sent as the Enhanced RTMP sequence start (required).
+type VideoTrack = media.Track
 
-// AudioTrack describes the audio a Publisher sends.
-type AudioTrack struct {
-	// Codec is media.CodecAAC, media.CodecPCMU, media.CodecPCMA (8 kHz mono) or
-	// media.CodecOpus (Enhanced RTMP, FourCC Opus).
-	Codec media.Codec
-	// Config is the AAC AudioSpecificConfig (required for AAC) or the OpusHead
-	// (optional for Opus).
-	Config []byte
-}
+// AudioTrack describes the audio a Publisher sends: a media.Track whose Codec is
+// media.CodecAAC, media.CodecPCMU, media.CodecPCMA (8 kHz mono) or media.CodecOpus
+// (Enhanced RTMP, FourCC Opus), and Config the AAC AudioSpecificConfig (required for AAC)
+// or the OpusHead (optional for Opus).
+type AudioTrack = media.Track
 
 // Stats are a Publisher's counters.
 type Stats struct {
@@ -141,7 +132,24 @@ func WithVideo(t VideoTrack) PublisherOption {
 	}
 }
 
-// WithAudio declares the audio track.
+// WithTracks sets the video and the audio track from media.Track descriptions (what a
+// media.Receiver announces, what conference outputs are given), each by its codec.
+func WithTracks(tracks ...media.Track) PublisherOption {
+	return func(p *Publisher) error {
+		for _, t := range tracks {
+			o := WithAudio(t)
+			if t.Codec.IsVideo() {
+				o = WithVideo(t)
+			}
+			if err := o(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// WithAudio sets the audio track (see AudioTrack).
 func WithAudio(t AudioTrack) PublisherOption {
 	return func(p *Publisher) error {
 		switch t.Codec {

@@ -3,6 +3,7 @@
 package testmedia
 
 import (
+	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/testclip"
 	"github.com/sipcast/sipcast/recording"
 )
@@ -30,8 +31,8 @@ func WriteRecording(path string) error {
 		return err
 	}
 	r, err := recording.Create(recording.Config{Path: path, NoSync: true,
-		Video: &recording.VideoConfig{SPS: c.SPS, PPS: c.PPS},
-		Audio: &recording.AudioConfig{AudioSpecificConfig: c.AudioConfig}})
+		Video: &media.Track{Codec: media.CodecH264, SPS: c.SPS, PPS: c.PPS},
+		Audio: &media.Track{Codec: media.CodecAAC, Config: c.AudioConfig}})
 	if err != nil {
 		return err
 	}
