@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"os/signal"
 
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/media"
@@ -15,22 +14,43 @@ import (
 )
 
 // A CMS-style streamer and recorder: calls stream to the URL they carry (x-cisco-stream)
-// or to a default, and are recorded under /recordings/spaces/<space>/.
+// or to StreamURL (none here), and are recorded under RecordDir: spaces/<space>/ when
+// SpaceID names the call's space, forwardedCalls/ otherwise. A caller in this process
+// sends the bundled clip; the events read like the CMS log ("call 12: recording
+// started: ..."), here only their types.
 func ExampleNew() {
+	dir, _ := os.MkdirTemp("", "recordings")
+	defer os.RemoveAll(dir)
+	ended := make(chan struct{})
 	b, err := conference.New(conference.Config{
-		SIP:       []sip.Option{sip.WithUDP("0.0.0.0:7000"), sip.WithTCP("0.0.0.0:7000"), sip.WithCallLimit(50)},
-		StreamURL: "rtmp://127.0.0.1/live/default",
-		RecordDir: "/recordings",
+		SIP:       []sip.Option{sip.WithUDP("127.0.0.1:0"), sip.WithCallLimit(50)},
+		RecordDir: dir,
 		SpaceID:   func(c *sip.Call) string { v, _ := c.ContactParam("x-space-id"); return v },
-		Events:    func(e conference.Event) { fmt.Println(e) }, // "call 12: streaming started to rtmp://..."
+		Events: func(e conference.Event) {
+			fmt.Println(e.Type)
+			if e.Type == conference.EventCallEnded {
+				close(ended)
+			}
+		},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.Close() // BYE to every call, recordings finalized
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	<-ctx.Done()
+
+	clip, _ := testclip.AV720p()
+	call, err := siptest.Dial(context.Background(), b.UA().UDPAddr().String(), clip, siptest.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = call.Play(context.Background())
+	_ = call.Close()
+	<-ended
+	// Output:
+	// call started
+	// recording started
+	// recording finished
+	// call ended
 }
 
 // A custom streamer: an application output that receives every call's frames, gated at
