@@ -59,3 +59,23 @@ func (quietSig) Err() error                            { return nil }
 func (quietSig) Hangup(context.Context) error          { return nil }
 func (quietSig) RequestKeyframe(context.Context) error { return nil }
 func (quietSig) ContactParam(string) (string, bool)    { return "", false }
+
+// The inbox is bounded: frames that arrive off the owner's goroutine while the owner is
+// held up wait up to maxInbox, and the rest are dropped and counted, not queued without
+// end.
+func TestCallInboxIsBounded(t *testing.T) {
+	b, err := New(Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}})
+	require.NoError(t, err)
+	defer b.Close()
+	c, err := newLeg(b, nil, quietSig{}, "bounded", "sip:a@b")
+	require.NoError(t, err)
+	defer c.stop()
+	f := &media.Frame{Codec: media.CodecAAC, Data: make([]byte, 100)}
+	for i := 0; i < maxInbox+500; i++ {
+		c.onFrame(f)
+	}
+	c.inMu.Lock()
+	defer c.inMu.Unlock()
+	require.Len(t, c.inbox, maxInbox)
+	require.Equal(t, uint64(500), c.inDropped)
+}
