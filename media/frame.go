@@ -54,6 +54,10 @@ type Frame struct {
 	// Keyframe is set on video frames that can be decoded without earlier frames (IDR).
 	// Audio frames are always independently decodable and leave it unset.
 	Keyframe bool
+	// Concealed is set on video frames a decoder will have to conceal in part: a NAL
+	// unit of the frame was lost (the frame holds only its complete ones), or a frame it
+	// refers to was, since the last intact keyframe (see LossPolicy).
+	Concealed bool
 	// Data is the access unit; see the type documentation for its layout.
 	Data []byte
 	// Track is set on the frames where the track's configuration is new or changed: a

@@ -33,6 +33,7 @@ type receiver struct {
 	onKeyframe   func()
 	timeoutFirst time.Duration
 	timeoutAfter time.Duration
+	lossPolicy   LossPolicy
 
 	clock  *Clock
 	tracks map[uint8]*track
@@ -88,6 +89,7 @@ func (r *receiver) addTrack(cfg TrackConfig) error {
 	if err != nil {
 		return err
 	}
+	t.policy = r.lossPolicy
 	r.tracks[cfg.PayloadType] = t
 	r.clock.AddTrack(t.cid, cfg.ClockRate)
 	return nil
@@ -162,7 +164,12 @@ func (r *receiver) takeRTCP(b []byte, now time.Time) {
 
 // stats returns the receiver's counters.
 func (r *receiver) stats() SessionStats {
-	return SessionStats{Packets: r.packets.Load(), Bytes: r.bytes.Load(), Frames: r.frames.Load(), PLIs: r.plis.Load(), NACKs: r.nacks.Load()}
+	st := SessionStats{Packets: r.packets.Load(), Bytes: r.bytes.Load(), Frames: r.frames.Load(), PLIs: r.plis.Load(), NACKs: r.nacks.Load()}
+	for _, t := range r.tracks {
+		st.Concealed += t.concealed.Load()
+		st.Frozen += t.frozen.Load()
+	}
+	return st
 }
 
 // replayEarly gives a track the Sender Report its new source sent before its first RTP
@@ -407,6 +414,8 @@ type Receiver struct {
 	r       *receiver
 	started bool
 	now     time.Time
+	// ownClock: no WithClock; the Clock starts at the first Push or Advance.
+	ownClock bool
 }
 
 // receiverPeer is the source every pushed packet is taken from.
@@ -428,7 +437,7 @@ func NewReceiver(rtcpOut func([]byte) error, opts ...SessionOption) (*Receiver, 
 			return nil, err
 		}
 	}
-	r := &Receiver{r: &shell.receiver}
+	r := &Receiver{r: &shell.receiver, ownClock: shell.clock == nil}
 	r.r.now = func() time.Time { return r.now }
 	r.r.out = func(pkts ...rtcp.Packet) error {
 		b, err := rtcp.Marshal(pkts)
@@ -453,6 +462,12 @@ func (r *Receiver) at(now time.Time) {
 	if !r.started {
 		r.started = true
 		r.r.started = true
+		if r.ownClock {
+			r.r.clock = NewClock(now)
+			for _, t := range r.r.tracks {
+				r.r.clock.AddTrack(t.cid, t.cfg.ClockRate)
+			}
+		}
 		r.r.initRx(now)
 	}
 	if now.After(r.now) {

@@ -3,6 +3,7 @@ package media_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -14,22 +15,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/h264"
 	"github.com/sipcast/sipcast/media/testclip"
 )
 
 type receiverRun struct {
-	frames []string        // codec, DTS, PTS, keyframe, hash of each frame out
-	nacked map[uint16]bool // sequence numbers asked for again
-	plis   int
-	lost   map[uint16]bool // sequence numbers the network dropped
-	keys   int
+	frames           []string // codec, DTS, PTS, keyframe, hash of each frame out
+	video, concealed int
+	badNALs          int             // NAL units out that are not one of the clip's, whole
+	nacked           map[uint16]bool // sequence numbers asked for again
+	plis             int
+	lost             map[uint16]bool // sequence numbers the network dropped
+	keys             int
 }
 
 // runReceiver feeds the clip's RTP through a Receiver over a seeded impaired network (3%
 // lost, 1% duplicated, 5% reordered by 20–40 ms, 0–15 ms jitter), on a clock stepped by
 // hand in 5 ms steps: no sockets, no sleeps, no wall clock.
-func runReceiver(t *testing.T, seed uint64) receiverRun {
+func runReceiver(t *testing.T, seed uint64, opts ...media.SessionOption) receiverRun {
 	run := receiverRun{nacked: map[uint16]bool{}, lost: map[uint16]bool{}}
+	whole := clipNALs(t)
 	r, err := media.NewReceiver(func(b []byte) error {
 		pkts, err := rtcp.Unmarshal(b)
 		if err != nil {
@@ -48,13 +53,28 @@ func runReceiver(t *testing.T, seed uint64) receiverRun {
 			}
 		}
 		return nil
-	}, media.WithFrames(func(f *media.Frame) {
+	}, append(opts, media.WithFrames(func(f *media.Frame) {
 		sum := sha256.Sum256(f.Data)
-		run.frames = append(run.frames, fmt.Sprintf("%v %v %v %v %x", f.Codec, f.DTS, f.PTS, f.Keyframe, sum[:8]))
+		run.frames = append(run.frames, fmt.Sprintf("%v %v %v %v %v %x", f.Codec, f.DTS, f.PTS, f.Keyframe, f.Concealed, sum[:8]))
 		if f.Keyframe {
 			run.keys++
 		}
-	}))
+		run.video++
+		if f.Concealed {
+			run.concealed++
+		}
+		for rest := f.Data; len(rest) > 0; {
+			nalu, r, err := h264.NextAVCC(rest)
+			if err != nil {
+				run.badNALs++
+				break
+			}
+			if !whole[string(nalu)] {
+				run.badNALs++
+			}
+			rest = r
+		}
+	}))...)
 	require.NoError(t, err)
 	require.NoError(t, r.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000,
 		NACK: true, PLI: true, JitterMinDelay: 20 * time.Millisecond, JitterMaxDelay: 100 * time.Millisecond}))
@@ -67,9 +87,22 @@ func runReceiver(t *testing.T, seed uint64) receiverRun {
 	pkts := clipPackets(t)
 	rng := rand.New(rand.NewPCG(seed, 7))
 	start := time.Unix(1_000_000, 0)
+	begin := start
 	var net []arrival
+	var frameTS uint32
+	var inFrame int
 	for i, p := range pkts {
-		sent := start.Add(time.Duration(i) * 4 * time.Millisecond) // a paced sender
+		// A live sender: each frame at its time (25 fps; B-frames reorder the RTP
+		// timestamps, so the send time follows decode order, 40 ms a frame), its
+		// packets 1 ms apart.
+		if ts := binary.BigEndian.Uint32(p[4:]); i == 0 || ts != frameTS {
+			frameTS, inFrame = ts, 0
+			if i > 0 {
+				start = start.Add(40 * time.Millisecond)
+			}
+		}
+		sent := start.Add(time.Duration(inFrame) * time.Millisecond)
+		inFrame++
 		jitter := time.Duration(rng.IntN(15)) * time.Millisecond
 		switch x := rng.IntN(100); {
 		case x < 3:
@@ -84,7 +117,7 @@ func runReceiver(t *testing.T, seed uint64) receiverRun {
 	}
 	sort.SliceStable(net, func(a, b int) bool { return net[a].at.Before(net[b].at) })
 	end := net[len(net)-1].at.Add(2 * time.Second)
-	for now := start; !now.After(end); now = now.Add(5 * time.Millisecond) {
+	for now := begin; !now.After(end); now = now.Add(5 * time.Millisecond) {
 		for len(net) > 0 && !net[0].at.After(now) {
 			r.Push(net[0].pkt, net[0].at)
 			net = net[1:]
@@ -113,6 +146,56 @@ func TestReceiverImpairedDeterministic(t *testing.T) {
 	t.Logf("%d packets lost, %d NACKed, %d PLIs, %d frames out (%d keyframes)", len(a.lost), len(a.nacked), a.plis, len(a.frames), a.keys)
 	c := runReceiver(t, 43)
 	require.NotEqual(t, a.lost, c.lost, "another seed, another network")
+}
+
+// clipNALs is every NAL unit of the clip, whole (and the parameter sets the receiver
+// may prepend).
+func clipNALs(t *testing.T) map[string]bool {
+	clip, err := testclip.AV720p()
+	require.NoError(t, err)
+	m := map[string]bool{string(clip.SPS): true, string(clip.PPS): true}
+	for _, f := range clip.Video() {
+		for rest := f.Data; len(rest) > 0; {
+			nalu, r, err := h264.NextAVCC(rest)
+			require.NoError(t, err)
+			m[string(nalu)] = true
+			rest = r
+		}
+	}
+	return m
+}
+
+// Loss costs only what it hits, on the same seeded network (3 % loss, duplicates,
+// reordering, jitter) and a sender that never answers keyframe requests: frames keep
+// their complete NAL units and never carry a truncated or spliced one. The clip's
+// frames are one slice each, so a lost packet costs its frame, and a lost fragment of a
+// keyframe its whole GOP until the stream has started. On a network that spares the
+// keyframes (seed 21) concealing forwards every frame but those; freezing forwards none
+// after a loss; the adaptive default, seeing its requests go unanswered, conceals after
+// KeyframeAnswerBound. On one that hits them (seed 42), concealing still forwards more
+// than twice what freezing does.
+func TestReceiverLossPolicies(t *testing.T) {
+	for _, seed := range []uint64{21, 42} {
+		conceal := runReceiver(t, seed, media.WithLossPolicy(media.LossConceal))
+		freeze := runReceiver(t, seed, media.WithLossPolicy(media.LossFreeze))
+		adaptive := runReceiver(t, seed)
+		for name, r := range map[string]receiverRun{"conceal": conceal, "freeze": freeze, "adaptive": adaptive} {
+			require.Zero(t, r.badNALs, "seed %d, %s: a NAL unit out that is not one of the clip's, whole", seed, name)
+		}
+		t.Logf("seed %d, of 100 frames: conceal %d (%d marked), freeze %d, adaptive %d (%d marked); %d packets lost",
+			seed, conceal.video, conceal.concealed, freeze.video, adaptive.video, adaptive.concealed, len(conceal.lost))
+		require.Positive(t, conceal.concealed)
+		require.Zero(t, freeze.concealed)
+		require.Greater(t, adaptive.video, freeze.video)
+		require.Positive(t, adaptive.concealed)
+		if seed == 21 {
+			require.GreaterOrEqual(t, conceal.video, 100-len(conceal.lost), "a lost packet costs at most its frame")
+		} else {
+			require.Greater(t, conceal.video, 2*freeze.video)
+		}
+		again := runReceiver(t, seed, media.WithLossPolicy(media.LossConceal))
+		require.Equal(t, conceal.frames, again.frames, "deterministic")
+	}
 }
 
 // Audio and video of one call share its Clock, and payload types are scoped per m-line:

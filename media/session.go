@@ -100,6 +100,12 @@ func WithPolledFrames(f func(*Frame)) SessionOption {
 	return func(s *Session) error { s.onPolledFrame = f; return nil }
 }
 
+// WithLossPolicy sets what video does between a loss and the next intact keyframe
+// (default LossAdaptive).
+func WithLossPolicy(p LossPolicy) SessionOption {
+	return func(s *Session) error { s.lossPolicy = p; return nil }
+}
+
 // WithDTMF sets the function that receives telephone events.
 func WithDTMF(f func(rtpdtmf.Event)) SessionOption {
 	return func(s *Session) error { s.onDTMF = f; return nil }
@@ -385,6 +391,9 @@ type SessionStats struct {
 	// Foreign counts RTP and RTCP packets dropped because they came from a source other
 	// than the latched peer.
 	Foreign uint64
+	// Concealed counts the video frames forwarded marked Concealed after a loss, Frozen
+	// those dropped while the picture froze (LossPolicy).
+	Concealed, Frozen uint64
 }
 
 // Stats returns the counters.

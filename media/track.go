@@ -107,9 +107,18 @@ type track struct {
 	reorder   dtsReorderer
 	lastVideo time.Time
 	needKey   bool
-	frame     Frame
-	lastNack  uint16
-	nackValid bool
+	// Loss handling (see LossPolicy): broken says the reference chain is broken since a
+	// loss, until an intact keyframe; brokenAt is when (the arrival that found it), and
+	// unresponsive that the sender let a keyframe request go unanswered past the bound.
+	policy       LossPolicy
+	broken       bool
+	brokenAt     time.Time
+	unresponsive bool
+	concealed    atomic.Uint64 // frames forwarded marked Concealed
+	frozen       atomic.Uint64 // frames dropped while the picture froze
+	frame        Frame
+	lastNack     uint16
+	nackValid    bool
 }
 
 func (t *track) source() (uint32, bool) {
@@ -125,6 +134,7 @@ func (t *track) reset() {
 	t.dp.reset()
 	t.haveDTS, t.lastDTS, t.reorder, t.nackValid = false, 0, dtsReorderer{}, false
 	t.needKey = t.codec == CodecH264
+	t.broken = false
 }
 
 func (t *track) init() error {
@@ -250,18 +260,30 @@ func (d *h264Depacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Tim
 	au, err := d.dec.Decode(p)
 	if err != nil {
 		if err != rtph264.ErrMorePacketsNeeded {
-			t.needKey = true
-			t.keyframeNeeded()
+			t.breakChain() // the unit will come out Damaged
 		}
 		return
 	}
-	t.emitVideo(au.Data, au.Timestamp, au.Keyframe, arrival)
+	for ok := true; ok; au, ok = d.dec.Next() {
+		if au.Damaged {
+			t.breakChain()
+		}
+		t.emitVideo(au.Data, au.Timestamp, au.Keyframe, au.Damaged, arrival)
+	}
 }
 
 func (d *h264Depacketizer) lost(t *track) {
 	d.dec.Lost()
-	t.needKey = true
-	t.keyframeNeeded()
+	t.breakChain()
+}
+
+// breakChain notes that the picture's reference chain is broken (a loss) and asks for
+// a keyframe when it was not broken already.
+func (t *track) breakChain() {
+	if !t.broken {
+		t.broken, t.brokenAt = true, time.Time{}
+		t.keyframeNeeded()
+	}
 }
 
 func (d *h264Depacketizer) reset()         { d.dec = rtph264.Decoder{} }
@@ -333,14 +355,73 @@ func (rawDepacketizer) lost(*track)    {}
 func (rawDepacketizer) reset()         {}
 func (rawDepacketizer) config() []byte { return nil }
 
+// LossPolicy says what a receiver does with the video between a loss and the next intact
+// keyframe, the frames whose reference chain is broken.
+type LossPolicy int
+
+// Loss policies.
+const (
+	// LossAdaptive freezes while the sender answers keyframe requests within
+	// KeyframeAnswerBound, and conceals otherwise: it starts by freezing; a request left
+	// unanswered past the bound makes it conceal from then on, for this loss and the
+	// next ones, until a keyframe comes within the bound again. The default.
+	LossAdaptive LossPolicy = iota
+	// LossFreeze drops the frames until the keyframe (WebRTC's choice: right when the
+	// sender answers PLI quickly).
+	LossFreeze
+	// LossConceal forwards them, marked Concealed, for the decoder to conceal (right when
+	// the sender does not answer: ffmpeg, many SIP endpoints, gateways that drop RTCP).
+	LossConceal
+)
+
+// KeyframeAnswerBound is how long LossAdaptive waits for a keyframe after a loss before
+// it conceals: a round trip on a continental path (up to 200 ms) and an encoder's time to
+// make a keyframe (a frame interval or two), with room to spare.
+const KeyframeAnswerBound = 400 * time.Millisecond
+
+// conceal says whether a frame with a broken reference chain that arrived at arrival is
+// forwarded (marked Concealed) rather than dropped.
+func (t *track) conceal(arrival time.Time) bool {
+	switch t.policy {
+	case LossFreeze:
+		return false
+	case LossConceal:
+		return true
+	}
+	if !t.unresponsive && arrival.Sub(t.brokenAt) > KeyframeAnswerBound {
+		t.unresponsive = true // the request went unanswered: conceal from here
+	}
+	return t.unresponsive
+}
+
 // emitVideo times an H.264 access unit and emits it through the B-frame reorderer: from
-// the first keyframe after a loss, with the parameter sets prepended to keyframes that
-// lack them, and the track announced when its parameter sets are new.
-func (t *track) emitVideo(data []byte, ts uint32, keyframe bool, arrival time.Time) {
+// the stream's first keyframe, with the parameter sets prepended to keyframes that lack
+// them, and the track announced when its parameter sets are new. After a loss, frames up
+// to the next intact keyframe are forwarded marked Concealed or dropped (the picture
+// freezes), as the track's LossPolicy says.
+func (t *track) emitVideo(data []byte, ts uint32, keyframe, damaged bool, arrival time.Time) {
 	if t.needKey && !keyframe {
 		return
 	}
 	t.needKey = false
+	concealed := false
+	if t.broken {
+		if keyframe && !damaged {
+			// Healed. Did the sender answer within the bound? (It may have sent this
+			// keyframe on its own schedule; either way the next loss starts from here.)
+			t.unresponsive = !t.brokenAt.IsZero() && arrival.Sub(t.brokenAt) > KeyframeAnswerBound
+			t.broken = false
+		} else {
+			if t.brokenAt.IsZero() {
+				t.brokenAt = arrival
+			}
+			if !t.conceal(arrival) {
+				t.frozen.Add(1)
+				return
+			}
+			concealed = true
+		}
+	}
 	if keyframe {
 		if sps, pps := h264.ParamSets(data); sps != nil && pps != nil {
 			t.sps, t.pps = append(t.sps[:0], sps...), append(t.pps[:0], pps...)
@@ -352,7 +433,10 @@ func (t *track) emitVideo(data []byte, ts uint32, keyframe bool, arrival time.Ti
 		}
 	}
 	pts := t.clock.Map(t.cid, ts, arrival)
-	t.frame = Frame{Codec: CodecH264, PTS: pts, Keyframe: keyframe, Data: data}
+	t.frame = Frame{Codec: CodecH264, PTS: pts, Keyframe: keyframe, Concealed: concealed, Data: data}
+	if concealed {
+		t.concealed.Add(1)
+	}
 	if keyframe && t.sps != nil && t.pps != nil && (!t.announced || !bytes.Equal(t.sps, t.desc.SPS) || !bytes.Equal(t.pps, t.desc.PPS)) {
 		t.announceVideo()
 		t.frame.Track = &t.desc

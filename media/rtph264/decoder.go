@@ -39,13 +39,21 @@ type Decoder struct {
 	// MaxAccessUnitSize bounds access units (default DefaultMaxAccessUnitSize).
 	MaxAccessUnitSize int
 
-	au        []byte // access unit being assembled (AVCC)
-	out       []byte // the last access unit returned
+	au  []byte // access unit being assembled (AVCC)
+	out []byte // the last access unit returned
+	// next is a second access unit completed by the same packet (a lost marker, then a
+	// one-packet picture), in out2, for Next.
+	next      AccessUnit
+	out2      []byte
 	auTS      uint32
 	auKey     bool
 	auStarted bool
 	fuStart   int // offset in au of the FU-A NAL unit's length prefix, -1 when none
 	dropAU    bool
+	// damaged says NAL units of the access unit in progress were lost or dropped;
+	// lostBefore that packets were lost before the next packet, which may start a new
+	// access unit whose first NAL units went with them.
+	damaged, lostBefore bool
 
 	// Rejected counts packets rejected as unsupported or malformed.
 	Rejected uint64
@@ -55,7 +63,10 @@ type Decoder struct {
 type AccessUnit struct {
 	Data      []byte // AVCC
 	Timestamp uint32 // RTP timestamp (presentation time)
-	Keyframe  bool
+	Keyframe  bool   // it holds IDR slices
+	// Damaged says some of the unit's NAL units were lost (or malformed) and left out:
+	// Data holds only complete NAL units, never a truncated or spliced one.
+	Damaged bool
 }
 
 func (d *Decoder) max() int {
@@ -65,15 +76,24 @@ func (d *Decoder) max() int {
 	return DefaultMaxAccessUnitSize
 }
 
-// Lost tells the decoder that packets were lost before the next one: the access unit in
-// progress is discarded.
+// Lost tells the decoder that packets were lost before the next one. The NAL unit being
+// reassembled from fragments is dropped; the complete NAL units of the access unit in
+// progress are kept, and it comes out marked Damaged, as does the next one when the next
+// packet starts it (its first NAL units may have been lost too).
 func (d *Decoder) Lost() {
-	d.reset()
+	if d.fuStart >= 0 {
+		d.au = d.au[:d.fuStart]
+		d.fuStart = -1
+	}
+	if d.auStarted {
+		d.damaged = true
+	}
+	d.lostBefore = true
 }
 
 func (d *Decoder) reset() {
 	d.au = d.au[:0]
-	d.auStarted, d.auKey, d.dropAU = false, false, false
+	d.auStarted, d.auKey, d.dropAU, d.damaged = false, false, false, false
 	d.fuStart = -1
 }
 
@@ -84,25 +104,33 @@ func (d *Decoder) Decode(p *rtp.Packet) (AccessUnit, error) {
 	var done AccessUnit
 	if d.auStarted && p.Timestamp != d.auTS {
 		// A new picture began without the previous one's marker bit.
-		done = d.finish()
+		done = d.finish(&d.out)
 	}
 	if !d.auStarted {
 		d.auStarted, d.auTS, d.fuStart = true, p.Timestamp, -1
+		d.damaged = d.lostBefore // its head may have been lost
 	}
+	d.lostBefore = false
 	err := d.add(p.Payload)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrTooLarge):
+		d.dropAU = true // hostile or broken: the whole unit goes
+	default:
 		if errors.Is(err, ErrUnsupported) || errors.Is(err, ErrMalformed) {
 			d.Rejected++
 		}
-		d.dropAU = true
+		d.damaged = true // this packet's NAL units are left out; the others stay
 	}
+	d.next = AccessUnit{}
 	if p.Marker {
-		m := d.finish()
 		if done.Data == nil {
-			done = m
+			done = d.finish(&d.out)
+		} else {
+			// Two units complete at once (a lost marker, then a one-packet picture): the
+			// second waits for Next.
+			d.next = d.finish(&d.out2)
 		}
-		// If two units complete at once (missing marker, then a one-packet picture) the
-		// second one wins the next call; rare enough to drop the first instead.
 	}
 	if done.Data != nil {
 		return done, nil
@@ -113,14 +141,48 @@ func (d *Decoder) Decode(p *rtp.Packet) (AccessUnit, error) {
 	return AccessUnit{}, ErrMorePacketsNeeded
 }
 
-func (d *Decoder) finish() AccessUnit {
+// Next returns the second access unit the last Decode completed, if it completed two (a
+// picture whose marker packet was lost, then a one-packet picture). Its Data is valid
+// until the next call to Decode.
+func (d *Decoder) Next() (AccessUnit, bool) {
+	au := d.next
+	d.next = AccessUnit{}
+	return au, au.Data != nil
+}
+
+// finish completes the access unit in progress into *out (its buffer swapped with the
+// one being assembled).
+func (d *Decoder) finish(out *[]byte) AccessUnit {
 	var au AccessUnit
-	if !d.dropAU && d.fuStart < 0 && len(d.au) > 0 {
-		d.out, d.au = d.au, d.out[:0]
-		au = AccessUnit{Data: d.out, Timestamp: d.auTS, Keyframe: d.auKey}
+	if d.fuStart >= 0 { // a NAL unit whose last fragment never came
+		d.au = d.au[:d.fuStart]
+		d.fuStart = -1
+		d.damaged = true
+	}
+	if d.damaged && d.auKey { // the IDR slices may all have been among the NAL units lost
+		d.auKey = hasIDR(d.au)
+	}
+	if !d.dropAU && len(d.au) > 0 {
+		*out, d.au = d.au, (*out)[:0]
+		au = AccessUnit{Data: *out, Timestamp: d.auTS, Keyframe: d.auKey, Damaged: d.damaged}
 	}
 	d.reset()
 	return au
+}
+
+// hasIDR reports whether an AVCC access unit holds an IDR slice.
+func hasIDR(au []byte) bool {
+	for len(au) >= 4 {
+		n := int(binary.BigEndian.Uint32(au))
+		if n <= 0 || n > len(au)-4 {
+			return false
+		}
+		if h264.TypeOf(au[4:4+n]) == h264.NALUTypeIDR {
+			return true
+		}
+		au = au[4+n:]
+	}
+	return false
 }
 
 func (d *Decoder) appendNALU(nalu []byte) error {
@@ -149,7 +211,7 @@ func (d *Decoder) add(payload []byte) error {
 		// A fragmented NAL unit was cut off by another packet: drop it.
 		d.au = d.au[:d.fuStart]
 		d.fuStart = -1
-		d.dropAU = true
+		d.damaged = true
 	}
 	switch typ {
 	case typeSTAPA:
@@ -181,7 +243,7 @@ func (d *Decoder) add(payload []byte) error {
 		if start {
 			if d.fuStart >= 0 {
 				d.au = d.au[:d.fuStart]
-				d.dropAU = true
+				d.damaged = true
 			}
 			if len(d.au)+5 > d.max() {
 				return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(d.au)+5)

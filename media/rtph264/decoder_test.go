@@ -39,7 +39,7 @@ var cases = []struct {
 	{
 		"single NAL unit packets (mode 0)",
 		[]*rtp.Packet{pkt(90000, true, ps...)},
-		[]AccessUnit{{avcc(ps), 90000, false}},
+		[]AccessUnit{{avcc(ps), 90000, false, false}},
 	},
 	{
 		"STAP-A with SPS and PPS, then an IDR",
@@ -49,7 +49,7 @@ var cases = []struct {
 				0x00, 0x04, 0x68, 0xce, 0x3c, 0x80), // PPS
 			pkt(0, true, idr...),
 		},
-		[]AccessUnit{{avcc(sps, pps, idr), 0, true}},
+		[]AccessUnit{{avcc(sps, pps, idr), 0, true, false}},
 	},
 	{
 		"FU-A fragments of an IDR",
@@ -58,17 +58,17 @@ var cases = []struct {
 			pkt(3000, false, 0x7c, 0x05, 0x00),       // middle
 			pkt(3000, true, 0x7c, 0x45, 0x33),        // end
 		},
-		[]AccessUnit{{avcc(idr), 3000, true}},
+		[]AccessUnit{{avcc(idr), 3000, true, false}},
 	},
 	{
 		"lost marker: a new timestamp completes the previous unit",
 		[]*rtp.Packet{pkt(0, false, ps...), pkt(3000, false, ps...), pkt(3000, true, ps...)},
-		[]AccessUnit{{avcc(ps), 0, false}, {avcc(ps, ps), 3000, false}},
+		[]AccessUnit{{avcc(ps), 0, false, false}, {avcc(ps, ps), 3000, false, false}},
 	},
 	{
 		"FU-A without start is dropped, the next unit decodes",
 		[]*rtp.Packet{pkt(0, true, 0x7c, 0x45, 0x33), pkt(3000, true, ps...)},
-		[]AccessUnit{{avcc(ps), 3000, false}},
+		[]AccessUnit{{avcc(ps), 3000, false, false}},
 	},
 }
 
@@ -122,6 +122,46 @@ func TestLostDropsPartialUnit(t *testing.T) {
 	au, err := d.Decode(pkt(3000, true, ps...))
 	require.NoError(t, err)
 	require.Equal(t, avcc(ps), au.Data)
+	require.True(t, au.Damaged, "its head may have been lost")
+}
+
+// Losses cost only the NAL units they hit: an access unit of SPS, PPS and three slices
+// (the second fragmented) that loses a fragment of the second slice comes out with the
+// other four complete, marked Damaged and still a keyframe; one that loses every IDR
+// slice is not a keyframe any more; an intact one after it is not marked.
+func TestLossKeepsCompleteNALUnits(t *testing.T) {
+	slice := func(b byte) []byte { return []byte{0x65, 0x88, b, b, b} }
+	d := &Decoder{}
+	var got []AccessUnit
+	feed := func(p *rtp.Packet) {
+		if au, err := d.Decode(p); err == nil {
+			au.Data = bytes.Clone(au.Data)
+			got = append(got, au)
+		}
+	}
+	feed(pkt(0, false, sps...))
+	feed(pkt(0, false, pps...))
+	feed(pkt(0, false, slice(1)...))
+	feed(pkt(0, false, 0x7c, 0x85, 0x88, 2)) // FU-A start of slice 2
+	d.Lost()                                 // its middle fragment
+	feed(pkt(0, false, 0x7c, 0x45, 2))       // its end
+	feed(pkt(0, true, slice(3)...))
+	require.Len(t, got, 1)
+	require.Equal(t, avcc(sps, pps, slice(1), slice(3)), got[0].Data, "complete NAL units only")
+	require.True(t, got[0].Keyframe)
+	require.True(t, got[0].Damaged)
+
+	feed(pkt(3000, false, 0x7c, 0x85, 0x88, 4)) // an IDR in fragments...
+	d.Lost()                                    // ...whose end is lost
+	feed(pkt(3000, true, ps...))                // a P slice completes the unit
+	require.Len(t, got, 2)
+	require.Equal(t, avcc(ps), got[1].Data)
+	require.False(t, got[1].Keyframe, "no IDR slice left")
+	require.True(t, got[1].Damaged)
+
+	feed(pkt(6000, true, ps...))
+	require.Len(t, got, 3)
+	require.False(t, got[2].Damaged)
 }
 
 // Packets from pion's payloader (not ours) decode to the access unit that went in.
