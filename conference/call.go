@@ -480,9 +480,7 @@ func (c *call) onFrame(f *media.Frame) {
 	*e = *f
 	e.Data = append(buf, f.Data...)
 	if f.Track != nil {
-		t := *f.Track
-		t.SPS, t.PPS, t.Config = bytes.Clone(t.SPS), bytes.Clone(t.PPS), bytes.Clone(t.Config)
-		e.Track = &t
+		e.Track = f.Track.Clone()
 	}
 	if n == 0 {
 		c.wakeOwnerLocked()
@@ -609,12 +607,10 @@ func (c *call) frame(f *media.Frame) {
 			o.seen, o.video, o.audio = true, c.sdpVideo, c.sdpAudio
 		}
 		if f.Track != nil { // the outputs start with these (a copy: the receiver's changes)
-			t := *f.Track
-			t.SPS, t.PPS, t.Config = bytes.Clone(t.SPS), bytes.Clone(t.PPS), bytes.Clone(t.Config)
 			if f.Codec.IsVideo() {
-				o.video = &t
+				o.video = f.Track.Clone()
 			} else {
-				o.audio = &t
+				o.audio = f.Track.Clone()
 			}
 		}
 		if (c.hasVideo && o.video == nil) || (c.hasAudio && o.audio == nil) {

@@ -210,8 +210,7 @@ func TestReceiverClockKeyedByTrack(t *testing.T) {
 		return media.WithFrames(func(f *media.Frame) {
 			c := *f
 			if f.Track != nil {
-				tr := *f.Track
-				c.Track = &tr
+				c.Track = f.Track.Clone()
 			}
 			*to = append(*to, c)
 		})

@@ -1,5 +1,7 @@
 package media
 
+import "bytes"
+
 // FrameWriter takes frames, one at a time, on its producer's goroutine. The frame and
 // its Data are valid only during the call (producers reuse their buffers): a writer that
 // keeps one copies it. Writers compose by decoration (a writer that wraps another), in
@@ -34,6 +36,14 @@ type Track struct {
 	Width, Height int
 	// Config is the AAC AudioSpecificConfig.
 	Config []byte
+}
+
+// Clone returns a copy of t that shares no memory with it (a Frame's Track is valid only
+// during the call that carries it).
+func (t *Track) Clone() *Track {
+	c := *t
+	c.SPS, c.PPS, c.Config = bytes.Clone(t.SPS), bytes.Clone(t.PPS), bytes.Clone(t.Config)
+	return &c
 }
 
 var (
