@@ -44,10 +44,15 @@ type receiver struct {
 	earlyN  int
 	started bool
 
-	lastPLI atomic.Int64
-	firSeq  atomic.Uint32
-	ssrc    uint32
-	rx      rx
+	kfMu         sync.Mutex
+	kf           kfState
+	kfSent       atomic.Uint64
+	kfAnswered   atomic.Uint64
+	kfLatency    atomic.Int64
+	kfLatencyMax atomic.Int64
+	firSeq       atomic.Uint32
+	ssrc         uint32
+	rx           rx
 	// now is the clock of keyframe-request rate limiting (time.Now for a Session; a
 	// Receiver's is the time of its last Push or Advance).
 	now func() time.Time
@@ -90,6 +95,7 @@ func (r *receiver) addTrack(cfg TrackConfig) error {
 		return err
 	}
 	t.policy = r.lossPolicy
+	t.keyframeSeen = r.keyframeArrived
 	r.tracks[cfg.PayloadType] = t
 	r.clock.AddTrack(t.cid, cfg.ClockRate)
 	return nil
@@ -164,7 +170,9 @@ func (r *receiver) takeRTCP(b []byte, now time.Time) {
 
 // stats returns the receiver's counters.
 func (r *receiver) stats() SessionStats {
-	st := SessionStats{Packets: r.packets.Load(), Bytes: r.bytes.Load(), Frames: r.frames.Load(), PLIs: r.plis.Load(), NACKs: r.nacks.Load()}
+	st := SessionStats{Packets: r.packets.Load(), Bytes: r.bytes.Load(), Frames: r.frames.Load(), PLIs: r.plis.Load(), NACKs: r.nacks.Load(),
+		KeyframeRequests: r.kfSent.Load(), KeyframesAnswered: r.kfAnswered.Load(),
+		KeyframeLatency: time.Duration(r.kfLatency.Load()), KeyframeLatencyMax: time.Duration(r.kfLatencyMax.Load())}
 	for _, t := range r.tracks {
 		st.Concealed += t.concealed.Load()
 		st.Frozen += t.frozen.Load()
@@ -222,12 +230,125 @@ func (r *receiver) event(e SessionEvent) {
 	}
 }
 
-// RequestKeyframe asks the sender for a keyframe: PLI when a video track negotiated it
-// (at most one every 500 ms), and the keyframe hook.
+// Keyframe requests escalate and back off. A request sends PLI (when negotiated); if no
+// keyframe comes within KeyframeAnswerBound, FIR (when negotiated); then the keyframe hook
+// (SIP INFO picture_fast_update, where the call has it). While one is pending, more
+// requests add nothing; once every step went unanswered it starts over after a backoff
+// that doubles from 500 ms to at most 4 s, and a keyframe resets it.
+const (
+	keyframeMinInterval = 500 * time.Millisecond
+	keyframeMaxBackoff  = 4 * time.Second
+)
+
+// kfStep is one step of a keyframe request.
+type kfStep uint8
+
+const (
+	stepPLI kfStep = iota
+	stepFIR
+	stepHook
+)
+
+// kfState is the keyframe request in progress (guarded by receiver.kfMu).
+type kfState struct {
+	pending bool
+	steps   [3]kfStep
+	n, step int
+	at      time.Time // the request's start (its answer latency counts from here)
+	stepAt  time.Time // when the current step went out
+	last    time.Time // the last start (rate limit)
+	backoff time.Duration
+}
+
+// RequestKeyframe asks the sender for a keyframe (see the escalation above). It may be
+// called from any goroutine; it never blocks.
 func (r *receiver) RequestKeyframe() {
-	now := r.now().UnixNano()
-	last := r.lastPLI.Load()
-	if now-last < int64(500*time.Millisecond) || !r.lastPLI.CompareAndSwap(last, now) {
+	now := r.now()
+	r.kfMu.Lock()
+	k := &r.kf
+	if k.pending || (!k.last.IsZero() && now.Sub(k.last) < keyframeMinInterval) {
+		r.kfMu.Unlock()
+		return
+	}
+	k.n = 0
+	if r.negotiated(func(c TrackConfig) bool { return c.PLI }) {
+		k.steps[k.n], k.n = stepPLI, k.n+1
+	}
+	if r.negotiated(func(c TrackConfig) bool { return c.FIR }) {
+		k.steps[k.n], k.n = stepFIR, k.n+1
+	}
+	k.steps[k.n], k.n = stepHook, k.n+1
+	k.pending, k.step, k.at, k.stepAt, k.last = true, 0, now, now, now
+	if k.backoff == 0 {
+		k.backoff = keyframeMinInterval
+	}
+	step := k.steps[0]
+	r.kfMu.Unlock()
+	r.sendKeyframeStep(step)
+}
+
+func (r *receiver) negotiated(f func(TrackConfig) bool) bool {
+	for _, t := range r.tracks {
+		if t.codec.IsVideo() && f(t.cfg) {
+			return true
+		}
+	}
+	return false
+}
+
+// escalateKeyframe moves an unanswered request on (service, the receiving goroutine).
+func (r *receiver) escalateKeyframe(now time.Time) {
+	r.kfMu.Lock()
+	k := &r.kf
+	if !k.pending || now.Sub(k.stepAt) < KeyframeAnswerBound {
+		r.kfMu.Unlock()
+		return
+	}
+	switch {
+	case k.step+1 < k.n:
+		k.step++
+	case now.Sub(k.stepAt) >= k.backoff: // every step unanswered: start over, later each time
+		k.backoff = min(2*k.backoff, keyframeMaxBackoff)
+		k.step, k.last = 0, now
+	default:
+		r.kfMu.Unlock()
+		return
+	}
+	k.stepAt = now
+	step := k.steps[k.step]
+	r.kfMu.Unlock()
+	r.sendKeyframeStep(step)
+}
+
+// keyframeArrived is told of every keyframe (the tracks' receiving goroutine): it answers
+// the pending request.
+func (r *receiver) keyframeArrived(at time.Time) {
+	r.kfMu.Lock()
+	k := &r.kf
+	if !k.pending {
+		r.kfMu.Unlock()
+		return
+	}
+	latency := at.Sub(k.at)
+	k.pending, k.backoff = false, keyframeMinInterval
+	r.kfMu.Unlock()
+	r.kfAnswered.Add(1)
+	r.kfLatency.Store(int64(latency))
+	for {
+		m := r.kfLatencyMax.Load()
+		if int64(latency) <= m || r.kfLatencyMax.CompareAndSwap(m, int64(latency)) {
+			break
+		}
+	}
+}
+
+// sendKeyframeStep sends one step of a request, with no lock held.
+func (r *receiver) sendKeyframeStep(step kfStep) {
+	r.kfSent.Add(1)
+	if step == stepHook {
+		if r.onKeyframe != nil {
+			r.onKeyframe()
+		}
 		return
 	}
 	for _, t := range r.tracks {
@@ -235,21 +356,19 @@ func (r *receiver) RequestKeyframe() {
 		if !ok || !t.codec.IsVideo() {
 			continue
 		}
-		switch {
-		case t.cfg.PLI:
-			if r.out(&rtcp.PictureLossIndication{SenderSSRC: r.ssrc, MediaSSRC: ssrc}) == nil {
-				r.plis.Add(1)
-			}
-		case t.cfg.FIR:
+		var err error
+		if step == stepPLI && t.cfg.PLI {
+			err = r.out(&rtcp.PictureLossIndication{SenderSSRC: r.ssrc, MediaSSRC: ssrc})
+		} else if step == stepFIR && t.cfg.FIR {
 			seq := uint8(r.firSeq.Add(1))
-			if r.out(&rtcp.FullIntraRequest{SenderSSRC: r.ssrc, MediaSSRC: ssrc,
-				FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: seq}}}) == nil {
-				r.plis.Add(1)
-			}
+			err = r.out(&rtcp.FullIntraRequest{SenderSSRC: r.ssrc, MediaSSRC: ssrc,
+				FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: seq}}})
+		} else {
+			continue
 		}
-	}
-	if r.onKeyframe != nil {
-		r.onKeyframe()
+		if err == nil {
+			r.plis.Add(1)
+		}
 	}
 }
 
@@ -306,6 +425,7 @@ func (r *receiver) service(now time.Time) {
 			t.reorder.flush(rx.emit)
 		}
 	}
+	r.escalateKeyframe(now)
 	if now.After(rx.nextRR) {
 		r.receiverReport(now)
 		rx.nextRR = now.Add(5 * time.Second)

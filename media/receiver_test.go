@@ -269,3 +269,82 @@ func TestReceiverClockKeyedByTrack(t *testing.T) {
 		require.Nil(t, f.Track, "configuration unchanged: not repeated")
 	}
 }
+
+// Keyframe requests escalate on a manual clock: PLI, then FIR after KeyframeAnswerBound
+// unanswered, then the hook (SIP INFO); then they start over after a backoff that
+// doubles; more requests while one is pending add nothing; a keyframe answers it, with
+// its latency counted from the first request.
+func TestReceiverKeyframeEscalation(t *testing.T) {
+	var sent []string
+	hooks := 0
+	r, err := media.NewReceiver(func(b []byte) error {
+		pkts, err := rtcp.Unmarshal(b)
+		require.NoError(t, err)
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication:
+				sent = append(sent, "PLI")
+			case *rtcp.FullIntraRequest:
+				sent = append(sent, "FIR")
+			}
+		}
+		return nil
+	}, media.WithKeyframeHook(func() { hooks++; sent = append(sent, "INFO") }))
+	require.NoError(t, err)
+	require.NoError(t, r.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000, PLI: true, FIR: true}))
+	pkts := clipPackets(t)
+	renumber := func(b []byte, seq uint16, ts uint32) []byte {
+		c := append([]byte(nil), b...)
+		binary.BigEndian.PutUint16(c[2:], seq)
+		binary.BigEndian.PutUint32(c[4:], ts)
+		return c
+	}
+	now := time.Unix(3_000_000, 0)
+	r.Push(renumber(pkts[len(pkts)-1], 100, 900000), now) // a P-frame's packet: the source is known
+	r.Advance(now)
+	step := func(d time.Duration) {
+		for end := now.Add(d); now.Before(end); {
+			now = now.Add(10 * time.Millisecond)
+			r.Advance(now)
+		}
+	}
+	r.RequestKeyframe()
+	r.RequestKeyframe() // pending: nothing more
+	require.Equal(t, []string{"PLI"}, sent)
+	step(media.KeyframeAnswerBound)
+	require.Equal(t, []string{"PLI", "FIR"}, sent)
+	step(media.KeyframeAnswerBound)
+	require.Equal(t, []string{"PLI", "FIR", "INFO"}, sent)
+	step(400 * time.Millisecond)
+	require.Len(t, sent, 3, "every step unanswered: it waits the backoff")
+	step(200 * time.Millisecond)
+	require.Equal(t, []string{"PLI", "FIR", "INFO", "PLI"}, sent, "starts over after 500 ms")
+	step(2 * media.KeyframeAnswerBound)
+	require.Len(t, sent, 6)
+	step(800 * time.Millisecond)
+	require.Len(t, sent, 6, "the backoff doubled: 1 s")
+	step(300 * time.Millisecond)
+	require.Len(t, sent, 7)
+	require.Equal(t, 2, hooks)
+
+	// The keyframe (the clip's first, renumbered after the P-frame) answers it.
+	seq := uint16(101)
+	var p rtp.Packet
+	for _, b := range pkts {
+		require.NoError(t, p.Unmarshal(b))
+		r.Push(renumber(b, seq, 990000), now)
+		seq++
+		if p.Marker {
+			break
+		}
+	}
+	r.Advance(now)
+	st := r.Stats()
+	require.EqualValues(t, 7, st.KeyframeRequests)
+	require.EqualValues(t, 1, st.KeyframesAnswered)
+	require.Equal(t, now.Sub(time.Unix(3_000_000, 0)), st.KeyframeLatency, "from the first request")
+	step(time.Second)
+	require.Len(t, sent, 7, "answered: nothing more")
+	r.RequestKeyframe()
+	require.Equal(t, "PLI", sent[len(sent)-1], "a new request starts at PLI again")
+}

@@ -394,6 +394,11 @@ type SessionStats struct {
 	// Concealed counts the video frames forwarded marked Concealed after a loss, Frozen
 	// those dropped while the picture froze (LossPolicy).
 	Concealed, Frozen uint64
+	// KeyframeRequests counts the steps of keyframe requests sent (PLI, FIR, the hook);
+	// KeyframesAnswered the requests a keyframe answered, KeyframeLatency the last answer's
+	// time from the request and KeyframeLatencyMax the longest.
+	KeyframeRequests, KeyframesAnswered uint64
+	KeyframeLatency, KeyframeLatencyMax time.Duration
 }
 
 // Stats returns the counters.

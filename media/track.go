@@ -83,6 +83,7 @@ type track struct {
 	emit           func(*Frame)
 	onDTMF         func(rtpdtmf.Event)
 	keyframeNeeded func()
+	keyframeSeen   func(time.Time) // set once (receiver.addTrack)
 	sps            []byte
 	pps            []byte
 	withPS         []byte // keyframe with parameter sets prepended
@@ -442,6 +443,9 @@ func (t *track) emitVideo(data []byte, ts uint32, keyframe, damaged bool, arriva
 		t.frame.Track = &t.desc
 	}
 	t.lastVideo = arrival
+	if keyframe && t.keyframeSeen != nil {
+		t.keyframeSeen(arrival)
+	}
 	t.reorder.push(&t.frame, t.emit)
 }
 
