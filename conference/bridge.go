@@ -143,22 +143,42 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.PollInterval >= 0 {
 		b.poller = media.NewPoller(media.PollerConfig{Interval: cfg.PollInterval, AfterTick: b.flushOutputs})
 	}
-	if cfg.Controller != nil { // before the UA: its listeners may take a call at once
+	// Everything a call uses exists before the UA: its listeners may take a call at once.
+	if cfg.Controller != nil {
 		b.ctrl = cfg.Controller
 		b.ctrl.Bind(b)
+	}
+	if cfg.Events != nil {
+		b.evWake, b.evDone = make(chan struct{}, 1), make(chan struct{})
+		go b.deliver()
 	}
 	opts := append([]sip.Option{}, cfg.SIP...)
 	opts = append(opts, sip.WithInviteHandler(b.onInvite), sip.WithCallUpdated(b.onUpdate))
 	ua, err := sip.New(opts...)
 	if err != nil {
+		b.stopEvents()
+		if b.poller != nil {
+			_ = b.poller.Close()
+		}
 		return nil, err
 	}
 	b.ua = ua
-	if cfg.Events != nil {
-		b.evWake, b.evDone = make(chan struct{}, 1), make(chan struct{})
-		go b.deliver()
-	}
 	return b, nil
+}
+
+// stopEvents has deliver drain the queue and return, and waits for it.
+func (b *Bridge) stopEvents() {
+	if b.evDone == nil {
+		return
+	}
+	b.evMu.Lock()
+	b.evClosed = true
+	b.evMu.Unlock()
+	select {
+	case b.evWake <- struct{}{}:
+	default:
+	}
+	<-b.evDone
 }
 
 // deliver feeds Config.Events from the queue until Close has drained it.
@@ -326,16 +346,7 @@ func (b *Bridge) Close() error {
 		if b.poller != nil {
 			_ = b.poller.Close()
 		}
-		if b.evDone != nil { // the last events (calls ended) are delivered first
-			b.evMu.Lock()
-			b.evClosed = true
-			b.evMu.Unlock()
-			select {
-			case b.evWake <- struct{}{}:
-			default:
-			}
-			<-b.evDone
-		}
+		b.stopEvents() // the last events (calls ended) are delivered first
 	})
 	return err
 }
