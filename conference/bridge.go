@@ -57,6 +57,10 @@ type Config struct {
 	// one interval of latency. Negative: every session receives on its own goroutines
 	// (also the fallback where the platform has no batched reads).
 	PollInterval time.Duration
+	// Media adds options to each call's media sessions (media.WithLossPolicy,
+	// media.WithSymmetricRTP...); those the Bridge sets itself (frames, clock, events,
+	// timeouts, ports, SRTP) take precedence.
+	Media []media.SessionOption
 	// Outputs are the application's own sinks for each call: an HLS muxer, a preview, an
 	// analytics tap, a second RTMP target. When a call's outputs start (every track's
 	// codec configuration known, or StartTimeout), each function is asked for a writer,
@@ -267,6 +271,9 @@ type CallInfo struct {
 	VideoFrames, AudioFrames uint64
 	// MediaPorts are the local RTP ports by kind ("audio", "video").
 	MediaPorts map[string]int
+	// Media are the receive counters by kind: packets, loss handling (Concealed,
+	// Frozen), keyframe requests and their answers.
+	Media map[string]media.SessionStats
 }
 
 // Calls returns the calls in progress.

@@ -174,11 +174,12 @@ func (c *call) openSession(kind string, m *sdp.Media) (*media.Session, error) {
 		return s, nil
 	}
 	b := c.b
-	opts := []media.SessionOption{media.WithLocalIP(b.cfg.MediaIP),
+	opts := append([]media.SessionOption{}, b.cfg.Media...)
+	opts = append(opts, media.WithLocalIP(b.cfg.MediaIP),
 		media.WithClock(c.clock), media.WithFrames(c.onFrame), media.WithPolledFrames(c.onPolledFrame),
 		media.WithMediaTimeouts(b.cfg.MediaTimeout, b.cfg.MediaTimeout),
 		media.WithSessionEvents(c.onSessionEvent),
-		media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp)}
+		media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp))
 	if b.cfg.Ports != nil {
 		opts = append(opts, media.WithPortAllocator(b.cfg.Ports))
 	}
@@ -1030,9 +1031,11 @@ func (c *call) applyRecording(on bool) {
 }
 
 func (c *call) info() CallInfo {
-	ci := CallInfo{ID: c.id, Remote: c.remote, VideoFrames: c.video.Load(), AudioFrames: c.audio.Load(), MediaPorts: map[string]int{}}
+	ci := CallInfo{ID: c.id, Remote: c.remote, VideoFrames: c.video.Load(), AudioFrames: c.audio.Load(), MediaPorts: map[string]int{},
+		Media: map[string]media.SessionStats{}}
 	for kind, s := range c.sessionMap() {
 		ci.MediaPorts[kind], _ = s.LocalPorts()
+		ci.Media[kind] = s.Stats()
 	}
 	c.infoMu.Lock()
 	pub, url, rec := c.infoPub, c.infoURL, c.infoRec

@@ -321,8 +321,9 @@ func (r *receiver) escalateKeyframe(now time.Time) {
 }
 
 // keyframeArrived is told of every keyframe (the tracks' receiving goroutine): it answers
-// the pending request.
-func (r *receiver) keyframeArrived(at time.Time) {
+// the pending request. A keyframe that arrived damaged answers it too (the sender does
+// answer), and a new request goes out at once, from its first step.
+func (r *receiver) keyframeArrived(at time.Time, intact bool) {
 	r.kfMu.Lock()
 	k := &r.kf
 	if !k.pending {
@@ -330,8 +331,18 @@ func (r *receiver) keyframeArrived(at time.Time) {
 		return
 	}
 	latency := at.Sub(k.at)
-	k.pending, k.backoff = false, keyframeMinInterval
+	k.backoff = keyframeMinInterval
+	var again bool
+	if intact {
+		k.pending = false
+	} else {
+		k.step, k.at, k.stepAt, k.last, again = 0, at, at, at, true
+	}
+	step := k.steps[0]
 	r.kfMu.Unlock()
+	if again {
+		r.sendKeyframeStep(step)
+	}
 	r.kfAnswered.Add(1)
 	r.kfLatency.Store(int64(latency))
 	for {

@@ -83,7 +83,7 @@ type track struct {
 	emit           func(*Frame)
 	onDTMF         func(rtpdtmf.Event)
 	keyframeNeeded func()
-	keyframeSeen   func(time.Time) // set once (receiver.addTrack)
+	keyframeSeen   func(at time.Time, intact bool) // set once (receiver.addTrack)
 	sps            []byte
 	pps            []byte
 	withPS         []byte // keyframe with parameter sets prepended
@@ -444,7 +444,7 @@ func (t *track) emitVideo(data []byte, ts uint32, keyframe, damaged bool, arriva
 	}
 	t.lastVideo = arrival
 	if keyframe && t.keyframeSeen != nil {
-		t.keyframeSeen(arrival)
+		t.keyframeSeen(arrival, !damaged)
 	}
 	t.reorder.push(&t.frame, t.emit)
 }

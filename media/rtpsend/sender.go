@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -61,9 +62,49 @@ type Sender struct {
 	// Output, when set, takes each marshalled RTP packet instead of the stream's Conn
 	// (to capture, batch or count packets); packet is reused after it returns.
 	Output func(st *Stream, packet []byte) error
-	start  time.Time
-	buf    []byte
-	pkt    rtp.Packet
+	// KeyframesSent counts the keyframes sent to answer a request (AnswerKeyframes).
+	KeyframesSent  atomic.Uint64
+	keyframeWanted atomic.Bool
+	start          time.Time
+	buf            []byte
+	pkt            rtp.Packet
+}
+
+// RequestKeyframe has Play answer with a keyframe at its next video frame: it goes on
+// from the clip's next keyframe (skipping the rest of the GOP, as an encoder starts a
+// new one), with the timeline unbroken.
+func (s *Sender) RequestKeyframe() { s.keyframeWanted.Store(true) }
+
+// AnswerKeyframes reads RTCP arriving on the video stream's socket until ctx ends (or
+// the socket closes) and answers PLI and FIR with RequestKeyframe: a sender that does
+// what a Call Bridge does, for tests of the receiving side's keyframe requests.
+func (s *Sender) AnswerKeyframes(ctx context.Context) error {
+	if s.Video == nil {
+		return errors.New("rtpsend: no video stream")
+	}
+	conn := s.Video.Conn
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 2048)
+	for {
+		n, _, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue // RTP or noise
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				s.RequestKeyframe()
+			}
+		}
+	}
 }
 
 // NewStream returns a stream with a random SSRC, sequence number and timestamp base
@@ -282,15 +323,32 @@ func (s *Sender) Play(ctx context.Context, frames []media.Frame, length, duratio
 	nextSR := start
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var shift time.Duration // time skipped forward by keyframe answers (AnswerKeyframes)
 	for loop := time.Duration(0); ; loop += length {
-		for _, sf := range sched {
+		for i := 0; i < len(sched); i++ {
+			sf := sched[i]
+			if frames[sf.Index].Codec.IsVideo() && s.keyframeWanted.CompareAndSwap(true, false) {
+				// Answer with a keyframe as an encoder would, starting a new GOP now: the
+				// clip goes on from its next keyframe, the timeline unbroken.
+				found := false
+				for j := i; j < len(sched) && !found; j++ {
+					if g := frames[sched[j].Index]; g.Codec.IsVideo() && g.Keyframe {
+						shift += sched[j].At - sf.At
+						i, sf, found = j, sched[j], true
+						s.KeyframesSent.Add(1)
+					}
+				}
+				if !found { // none left in this loop: the next one starts with one
+					s.keyframeWanted.Store(true)
+				}
+			}
 			f := frames[sf.Index]
-			f.DTS += loop
-			f.PTS += loop
+			f.DTS += loop - shift
+			f.PTS += loop - shift
 			if duration > 0 && f.DTS >= duration {
 				return nil
 			}
-			if wait := time.Until(start.Add(loop + sf.At)); wait > 0 {
+			if wait := time.Until(start.Add(loop + sf.At - shift)); wait > 0 {
 				timer.Reset(wait)
 				select {
 				case <-ctx.Done():
