@@ -394,19 +394,27 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 		}
 		return nil, err
 	}
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if !b.admit(bc) {
 		bc.closeMedia()
 		b.refused(bc, "the bridge is closing")
 		return nil, &sip.StatusError{Code: 503, Reason: "Service Unavailable"}
 	}
-	b.calls[c.ID] = bc
-	b.maxActive = max(b.maxActive, len(b.calls))
-	b.wg.Add(1)
-	b.mu.Unlock()
 	go bc.run()
 	return answer, nil
+}
+
+// admit enters a call whose dialog is up into Calls, to be joined by Close (its run
+// calls wg.Done); false when the Bridge is closing.
+func (b *Bridge) admit(c *call) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.calls[c.id] = c
+	b.maxActive = max(b.maxActive, len(b.calls))
+	b.wg.Add(1)
+	return true
 }
 
 // refused tells the controller that a call it routed ended before it started.

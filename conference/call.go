@@ -294,19 +294,8 @@ func (c *call) setupMedia(ms []sdp.Media) error {
 	return nil
 }
 
-// sessionList returns the call's sessions (Close and Start run outside sessMu).
-func (c *call) sessionList() []*media.Session {
-	c.sessMu.Lock()
-	defer c.sessMu.Unlock()
-	out := make([]*media.Session, 0, len(c.sessions))
-	for _, s := range c.sessions {
-		out = append(out, s)
-	}
-	return out
-}
-
 func (c *call) closeMedia() {
-	for _, s := range c.sessionList() {
+	for _, s := range c.sessionMap() { // Close runs outside sessMu
 		s.Close()
 	}
 }

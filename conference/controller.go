@@ -100,15 +100,7 @@ func (b *Bridge) Dial(ctx context.Context, req DialRequest) error {
 		return fail(err)
 	}
 	c.sig = oc
-	b.mu.Lock()
-	closed = b.closed
-	if !closed {
-		b.calls[c.id] = c
-		b.maxActive = max(b.maxActive, len(b.calls))
-		b.wg.Add(1)
-	}
-	b.mu.Unlock()
-	if closed {
+	if !b.admit(c) {
 		hctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = oc.Hangup(hctx)
 		done()
