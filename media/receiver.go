@@ -50,9 +50,15 @@ type receiver struct {
 	kfAnswered   atomic.Uint64
 	kfLatency    atomic.Int64
 	kfLatencyMax atomic.Int64
-	firSeq       atomic.Uint32
-	ssrc         uint32
-	rx           rx
+	// kfRequestedAt is when the current keyframe request started (Unix ns): the tracks
+	// judge the sender's answer from it (LossAdaptive).
+	kfRequestedAt atomic.Int64
+	// kfInFlight says a request is out and unanswered (not merely wanted: the rate limit
+	// may hold one back).
+	kfInFlight atomic.Bool
+	firSeq     atomic.Uint32
+	ssrc       uint32
+	rx         rx
 	// now is the clock of keyframe-request rate limiting (time.Now for a Session; a
 	// Receiver's is the time of its last Push or Advance).
 	now func() time.Time
@@ -96,6 +102,7 @@ func (r *receiver) addTrack(cfg TrackConfig) error {
 	}
 	t.policy = r.lossPolicy
 	t.keyframeSeen = r.keyframeArrived
+	t.requestedAt, t.inFlight = &r.kfRequestedAt, &r.kfInFlight
 	r.tracks[cfg.PayloadType] = t
 	r.clock.AddTrack(t.cid, cfg.ClockRate)
 	return nil
@@ -176,6 +183,9 @@ func (r *receiver) stats() SessionStats {
 	for _, t := range r.tracks {
 		st.Concealed += t.concealed.Load()
 		st.Frozen += t.frozen.Load()
+		st.EmptyFrames += t.emptyFrames.Load()
+		st.PacketsLost += t.packetsLost.Load()
+		st.Late += t.late.Load()
 	}
 	return st
 }
@@ -220,6 +230,9 @@ func (r *receiver) drainHeld() {
 			}
 			t.depacketize(p, lost, r.clock, t.buf.Arrival(), rx.emit, r.onDTMF, func() {})
 		}
+		js := t.buf.Stats()
+		t.packetsLost.Store(js.Lost)
+		t.late.Store(js.Late)
 		t.reorder.flush(rx.emit)
 	}
 }
@@ -258,6 +271,9 @@ type kfState struct {
 	stepAt  time.Time // when the current step went out
 	last    time.Time // the last start (rate limit)
 	backoff time.Duration
+	// deferred says a request came within keyframeMinInterval of the last one: it goes
+	// out when the interval has passed, unless a keyframe came first.
+	deferred bool
 }
 
 // RequestKeyframe asks the sender for a keyframe (see the escalation above). It may be
@@ -266,11 +282,24 @@ func (r *receiver) RequestKeyframe() {
 	now := r.now()
 	r.kfMu.Lock()
 	k := &r.kf
-	if k.pending || (!k.last.IsZero() && now.Sub(k.last) < keyframeMinInterval) {
+	if k.pending {
 		r.kfMu.Unlock()
 		return
 	}
-	k.n = 0
+	if !k.last.IsZero() && now.Sub(k.last) < keyframeMinInterval {
+		k.deferred = true // sent once the interval has passed (escalateKeyframe)
+		r.kfMu.Unlock()
+		return
+	}
+	step := r.startRequestLocked(now)
+	r.kfMu.Unlock()
+	r.sendKeyframeStep(step)
+}
+
+// startRequestLocked starts a request at now and returns its first step (kfMu held).
+func (r *receiver) startRequestLocked(now time.Time) kfStep {
+	k := &r.kf
+	k.n, k.deferred = 0, false
 	if r.negotiated(func(c TrackConfig) bool { return c.PLI }) {
 		k.steps[k.n], k.n = stepPLI, k.n+1
 	}
@@ -279,12 +308,12 @@ func (r *receiver) RequestKeyframe() {
 	}
 	k.steps[k.n], k.n = stepHook, k.n+1
 	k.pending, k.step, k.at, k.stepAt, k.last = true, 0, now, now, now
+	r.kfRequestedAt.Store(now.UnixNano())
+	r.kfInFlight.Store(true)
 	if k.backoff == 0 {
 		k.backoff = keyframeMinInterval
 	}
-	step := k.steps[0]
-	r.kfMu.Unlock()
-	r.sendKeyframeStep(step)
+	return k.steps[0]
 }
 
 func (r *receiver) negotiated(f func(TrackConfig) bool) bool {
@@ -300,6 +329,12 @@ func (r *receiver) negotiated(f func(TrackConfig) bool) bool {
 func (r *receiver) escalateKeyframe(now time.Time) {
 	r.kfMu.Lock()
 	k := &r.kf
+	if !k.pending && k.deferred && now.Sub(k.last) >= keyframeMinInterval {
+		step := r.startRequestLocked(now)
+		r.kfMu.Unlock()
+		r.sendKeyframeStep(step)
+		return
+	}
 	if !k.pending || now.Sub(k.stepAt) < KeyframeAnswerBound {
 		r.kfMu.Unlock()
 		return
@@ -327,6 +362,9 @@ func (r *receiver) keyframeArrived(at time.Time, intact bool) {
 	r.kfMu.Lock()
 	k := &r.kf
 	if !k.pending {
+		if intact {
+			k.deferred = false // what a deferred request wanted came
+		}
 		r.kfMu.Unlock()
 		return
 	}
@@ -335,8 +373,10 @@ func (r *receiver) keyframeArrived(at time.Time, intact bool) {
 	var again bool
 	if intact {
 		k.pending = false
+		r.kfInFlight.Store(false)
 	} else {
 		k.step, k.at, k.stepAt, k.last, again = 0, at, at, at, true
+		r.kfRequestedAt.Store(at.UnixNano())
 	}
 	step := k.steps[0]
 	r.kfMu.Unlock()
@@ -431,6 +471,9 @@ func (r *receiver) service(now time.Time) {
 			}
 			t.depacketize(p, lost, r.clock, t.buf.Arrival(), rx.emit, r.onDTMF, rx.keyframe)
 		}
+		js := t.buf.Stats()
+		t.packetsLost.Store(js.Lost)
+		t.late.Store(js.Late)
 		// Frames held for B-frame reordering go out when the stream pauses.
 		if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
 			t.reorder.flush(rx.emit)

@@ -329,16 +329,19 @@ func TestReceiverKeyframeEscalation(t *testing.T) {
 
 	// The keyframe (the clip's first, renumbered after the P-frame) answers it.
 	seq := uint16(101)
-	var p rtp.Packet
-	for _, b := range pkts {
-		require.NoError(t, p.Unmarshal(b))
-		r.Push(renumber(b, seq, 990000), now)
-		seq++
-		if p.Marker {
-			break
+	keyframe := func(ts uint32) {
+		var p rtp.Packet
+		for _, b := range pkts {
+			require.NoError(t, p.Unmarshal(b))
+			r.Push(renumber(b, seq, ts), now)
+			seq++
+			if p.Marker {
+				break
+			}
 		}
+		r.Advance(now)
 	}
-	r.Advance(now)
+	keyframe(990000)
 	st := r.Stats()
 	require.EqualValues(t, 7, st.KeyframeRequests)
 	require.EqualValues(t, 1, st.KeyframesAnswered)
@@ -347,4 +350,16 @@ func TestReceiverKeyframeEscalation(t *testing.T) {
 	require.Len(t, sent, 7, "answered: nothing more")
 	r.RequestKeyframe()
 	require.Equal(t, "PLI", sent[len(sent)-1], "a new request starts at PLI again")
+
+	// Answered at once, and asked again within 500 ms of that request: the rate limit
+	// holds the new one back and sends it when the interval has passed, not never.
+	keyframe(1080000)
+	n := len(sent)
+	r.RequestKeyframe()
+	require.Len(t, sent, n, "within the interval: deferred")
+	step(400 * time.Millisecond)
+	require.Len(t, sent, n)
+	step(100 * time.Millisecond)
+	require.Len(t, sent, n+1, "sent once the interval passed")
+	require.Equal(t, "PLI", sent[n])
 }

@@ -394,6 +394,11 @@ type SessionStats struct {
 	// Concealed counts the video frames forwarded marked Concealed after a loss, Frozen
 	// those dropped while the picture froze (LossPolicy).
 	Concealed, Frozen uint64
+	// PacketsLost counts the RTP packets never received (skipped by the jitter buffers,
+	// which is where a packet that came too late counts too); Late those that came after
+	// their place was given up. EmptyFrames counts the pictures dropped because every one
+	// of their slices was lost (a damaged picture that kept a slice goes on, Concealed).
+	PacketsLost, Late, EmptyFrames uint64
 	// KeyframeRequests counts the steps of keyframe requests sent (PLI, FIR, the hook);
 	// KeyframesAnswered the requests a keyframe answered, KeyframeLatency the last answer's
 	// time from the request and KeyframeLatencyMax the longest.

@@ -115,11 +115,24 @@ type track struct {
 	broken       bool
 	brokenAt     time.Time
 	unresponsive bool
-	concealed    atomic.Uint64 // frames forwarded marked Concealed
-	frozen       atomic.Uint64 // frames dropped while the picture froze
-	frame        Frame
-	lastNack     uint16
-	nackValid    bool
+	// partial says the picture goes on from a keyframe that answered a request damaged:
+	// its frames are forwarded Concealed until an intact keyframe, or frozen at the next
+	// loss (LossAdaptive).
+	partial bool
+	// requestedAt and inFlight are the receiver's kfRequestedAt and kfInFlight.
+	requestedAt *atomic.Int64
+	inFlight    *atomic.Bool
+	// shown says a picture went out: before it, freezing would show nothing at all.
+	shown     bool
+	concealed atomic.Uint64 // frames forwarded marked Concealed
+	frozen    atomic.Uint64 // frames dropped while the picture froze
+	// emptyFrames counts access units dropped because every slice was lost.
+	emptyFrames atomic.Uint64
+	// packetsLost and late are the jitter buffer's counters, as of its last round.
+	packetsLost, late atomic.Uint64
+	frame             Frame
+	lastNack          uint16
+	nackValid         bool
 }
 
 func (t *track) source() (uint32, bool) {
@@ -135,7 +148,7 @@ func (t *track) reset() {
 	t.dp.reset()
 	t.haveDTS, t.lastDTS, t.reorder, t.nackValid = false, 0, dtsReorderer{}, false
 	t.needKey = t.codec == CodecH264
-	t.broken = false
+	t.broken, t.partial = false, false
 }
 
 func (t *track) init() error {
@@ -281,8 +294,8 @@ func (d *h264Depacketizer) lost(t *track) {
 // breakChain notes that the picture's reference chain is broken (a loss) and asks for
 // a keyframe when it was not broken already.
 func (t *track) breakChain() {
-	if !t.broken {
-		t.broken, t.brokenAt = true, time.Time{}
+	if !t.broken || t.partial {
+		t.broken, t.partial, t.brokenAt = true, false, time.Time{}
 		t.keyframeNeeded()
 	}
 }
@@ -365,7 +378,9 @@ const (
 	// LossAdaptive freezes while the sender answers keyframe requests within
 	// KeyframeAnswerBound, and conceals otherwise: it starts by freezing; a request left
 	// unanswered past the bound makes it conceal from then on, for this loss and the
-	// next ones, until a keyframe comes within the bound again. The default.
+	// next ones, until a keyframe comes within the bound again. Before the first picture
+	// went out it conceals: a damaged first keyframe starts the stream (there is nothing
+	// to freeze on). The default.
 	LossAdaptive LossPolicy = iota
 	// LossFreeze drops the frames until the keyframe (WebRTC's choice: right when the
 	// sender answers PLI quickly).
@@ -389,10 +404,32 @@ func (t *track) conceal(arrival time.Time) bool {
 	case LossConceal:
 		return true
 	}
-	if !t.unresponsive && arrival.Sub(t.brokenAt) > KeyframeAnswerBound {
+	if !t.shown {
+		// Nothing to freeze on yet: a damaged first keyframe starts the picture at once
+		// (concealed) rather than leave the stream without one while a request is out.
+		return true
+	}
+	if t.inFlight != nil && !t.inFlight.Load() {
+		// No request is out: the rate limit holds it back, and freezing would wait for
+		// the limit, not for the sender. Conceal meanwhile.
+		return true
+	}
+	if !t.unresponsive && arrival.Sub(t.askedSince()) > KeyframeAnswerBound {
 		t.unresponsive = true // the request went unanswered: conceal from here
 	}
 	return t.unresponsive
+}
+
+// askedSince is when the sender was asked for the keyframe that ends the current loss:
+// the loss, or the request's start when the rate limit held it back (the wait is the
+// receiver's, not the sender's).
+func (t *track) askedSince() time.Time {
+	if t.requestedAt != nil {
+		if at := time.Unix(0, t.requestedAt.Load()); at.After(t.brokenAt) {
+			return at
+		}
+	}
+	return t.brokenAt
 }
 
 // emitVideo times an H.264 access unit and emits it through the B-frame reorderer: from
@@ -404,15 +441,36 @@ func (t *track) emitVideo(data []byte, ts uint32, keyframe, damaged bool, arriva
 	if t.needKey && !keyframe {
 		return
 	}
+	if !h264.HasSlice(data) {
+		// Every slice was lost: no picture to forward, only its parameter sets to learn.
+		if sps, pps := h264.ParamSets(data); keyframe && sps != nil && pps != nil {
+			t.learnParamSets(sps, pps)
+		}
+		t.emptyFrames.Add(1)
+		t.breakChain()
+		return
+	}
 	t.needKey = false
+	if keyframe && t.keyframeSeen != nil {
+		t.keyframeSeen(arrival, !damaged) // an answer, even one the policy drops
+	}
 	concealed := false
 	if t.broken {
-		if keyframe && !damaged {
+		switch {
+		case keyframe && !damaged:
 			// Healed. Did the sender answer within the bound? (It may have sent this
 			// keyframe on its own schedule; either way the next loss starts from here.)
-			t.unresponsive = !t.brokenAt.IsZero() && arrival.Sub(t.brokenAt) > KeyframeAnswerBound
-			t.broken = false
-		} else {
+			t.unresponsive = !t.brokenAt.IsZero() && arrival.Sub(t.askedSince()) > KeyframeAnswerBound
+			t.broken, t.partial = false, false
+		case keyframe && t.policy == LossAdaptive && !t.unresponsive:
+			// The answer came damaged: it refreshes the picture but for the slices it
+			// lost, so the picture goes on from it (concealed) rather than stay frozen
+			// for another answer. The next loss freezes again.
+			t.unresponsive = !t.brokenAt.IsZero() && arrival.Sub(t.askedSince()) > KeyframeAnswerBound
+			t.partial, concealed = true, true
+		case t.partial:
+			concealed = true
+		default:
 			if t.brokenAt.IsZero() {
 				t.brokenAt = arrival
 			}
@@ -425,8 +483,7 @@ func (t *track) emitVideo(data []byte, ts uint32, keyframe, damaged bool, arriva
 	}
 	if keyframe {
 		if sps, pps := h264.ParamSets(data); sps != nil && pps != nil {
-			t.sps, t.pps = append(t.sps[:0], sps...), append(t.pps[:0], pps...)
-			t.reorder.setDepth(reorderDepth(t.sps), t.emit)
+			t.learnParamSets(sps, pps)
 		} else if t.sps != nil && t.pps != nil {
 			t.withPS = h264.AppendAVCC(h264.AppendAVCC(t.withPS[:0], t.sps), t.pps)
 			t.withPS = append(t.withPS, data...)
@@ -443,9 +500,7 @@ func (t *track) emitVideo(data []byte, ts uint32, keyframe, damaged bool, arriva
 		t.frame.Track = &t.desc
 	}
 	t.lastVideo = arrival
-	if keyframe && t.keyframeSeen != nil {
-		t.keyframeSeen(arrival, !damaged)
-	}
+	t.shown = true
 	t.reorder.push(&t.frame, t.emit)
 }
 
@@ -460,6 +515,12 @@ func (t *track) emitAudio(c Codec, data []byte, ts uint32, clock *Clock, arrival
 		t.frame.Track = &t.desc
 	}
 	emit(&t.frame)
+}
+
+// learnParamSets keeps the stream's current SPS and PPS (copies).
+func (t *track) learnParamSets(sps, pps []byte) {
+	t.sps, t.pps = append(t.sps[:0], sps...), append(t.pps[:0], pps...)
+	t.reorder.setDepth(reorderDepth(t.sps), t.emit)
 }
 
 // announceVideo describes the track from its current parameter sets.

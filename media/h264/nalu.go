@@ -65,6 +65,23 @@ func IsNonReference(avcc []byte) bool {
 	return slices > 0
 }
 
+// HasSlice reports whether an AVCC access unit holds a coded slice (NAL unit types 1 to
+// 5): what is left of a picture whose slices were all lost (its parameter sets, an SEI)
+// holds none and is no picture. It returns false for malformed data.
+func HasSlice(avcc []byte) bool {
+	for len(avcc) > 0 {
+		nalu, rest, err := NextAVCC(avcc)
+		if err != nil {
+			return false
+		}
+		avcc = rest
+		if t := TypeOf(nalu); t >= NALUTypeNonIDR && t <= NALUTypeIDR {
+			return true
+		}
+	}
+	return false
+}
+
 // ParamSets returns the first SPS and PPS found in an AVCC access unit, aliasing avcc.
 func ParamSets(avcc []byte) (sps, pps []byte) {
 	for len(avcc) > 0 {

@@ -65,8 +65,13 @@ type Buffer struct {
 	mask    uint64
 	started bool
 	next    uint64 // extended sequence number of the next packet to release
-	highest uint64 // highest extended sequence number received
-	count   int    // packets buffered
+	// released says a packet was released since the start (or a resync): until then the
+	// first packet waits the target delay too, and packets before it that arrive in that
+	// time are taken (the stream's first packets, reordered, would otherwise be late).
+	released bool
+	startAt  time.Time // the first packet's arrival
+	highest  uint64    // highest extended sequence number received
+	count    int       // packets buffered
 
 	jitter      float64 // RFC 3550 J, in seconds
 	lastTransit float64
@@ -142,10 +147,12 @@ func (b *Buffer) Push(raw []byte, arrival time.Time) error {
 	if !b.started {
 		b.started = true
 		b.next, b.highest = uint64(seq)+1<<16, uint64(seq)+1<<16 // room below for reordering
-		b.base = arrival
+		b.base, b.startAt = arrival, arrival
 	}
 	ext := b.extend(seq)
 	switch {
+	case ext < b.next && !b.released && b.highest-ext < uint64(len(b.slots)):
+		b.next = ext // before the first packet, which still waits: the stream starts here
 	case ext < b.next:
 		b.stats.Late++
 		return ErrLate
@@ -153,7 +160,7 @@ func (b *Buffer) Push(raw []byte, arrival time.Time) error {
 		// Too far ahead to hold: the sender jumped (restart, new source). Start over there.
 		b.stats.Resyncs++
 		b.reset()
-		b.next, b.highest = ext, ext
+		b.next, b.highest, b.released, b.startAt = ext, ext, false, arrival
 	}
 	s := &b.slots[ext&b.mask]
 	if s.used {
@@ -239,9 +246,10 @@ func (b *Buffer) Pop(now time.Time) (p *rtp.Packet, lost int, ok bool) {
 		if !s.used || s.ext != b.next+uint64(gap) {
 			continue
 		}
-		if gap > 0 && now.Sub(s.arrival) < b.stats.Delay {
+		if gap > 0 && now.Sub(s.arrival) < b.stats.Delay || !b.released && now.Sub(b.startAt) < b.stats.Delay {
 			return nil, 0, false
 		}
+		b.released = true
 		b.next += uint64(gap) + 1
 		b.stats.Lost += uint64(gap)
 		b.outArrival = s.arrival
@@ -271,8 +279,14 @@ func (b *Buffer) NextDeadline() (time.Time, bool) {
 	for gap := uint64(0); gap < uint64(len(b.slots)); gap++ {
 		s := &b.slots[(b.next+gap)&b.mask]
 		if s.used && s.ext == b.next+gap {
-			if gap == 0 {
+			if gap == 0 && b.released {
 				return s.arrival, true
+			}
+			if !b.released {
+				start := b.startAt.Add(b.stats.Delay)
+				if gap == 0 || start.After(s.arrival.Add(b.stats.Delay)) {
+					return start, true
+				}
 			}
 			return s.arrival.Add(b.stats.Delay), true
 		}

@@ -54,7 +54,7 @@ func TestReorderDuplicateLate(t *testing.T) {
 	require.NoError(t, b.Push(raw(12, 6000), t0))
 	require.NoError(t, b.Push(raw(11, 3000), t0))
 	require.ErrorIs(t, b.Push(raw(12, 6000), t0), ErrDuplicate)
-	seqs, _ := popAll(b, t0)
+	seqs, _ := popAll(b, t0.Add(b.Stats().Delay))
 	require.Equal(t, []uint16{10, 11, 12}, seqs)
 	require.ErrorIs(t, b.Push(raw(11, 3000), t0), ErrLate)
 	st := b.Stats()
@@ -65,7 +65,7 @@ func TestReorderDuplicateLate(t *testing.T) {
 
 func TestLossSkippedAfterDelay(t *testing.T) {
 	b := newBuf(t)
-	require.NoError(t, b.Push(raw(1, 0), t0))
+	require.NoError(t, b.Push(raw(1, 0), t0.Add(-time.Second)))
 	require.NoError(t, b.Push(raw(4, 9000), t0))
 	seqs, _ := popAll(b, t0)
 	require.Equal(t, []uint16{1}, seqs, "2 and 3 may still come")
@@ -82,12 +82,38 @@ func TestLossSkippedAfterDelay(t *testing.T) {
 	require.EqualValues(t, 2, b.Stats().Lost)
 }
 
+// The stream's first packet waits the target delay before it is released, and packets
+// sent before it that arrive in that time start the stream instead of being late (a
+// keyframe's burst reordered on the way: its parameter sets come first).
+func TestStartTakesEarlierPackets(t *testing.T) {
+	b := newBuf(t)
+	require.NoError(t, b.Push(raw(107, 0), t0))
+	_, _, ok := b.Pop(t0)
+	require.False(t, ok, "the first packet waits")
+	due, ok := b.NextDeadline()
+	require.True(t, ok)
+	require.Equal(t, t0.Add(b.Stats().Delay), due)
+	for s := uint16(100); s < 107; s++ {
+		require.NoError(t, b.Push(raw(s, 0), t0.Add(time.Millisecond)))
+	}
+	due, ok = b.NextDeadline() // the delay follows the jitter the late ones showed
+	require.True(t, ok)
+	require.Equal(t, t0.Add(b.Stats().Delay), due)
+	seqs, _ := popAll(b, due.Add(-time.Millisecond))
+	require.Empty(t, seqs, "the wait runs from the first packet's arrival")
+	seqs, lost := popAll(b, due)
+	require.Equal(t, []uint16{100, 101, 102, 103, 104, 105, 106, 107}, seqs, "in order from the earliest")
+	require.Zero(t, lost)
+	require.ErrorIs(t, b.Push(raw(99, 0), due), ErrLate, "once the stream runs, earlier is late")
+	require.EqualValues(t, 0, b.Stats().Lost)
+}
+
 func TestSequenceWrap(t *testing.T) {
 	b := newBuf(t)
 	for i, s := range []uint16{65534, 0, 65535, 1} {
 		require.NoError(t, b.Push(raw(s, uint32(i)*3000), t0))
 	}
-	seqs, lost := popAll(b, t0)
+	seqs, lost := popAll(b, t0.Add(time.Second))
 	require.Equal(t, []uint16{65534, 65535, 0, 1}, seqs)
 	require.Zero(t, lost)
 }

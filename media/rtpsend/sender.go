@@ -338,8 +338,17 @@ func (s *Sender) Play(ctx context.Context, frames []media.Frame, length, duratio
 						s.KeyframesSent.Add(1)
 					}
 				}
-				if !found { // none left in this loop: the next one starts with one
-					s.keyframeWanted.Store(true)
+				if !found {
+					// None left in this loop: go on at once from the next loop's first
+					// keyframe (the rest of this loop is skipped, as the rest of a GOP is).
+					for j := 0; j < len(sched) && !found; j++ {
+						if g := frames[sched[j].Index]; g.Codec.IsVideo() && g.Keyframe {
+							loop += length
+							shift += length + sched[j].At - sf.At
+							i, sf, found = j, sched[j], true
+							s.KeyframesSent.Add(1)
+						}
+					}
 				}
 			}
 			f := frames[sf.Index]
