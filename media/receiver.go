@@ -132,9 +132,11 @@ func (r *receiver) pushRTP(b []byte, t *track, from *net.UDPAddr, now time.Time)
 	if t.firstArrival.IsZero() {
 		t.firstArrival = now
 	}
-	_ = t.buf.Push(b, now)
+	if t.buf.Push(b, now) == nil && t.cfg.NACK && t.nackNext > 0 {
+		t.recovered(uint16(b[2])<<8|uint16(b[3]), now)
+	}
 	if t.cfg.NACK {
-		rx.missing = r.nack(t, rx.missing[:0])
+		rx.missing = r.nack(t, rx.missing[:0], now)
 	}
 }
 
@@ -184,6 +186,8 @@ func (r *receiver) stats() SessionStats {
 		st.Concealed += t.concealed.Load()
 		st.Frozen += t.frozen.Load()
 		st.EmptyFrames += t.emptyFrames.Load()
+		st.Recovered += t.recoveredN.Load()
+		st.NACKTooLate += t.nackTooLate.Load()
 		st.PacketsLost += t.packetsLost.Load()
 		st.Late += t.late.Load()
 	}
@@ -495,25 +499,54 @@ func (r *receiver) service(now time.Time) {
 	}
 }
 
-// nack sends a Generic NACK for sequence numbers newly found missing.
-func (r *receiver) nack(t *track, missing []uint16) []uint16 {
+// nack sends a Generic NACK for sequence numbers newly found missing, timed against
+// the jitter buffer: a packet whose retransmission could not arrive (one round trip, as
+// measured on earlier retransmissions) before the buffer gives up on it is not asked
+// for. Each missing packet is decided once.
+func (r *receiver) nack(t *track, missing []uint16, now time.Time) []uint16 {
 	missing = t.buf.Missing(missing)
 	var fresh []uint16
 	for _, m := range missing {
-		if !t.nackValid || int16(m-t.lastNack) > 0 {
-			fresh = append(fresh, m)
+		if t.nackValid && int16(m-t.lastNack) <= 0 {
+			continue // decided already
 		}
+		t.lastNack, t.nackValid = m, true
+		if due, ok := t.buf.Deadline(m); ok && !now.Add(t.nackRTT).Before(due) {
+			t.nackTooLate.Add(1)
+			continue
+		}
+		fresh = append(fresh, m)
+		t.nacked[t.nackNext%uint32(len(t.nacked))] = nackRecord{seq: m, at: now, used: true}
+		t.nackNext++
 	}
 	if len(fresh) == 0 {
 		return missing
 	}
-	t.lastNack, t.nackValid = fresh[len(fresh)-1], true
 	pairs := rtcp.NackPairsFromSequenceNumbers(fresh)
 	ssrc, _ := t.source()
 	if r.out(&rtcp.TransportLayerNack{SenderSSRC: r.ssrc, MediaSSRC: ssrc, Nacks: pairs}) == nil {
 		r.nacks.Add(1)
 	}
 	return missing
+}
+
+// recovered notes a packet that arrived after a NACK asked for it (a retransmission):
+// it counts, and its round trip updates the estimate the NACKs are timed by.
+func (t *track) recovered(seq uint16, now time.Time) {
+	for i := range t.nacked {
+		n := &t.nacked[i]
+		if n.used && n.seq == seq {
+			n.used = false
+			t.recoveredN.Add(1)
+			sample := now.Sub(n.at)
+			if t.nackRTT == 0 {
+				t.nackRTT = sample
+			} else {
+				t.nackRTT += (sample - t.nackRTT) / 8
+			}
+			return
+		}
+	}
 }
 
 // receiverReport sends an RTCP Receiver Report with a block per active track (RFC 3550

@@ -363,3 +363,45 @@ func TestReceiverKeyframeEscalation(t *testing.T) {
 	require.Len(t, sent, n+1, "sent once the interval passed")
 	require.Equal(t, "PLI", sent[n])
 }
+
+// NACKs are timed against the jitter buffer: a missing packet is asked for while a
+// retransmission (one round trip, as measured on the retransmissions that came) can
+// still arrive before the buffer gives up on it, and not once it cannot.
+func TestReceiverNACKTimedByDeadline(t *testing.T) {
+	var nacked []uint16
+	r, err := media.NewReceiver(func(b []byte) error {
+		pkts, err := rtcp.Unmarshal(b)
+		require.NoError(t, err)
+		for _, p := range pkts {
+			if n, ok := p.(*rtcp.TransportLayerNack); ok {
+				for _, pair := range n.Nacks {
+					nacked = append(nacked, pair.PacketList()...)
+				}
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	const delay = 40 * time.Millisecond
+	require.NoError(t, r.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000,
+		NACK: true, JitterMinDelay: delay, JitterMaxDelay: delay}))
+	pkt := func(seq uint16) []byte {
+		b := make([]byte, 14)
+		b[0], b[1] = 0x80, 0x80|96
+		binary.BigEndian.PutUint16(b[2:], seq)
+		binary.BigEndian.PutUint32(b[4:], uint32(seq)*3000)
+		b[12], b[13] = 0x41, 0x9a // a non-IDR slice
+		return b
+	}
+	t0 := time.Unix(4_000_000, 0)
+	r.Push(pkt(1), t0)
+	r.Push(pkt(3), t0)
+	require.Equal(t, []uint16{2}, nacked, "no round trip measured yet: asked for")
+	// Its retransmission comes 60 ms later (the buffer has not been served meanwhile, so
+	// it is still in time): the round trip is 60 ms, more than the buffer's 40 ms.
+	r.Push(pkt(2), t0.Add(60*time.Millisecond))
+	require.EqualValues(t, 1, r.Stats().Recovered)
+	r.Push(pkt(5), t0.Add(61*time.Millisecond))
+	require.Equal(t, []uint16{2}, nacked, "4 cannot come back within the 40 ms left: not asked for")
+	require.EqualValues(t, 1, r.Stats().NACKTooLate)
+}

@@ -399,6 +399,10 @@ type SessionStats struct {
 	// their place was given up. EmptyFrames counts the pictures dropped because every one
 	// of their slices was lost (a damaged picture that kept a slice goes on, Concealed).
 	PacketsLost, Late, EmptyFrames uint64
+	// Recovered counts the packets that arrived after a NACK asked for them;
+	// NACKTooLate the missing packets not asked for because a retransmission (one round
+	// trip, as the earlier ones took) could not arrive before the jitter buffer gives up.
+	Recovered, NACKTooLate uint64
 	// KeyframeRequests counts the steps of keyframe requests sent (PLI, FIR, the hook);
 	// KeyframesAnswered the requests a keyframe answered, KeyframeLatency the last answer's
 	// time from the request and KeyframeLatencyMax the longest.

@@ -133,6 +133,19 @@ type track struct {
 	frame             Frame
 	lastNack          uint16
 	nackValid         bool
+	// nacked are the last NACKs' packets and when they were asked for; nackRTT the
+	// round trip of a retransmission (smoothed, 0 until one came).
+	nacked      [32]nackRecord
+	nackNext    uint32
+	nackRTT     time.Duration
+	recoveredN  atomic.Uint64 // packets that came after a NACK asked for them
+	nackTooLate atomic.Uint64 // missing packets not asked for: too late to arrive
+}
+
+type nackRecord struct {
+	seq  uint16
+	at   time.Time
+	used bool
 }
 
 func (t *track) source() (uint32, bool) {
@@ -147,6 +160,7 @@ func (t *track) reset() {
 	_ = t.init()
 	t.dp.reset()
 	t.haveDTS, t.lastDTS, t.reorder, t.nackValid = false, 0, dtsReorderer{}, false
+	t.nacked, t.nackRTT = [32]nackRecord{}, 0
 	t.needKey = t.codec == CodecH264
 	t.broken, t.partial = false, false
 }

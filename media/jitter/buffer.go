@@ -309,6 +309,28 @@ func (b *Buffer) Missing(dst []uint16) []uint16 {
 	return dst
 }
 
+// Deadline returns when the buffer gives up waiting for a missing packet: when the
+// first packet buffered after it has waited the target delay. It reports false when seq
+// is not missing (received, released, or beyond the highest received).
+func (b *Buffer) Deadline(seq uint16) (time.Time, bool) {
+	if b.count == 0 {
+		return time.Time{}, false
+	}
+	ext := b.extend(seq)
+	if ext < b.next || ext >= b.highest {
+		return time.Time{}, false
+	}
+	if s := &b.slots[ext&b.mask]; s.used && s.ext == ext {
+		return time.Time{}, false
+	}
+	for e := ext + 1; e <= b.highest; e++ {
+		if s := &b.slots[e&b.mask]; s.used && s.ext == e {
+			return s.arrival.Add(b.stats.Delay), true
+		}
+	}
+	return time.Time{}, false
+}
+
 // Stats returns the counters.
 func (b *Buffer) Stats() Stats { return b.stats }
 

@@ -217,3 +217,23 @@ func FuzzBuffer(f *testing.F) {
 		require.Equal(t, in, ops)
 	})
 }
+
+// A missing packet's deadline is when the first packet after it has waited the delay.
+func TestDeadline(t *testing.T) {
+	b := newBuf(t)
+	require.NoError(t, b.Push(raw(1, 0), t0))
+	require.NoError(t, b.Push(raw(4, 9000), t0.Add(10*time.Millisecond)))
+	require.NoError(t, b.Push(raw(6, 15000), t0.Add(20*time.Millisecond)))
+	for _, c := range []struct {
+		seq uint16
+		ok  bool
+		at  time.Time
+	}{{2, true, t0.Add(10 * time.Millisecond)}, {3, true, t0.Add(10 * time.Millisecond)}, {5, true, t0.Add(20 * time.Millisecond)},
+		{1, false, time.Time{}}, {4, false, time.Time{}}, {7, false, time.Time{}}} {
+		due, ok := b.Deadline(c.seq)
+		require.Equal(t, c.ok, ok, "seq %d", c.seq)
+		if ok {
+			require.Equal(t, c.at.Add(b.Stats().Delay), due, "seq %d", c.seq)
+		}
+	}
+}
