@@ -106,8 +106,10 @@ type Bridge struct {
 	closed bool
 	// maxActive and completed count calls for /system/status.
 	maxActive, completed int
-	wg                   sync.WaitGroup
-	once                 sync.Once
+	// totals are the finished parts' figures (Totals).
+	totals Totals
+	wg     sync.WaitGroup
+	once   sync.Once
 
 	// events is the queue Config.Events is fed from by deliver, its goroutine.
 	evMu      sync.Mutex
@@ -274,6 +276,10 @@ type CallInfo struct {
 	// Media are the receive counters by kind: packets, loss handling (Concealed,
 	// Frozen), keyframe requests and their answers.
 	Media map[string]media.SessionStats
+	// Started is when the call came in (or was dialled); Tracks the outputs' tracks as
+	// the media announced them (codec, resolution), empty before the outputs start.
+	Started time.Time
+	Tracks  []media.Track
 }
 
 // Calls returns the calls in progress.

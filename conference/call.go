@@ -93,6 +93,9 @@ type call struct {
 	infoURL string
 	infoPub *rtmp.Publisher
 	infoRec *recording.Recorder
+	// infoTracks are the outputs' tracks (copies), as the media announced them.
+	infoTracks []media.Track
+	started    time.Time
 
 	// keyframe asks the call's INFO goroutine for a SIP picture_fast_update.
 	keyframe chan struct{}
@@ -141,7 +144,7 @@ func newCall(b *Bridge, sc *sip.Call) (*call, error) {
 
 func newLeg(b *Bridge, sc *sip.Call, sig sip.Dialog, id, remote string) (*call, error) {
 	ctx, stop := context.WithCancel(context.Background())
-	c := &call{b: b, sc: sc, sig: sig, id: id, remote: remote, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop,
+	c := &call{b: b, sc: sc, sig: sig, id: id, remote: remote, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop, started: time.Now(),
 		sessions: map[string]*media.Session{}, keys: map[string]*sdp.Crypto{}, keyframe: make(chan struct{}, 1),
 		wake: make(chan struct{}, 1), runOwns: b.poller == nil, handedOver: make(chan struct{})}
 	if c.runOwns {
@@ -533,9 +536,11 @@ func (c *call) run() {
 	c.finish()
 	c.bg.Wait()
 	<-kfDone
+	final := c.info()
 	c.b.mu.Lock()
 	delete(c.b.calls, c.id)
 	c.b.completed++
+	c.b.retireCallLocked(final)
 	c.b.mu.Unlock()
 	if n := c.inDropped; n > 0 {
 		c.b.log.Warn("conference: frames dropped: the call's outputs were not keeping up", "call", c.id, "frames", n)
@@ -602,11 +607,16 @@ func (c *call) frame(f *media.Frame) {
 			} else {
 				o.audio = f.Track.Clone()
 			}
+			c.publishTracks()
 		}
 		if (c.hasVideo && o.video == nil) || (c.hasAudio && o.audio == nil) {
 			return
 		}
 		c.start("")
+	}
+	if f.Track != nil && o.started && f.Codec.IsVideo() && o.video != nil && !bytes.Equal(f.Track.SPS, o.video.SPS) {
+		o.video = f.Track.Clone() // the picture's size or parameters changed mid-call
+		c.publishTracks()
 	}
 	if f.Codec.IsVideo() && !o.videoSent {
 		// The first video frame into the pipeline carries the track: the Gate learns
@@ -895,6 +905,7 @@ func (c *call) stopStreaming(why string) {
 	c.background(func() {
 		_ = pub.Close()
 		<-pub.Done()
+		c.b.retirePublisher(pub.Stats())
 		reason := why
 		if err := pub.Err(); err != nil {
 			reason = err.Error()
@@ -941,7 +952,9 @@ func (c *call) startRecording() {
 }
 
 func (c *call) finishRecording(rec *recording.Recorder) {
-	if err := rec.Close(); err != nil {
+	err := rec.Close()
+	c.b.retireRecorder(rec.Stats(), err != nil)
+	if err != nil {
 		c.b.emit(Event{Type: EventRecordingFailed, CallID: c.id, Path: rec.Path(), Reason: err.Error()})
 	} else {
 		c.b.emit(Event{Type: EventRecordingFinished, CallID: c.id, Path: rec.Path()})
@@ -1035,7 +1048,24 @@ func (c *call) info() CallInfo {
 	if rec != nil {
 		ci.Recording, ci.Recorder = rec.Path(), rec.Stats()
 	}
+	ci.Started = c.started
+	c.infoMu.Lock()
+	ci.Tracks = append([]media.Track(nil), c.infoTracks...)
+	c.infoMu.Unlock()
 	return ci
+}
+
+// publishTracks makes the outputs' tracks what Calls reports (run's goroutine).
+func (c *call) publishTracks() {
+	var ts []media.Track
+	for _, t := range []*media.Track{c.o.video, c.o.audio} {
+		if t != nil {
+			ts = append(ts, *t.Clone())
+		}
+	}
+	c.infoMu.Lock()
+	c.infoTracks = ts
+	c.infoMu.Unlock()
 }
 
 func (c *call) sessionMap() map[string]*media.Session {

@@ -190,6 +190,7 @@ func (r *receiver) stats() SessionStats {
 		st.NACKTooLate += t.nackTooLate.Load()
 		st.PacketsLost += t.packetsLost.Load()
 		st.Late += t.late.Load()
+		st.Jitter = max(st.Jitter, time.Duration(t.jitter.Load()))
 	}
 	return st
 }
@@ -237,6 +238,7 @@ func (r *receiver) drainHeld() {
 		js := t.buf.Stats()
 		t.packetsLost.Store(js.Lost)
 		t.late.Store(js.Late)
+		t.jitter.Store(int64(js.Jitter))
 		t.reorder.flush(rx.emit)
 	}
 }
@@ -478,6 +480,7 @@ func (r *receiver) service(now time.Time) {
 		js := t.buf.Stats()
 		t.packetsLost.Store(js.Lost)
 		t.late.Store(js.Late)
+		t.jitter.Store(int64(js.Jitter))
 		// Frames held for B-frame reordering go out when the stream pauses.
 		if t.reorder.held() && now.Sub(t.lastVideo) > 300*time.Millisecond {
 			t.reorder.flush(rx.emit)

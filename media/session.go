@@ -403,6 +403,8 @@ type SessionStats struct {
 	// NACKTooLate the missing packets not asked for because a retransmission (one round
 	// trip, as the earlier ones took) could not arrive before the jitter buffer gives up.
 	Recovered, NACKTooLate uint64
+	// Jitter is the RFC 3550 interarrival jitter estimate (the largest of the tracks').
+	Jitter time.Duration
 	// KeyframeRequests counts the steps of keyframe requests sent (PLI, FIR, the hook);
 	// KeyframesAnswered the requests a keyframe answered, KeyframeLatency the last answer's
 	// time from the request and KeyframeLatencyMax the longest.

@@ -130,6 +130,7 @@ type track struct {
 	emptyFrames atomic.Uint64
 	// packetsLost and late are the jitter buffer's counters, as of its last round.
 	packetsLost, late atomic.Uint64
+	jitter            atomic.Int64 // the RFC 3550 interarrival jitter estimate (ns)
 	frame             Frame
 	lastNack          uint16
 	nackValid         bool

@@ -119,6 +119,7 @@ type UA struct {
 	udpAddr    string
 	tcpAddr    string
 	limit      int
+	draining   bool
 	onInvite   InviteHandler
 	onUpdate   UpdateHandler
 	onDTMF     func(*Call, byte, time.Duration)
@@ -231,6 +232,10 @@ func New(opts ...Option) (*UA, error) {
 			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 400, "Bad Request ("+reason+")", nil))
 			return
 		}
+		if to := req.To(); (to == nil || to.Params == nil || !to.Params.Has("tag")) && (u.Draining() || u.Full()) {
+			respondUnavailable(req, tx) // a probe out of any dialog: this node takes no call now
+			return
+		}
 		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(sipmsg.NewHeader("Allow", allow))
 		res.AppendHeader(sipmsg.NewHeader("Supported", "timer"))
@@ -319,6 +324,29 @@ func (u *UA) Calls() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.calls)
+}
+
+// Drain stops the UA taking new calls: INVITEs are answered 503 with Retry-After, as at
+// the call limit, while the calls in progress go on. It is for a node being taken out
+// of service (a load balancer's probes see it too: OPTIONS is answered 503).
+func (u *UA) Drain() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.draining = true
+}
+
+// Draining reports whether Drain was called.
+func (u *UA) Draining() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.draining
+}
+
+// Full reports whether the UA is at its call limit.
+func (u *UA) Full() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.limit > 0 && len(u.calls) >= u.limit
 }
 
 func (u *UA) handleInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
@@ -470,7 +498,7 @@ func (u *UA) admit(c *Call) admission {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	switch {
-	case u.closed || (u.limit > 0 && len(u.calls) >= u.limit):
+	case u.closed || u.draining || (u.limit > 0 && len(u.calls) >= u.limit):
 		return admitFull
 	case u.callIDs[c.ID] != nil:
 		return admitDuplicate

@@ -7,8 +7,15 @@
 //	    -resolution 720p -call-limit 50 -record-dir /recordings -metrics 127.0.0.1:9102
 //
 // -check validates the configuration, prints SUCCESS:/FAILURE: lines as CMS's
-// `streamer enable` does, and exits 0 or 1. A status line goes to stderr on SIGUSR1;
-// -metrics serves the same figures in the Prometheus text format at /metrics.
+// `streamer enable` does, and exits 0 or 1. A status line goes to stderr on SIGUSR1.
+// -metrics ADDR serves operations: Prometheus metrics at /metrics (package
+// conference/metrics, with the Go and process collectors) and the live status page at
+// /status/ (package conference/status), both behind the API credentials, and /healthz
+// and /readyz (503 while draining or at the call limit) for load balancers.
+//
+// SIGTERM drains: new calls are answered 503 (OPTIONS too), the calls in progress run
+// to their end, then the streamer exits; a second SIGTERM, SIGINT or -drain-timeout ends
+// the remaining calls cleanly (BYE, recordings finalized). -log-format json logs JSON.
 //
 // -api ADDR also serves the CMS-compatible REST API (package cmsapi) over HTTPS with
 // -cert/-key (or plain HTTP on loopback with -api-insecure), Basic auth with -api-user
@@ -41,6 +48,8 @@ import (
 	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/conference/cms"
+	"github.com/sipcast/sipcast/conference/metrics"
+	"github.com/sipcast/sipcast/conference/status"
 	"github.com/sipcast/sipcast/internal/httpc"
 	"github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/rtmp"
@@ -68,6 +77,8 @@ type config struct {
 	apiUser          string
 	apiPasswordFile  string
 	pollInterval     time.Duration
+	logFormat        string
+	drainTimeout     time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -86,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.streamURL, "stream-url", "", "RTMP(S) URL for calls that carry none")
 	fs.StringVar(&c.recordDir, "record-dir", "", "record calls under this directory (empty: no recording)")
 	fs.BoolVar(&c.trace, "trace", false, "log SIP traffic (credentials redacted)")
-	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics")
+	fs.StringVar(&c.metrics, "metrics", "", "serve operations on http://ADDR: Prometheus metrics at /metrics, the status page at /status/ (both behind the API credentials, see -metrics-auth), /healthz and /readyz")
 	fs.BoolVar(&c.metricsAuth, "metrics-auth", true, "metrics need the API credentials (-api-user, -api-password-file); without them metrics are served on loopback only")
 	fs.BoolVar(&c.metricsCalls, "metrics-call-labels", false, "add per-call series labelled with the Call-ID (unbounded cardinality; off: totals only)")
 	fs.BoolVar(&c.check, "check", false, "validate the configuration, print SUCCESS/FAILURE lines, exit 0 or 1")
@@ -96,6 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.apiInsecure, "api-insecure", false, "serve the API over plain HTTP (loopback addresses only; for tests)")
 	fs.StringVar(&c.apiUser, "api-user", "admin", "API user (HTTP Basic)")
 	fs.StringVar(&c.apiPasswordFile, "api-password-file", "", "file holding the API password (required with -api)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", 0, "after SIGTERM, end the calls still in progress after this long (0: wait for them; a second SIGTERM ends them at once)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", 0, "how often one goroutine drains every call's RTP sockets (0: 40ms; negative: a goroutine per socket); longer costs less CPU and adds latency")
 	return c, fs.Parse(args)
 }
@@ -225,6 +238,9 @@ func (c config) checkLines() ([]string, bool) {
 	if c.callLimit == 0 || c.callLimit < -1 {
 		add(false, "call-limit must be positive, or -1 for no limit")
 	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		add(false, fmt.Sprintf("log-format %q: use text or json", c.logFormat))
+	}
 	c.apiLines(add)
 	c.metricsLines(add)
 	return lines, ok
@@ -276,7 +292,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var log *slog.Logger
+	if c.logFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
 		if err != nil {
@@ -379,11 +400,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "streamer: metrics:", err)
 			return 1
 		}
-		var h http.Handler = metricsHandler(bridge, c.metricsCalls)
-		if pw, err := c.apiPassword(); c.metricsAuth && err == nil {
-			h = httpc.NewBasicAuth("metrics", c.apiUser, pw, nil, log).Wrap("sipcast metrics", h)
-		}
-		srv := httpc.NewServer(h, log, httpc.Limits{})
+		srv := httpc.NewServer(c.operations(bridge, log), log, httpc.Limits{})
+		log.Info("operations listening", "url", "http://"+ln.Addr().String()+"/", "status", "http://"+ln.Addr().String()+"/status/")
 		served := make(chan struct{})
 		go func() { defer close(served); _ = srv.Serve(ln) }()
 		defer func() { _ = srv.Close(); <-served }()
@@ -392,13 +410,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	log.Info("streamer ready", "udp", bridge.UA().UDPAddr(), "tcp", bridge.UA().TCPAddr(), "tls", bridge.UA().TLSAddr())
+	var drained <-chan time.Time // ticks while draining
+	var deadline <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return 0
+		case <-deadline:
+			log.Info("drain deadline: ending the calls in progress", "calls", bridge.UA().Calls())
+			return 0
+		case <-drained:
+			if bridge.UA().Calls() == 0 {
+				log.Info("drained: no call left, stopping")
+				return 0
+			}
 		case s := <-sigs:
-			if s == syscall.SIGUSR1 {
-				fmt.Fprintln(stderr, status(bridge))
+			switch {
+			case s == syscall.SIGUSR1:
+				fmt.Fprintln(stderr, statusLine(bridge))
+				continue
+			case s == syscall.SIGTERM && drained == nil:
+				// Drain: no new call (503, OPTIONS too, /readyz 503), the calls in
+				// progress run to their end; a second SIGTERM or -drain-timeout ends them.
+				bridge.UA().Drain()
+				log.Info("draining: new calls refused, waiting for the calls in progress", "calls", bridge.UA().Calls())
+				t := time.NewTicker(200 * time.Millisecond)
+				defer t.Stop()
+				drained = t.C
+				if c.drainTimeout > 0 {
+					dt := time.NewTimer(c.drainTimeout)
+					defer dt.Stop()
+					deadline = dt.C
+				}
 				continue
 			}
 			log.Info("shutting down: ending calls and finalizing recordings")
@@ -407,8 +450,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// status is the one-line status (SIGUSR1).
-func status(b *conference.Bridge) string {
+// operations is the operations listener's handler: /metrics and /status/ behind the API
+// credentials (when -metrics-auth and a password are set; otherwise the listener is on
+// loopback, -check enforces it), /healthz and /readyz open, for load balancers.
+func (c config) operations(bridge *conference.Bridge, log *slog.Logger) http.Handler {
+	var opts []metrics.Option
+	if c.metricsCalls {
+		opts = append(opts, metrics.WithCallLabels())
+	}
+	reg := metrics.NewRegistry(metrics.NewBridgeCollector(bridge, opts...))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler(reg))
+	mux.Handle("/status/", http.StripPrefix("/status", status.New(bridge)))
+	var private http.Handler = mux
+	if pw, err := c.apiPassword(); c.metricsAuth && err == nil {
+		private = httpc.NewBasicAuth("operations", c.apiUser, pw, nil, log).Wrap("sipcast", mux)
+	}
+	open := http.NewServeMux()
+	open.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	open.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if why := notReady(bridge); why != "" {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	open.Handle("/", private)
+	return open
+}
+
+// notReady says why the streamer takes no new call now ("" when it does): draining, at
+// its call limit, or no SIP listener.
+func notReady(b *conference.Bridge) string {
+	ua := b.UA()
+	switch {
+	case ua.Draining():
+		return "draining"
+	case ua.Full():
+		return "at the call limit"
+	case ua.UDPAddr() == nil && ua.TCPAddr() == nil && ua.TLSAddr() == nil:
+		return "no SIP listener"
+	}
+	return ""
+}
+
+// statusLine is the one-line status (SIGUSR1).
+func statusLine(b *conference.Bridge) string {
 	calls := b.Calls()
 	var streams int
 	var bytes, dropped uint64
@@ -420,50 +507,4 @@ func status(b *conference.Bridge) string {
 		dropped += (c.Publisher.DroppedVideo + c.Publisher.DroppedAudio)
 	}
 	return fmt.Sprintf("status: calls=%d streams=%d bytes_sent=%d frames_dropped=%d", len(calls), streams, bytes, dropped)
-}
-
-// metricsHandler serves the Bridge's figures in the Prometheus text format: sums over the
-// calls in progress (gauges: they fall when a call ends; the names are kept for the
-// dashboards and loadgen that read them), and
-// with perCall series labelled with each call's Call-ID (unbounded cardinality, and the
-// Call-IDs are identifiers an operator may not want on a dashboard).
-func metricsHandler(b *conference.Bridge, perCall bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/metrics" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		calls := b.Calls()
-		var sent, video, audio, dropped uint64
-		for _, c := range calls {
-			sent += c.Publisher.BytesSent
-			video += c.VideoFrames
-			audio += c.AudioFrames
-			dropped += c.Publisher.DroppedVideo + c.Publisher.DroppedAudio
-		}
-		fmt.Fprintf(w, "# HELP sipcast_calls Calls in progress.\n# TYPE sipcast_calls gauge\nsipcast_calls %d\n", len(calls))
-		fmt.Fprintf(w, "# HELP sipcast_stream_bytes_sent_total RTMP bytes sent by the calls in progress.\n# TYPE sipcast_stream_bytes_sent_total gauge\n")
-		fmt.Fprintf(w, "sipcast_stream_bytes_sent_total %d\n", sent)
-		fmt.Fprintf(w, "# HELP sipcast_frames_received_total Frames received by the calls in progress, by kind.\n# TYPE sipcast_frames_received_total gauge\n")
-		fmt.Fprintf(w, "sipcast_frames_received_total{kind=\"video\"} %d\nsipcast_frames_received_total{kind=\"audio\"} %d\n", video, audio)
-		fmt.Fprintf(w, "# HELP sipcast_stream_frames_dropped_total Frames the RTMP publishers of the calls in progress dropped.\n# TYPE sipcast_stream_frames_dropped_total gauge\n")
-		fmt.Fprintf(w, "sipcast_stream_frames_dropped_total %d\n", dropped)
-		if !perCall {
-			return
-		}
-		fmt.Fprintf(w, "# HELP sipcast_call_stream_bytes_sent_total RTMP bytes sent per call.\n# TYPE sipcast_call_stream_bytes_sent_total counter\n")
-		for _, c := range calls {
-			fmt.Fprintf(w, "sipcast_call_stream_bytes_sent_total{call=%q} %d\n", c.ID, c.Publisher.BytesSent)
-		}
-		fmt.Fprintf(w, "# HELP sipcast_call_frames_received_total Frames received per call and kind.\n# TYPE sipcast_call_frames_received_total counter\n")
-		for _, c := range calls {
-			fmt.Fprintf(w, "sipcast_call_frames_received_total{call=%q,kind=\"video\"} %d\n", c.ID, c.VideoFrames)
-			fmt.Fprintf(w, "sipcast_call_frames_received_total{call=%q,kind=\"audio\"} %d\n", c.ID, c.AudioFrames)
-		}
-		fmt.Fprintf(w, "# HELP sipcast_call_stream_frames_dropped_total Frames the RTMP publisher dropped per call.\n# TYPE sipcast_call_stream_frames_dropped_total counter\n")
-		for _, c := range calls {
-			fmt.Fprintf(w, "sipcast_call_stream_frames_dropped_total{call=%q} %d\n", c.ID, c.Publisher.DroppedVideo+c.Publisher.DroppedAudio)
-		}
-	})
 }
