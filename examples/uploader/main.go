@@ -33,6 +33,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -43,6 +44,8 @@ import (
 	"time"
 
 	"github.com/sipcast/sipcast/cmsapi"
+	"github.com/sipcast/sipcast/conference/metrics"
+	"github.com/sipcast/sipcast/internal/httpc"
 	"github.com/sipcast/sipcast/uploader"
 	"github.com/sipcast/sipcast/vbrick"
 )
@@ -59,6 +62,7 @@ type config struct {
 	pollInterval, stableFor, searchLag      time.Duration
 	once                                    bool
 	verbose                                 bool
+	metrics                                 string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -90,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.stableFor, "stable-for", 10*time.Second, "how long a file must keep its size before it is taken")
 	fs.DurationVar(&c.searchLag, "search-lag", 30*time.Second, "after an interrupted upload, how long to trust Rev's search index to be behind")
 	fs.BoolVar(&c.once, "once", false, "scan once and exit")
+	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics and /healthz (a loopback address: no login)")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -275,6 +280,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 	fmt.Fprint(stdout, statusBlock(c, u.Stats()))
+	if c.metrics != "" {
+		host, _, err := net.SplitHostPort(c.metrics)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			fmt.Fprintf(stderr, "uploader: -metrics %q: a loopback host:port (the uploader has no login to protect it)\n", c.metrics)
+			return 2
+		}
+		ln, err := net.Listen("tcp", c.metrics)
+		if err != nil {
+			fmt.Fprintln(stderr, "uploader: metrics:", err)
+			return 2
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler(metrics.NewRegistry(metrics.NewUploaderCollector(u))))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		srv := httpc.NewServer(mux, log, httpc.Limits{})
+		served := make(chan struct{})
+		go func() { defer close(served); _ = srv.Serve(ln) }()
+		defer func() { _ = srv.Close(); <-served }()
+		log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
 
 	code := 0
 	if c.once {

@@ -154,6 +154,9 @@ func (p *Process) Signal(sig os.Signal) {
 	<-p.done
 }
 
+// Send sends sig to the program and returns at once (Signal waits for it to exit).
+func (p *Process) Send(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
+
 // Done is closed when the program has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
