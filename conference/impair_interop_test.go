@@ -317,8 +317,8 @@ func intactFrames(log []netem.Record) (sent, intact int) {
 // go back, and no bitstream error beyond the concealment of missing slices; at 3 % it has
 // at least 90 % of the pictures sent, and whatever the loss, every picture that arrived
 // whole. The audio keeps its exact duration (a lost frame becomes silence of its
-// length): it ends where the video ends, as it started, within 40 ms, and its frames
-// fill its span. The same impaired RTP goes to ffmpeg -c copy, whose output is judged
+// length): as many frames as were sent, within one, filling its span, and it ends where
+// the video ends as it started, within 40 ms. The same impaired RTP goes to ffmpeg -c copy, whose output is judged
 // alike; both tables are logged (docs/RESILIENCE.md).
 func TestInteropImpairedNetwork(t *testing.T) {
 	peer.Serialize(t)
@@ -374,6 +374,7 @@ func TestInteropImpairedNetwork(t *testing.T) {
 				}
 				// The audio: as long as the call, within a frame; no hole in it; the A/V offset at
 				// the end as at the start.
+				require.InDelta(t, clip.AudioFrames, j.audioFrames, 1, "the audio of %s lasts the call, within a frame", f.name)
 				require.InDelta(t, ms(j.audioSpan), float64(j.audioFrames)*ms(frameDur), ms(frameDur), "audio frames fill %s", f.name)
 				require.InDelta(t, ms(j.startOffset), ms(j.endOffset), 40, "A/V offset at the end of %s", f.name)
 			}

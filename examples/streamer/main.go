@@ -78,6 +78,7 @@ type config struct {
 	apiPasswordFile  string
 	pollInterval     time.Duration
 	logFormat        string
+	logLevel         string
 	drainTimeout     time.Duration
 }
 
@@ -108,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.apiUser, "api-user", "admin", "API user (HTTP Basic)")
 	fs.StringVar(&c.apiPasswordFile, "api-password-file", "", "file holding the API password (required with -api)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 0, "after SIGTERM, end the calls still in progress after this long (0: wait for them; a second SIGTERM ends them at once)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", 0, "how often one goroutine drains every call's RTP sockets (0: 40ms; negative: a goroutine per socket); longer costs less CPU and adds latency")
 	return c, fs.Parse(args)
@@ -241,6 +243,10 @@ func (c config) checkLines() ([]string, bool) {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		add(false, fmt.Sprintf("log-format %q: use text or json", c.logFormat))
 	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		add(false, fmt.Sprintf("log-level %q: use debug, info, warn or error", c.logLevel))
+	}
 	c.apiLines(add)
 	c.metricsLines(add)
 	return lines, ok
@@ -292,11 +298,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.logLevel)) // checked above
 	var log *slog.Logger
 	if c.logFormat == "json" {
-		log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	} else {
-		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
@@ -409,7 +417,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	log.Info("streamer ready", "udp", bridge.UA().UDPAddr(), "tcp", bridge.UA().TCPAddr(), "tls", bridge.UA().TLSAddr())
+	log.Info("streamer ready", "udp", addrString(bridge.UA().UDPAddr()), "tcp", addrString(bridge.UA().TCPAddr()), "tls", addrString(bridge.UA().TLSAddr()))
 	var drained <-chan time.Time // ticks while draining
 	var deadline <-chan time.Time
 	for {
@@ -492,6 +500,14 @@ func notReady(b *conference.Bridge) string {
 		return "no SIP listener"
 	}
 	return ""
+}
+
+// addrString is a listener's address, "none" when there is none.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "none"
+	}
+	return a.String()
 }
 
 // statusLine is the one-line status (SIGUSR1).

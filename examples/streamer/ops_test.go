@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -112,4 +115,32 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	require.NoError(t, call.Hangup(ctx))
 	require.NoError(t, p.Wait(30*time.Second), "the streamer exits once drained: %s", p.Output())
 	require.Contains(t, p.Output(), "drained")
+}
+
+// -log-format json logs one JSON object per line, call events included; -check refuses
+// an unknown format or level.
+func TestLogFormatJSON(t *testing.T) {
+	_, _ = apiSetup(t)
+	var out bytes.Buffer
+	require.Equal(t, 1, run(context.Background(), []string{"-check", "-log-format", "xml", "-log-level", "loud"}, &out, &out))
+	require.Contains(t, out.String(), `FAILURE: log-format "xml"`)
+	require.Contains(t, out.String(), `FAILURE: log-level "loud"`)
+
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	logs, stop := runStreamer(t, "-sip-udp", "127.0.0.1:0", "-sip-tcp", "none", "-log-format", "json")
+	sipAddr := logged(t, logs, regexp.MustCompile(`"msg":"streamer ready","udp":"(127\.0\.0\.1:\d+)"`))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	call, err := siptest.Dial(ctx, sipAddr, clip, siptest.Options{})
+	require.NoError(t, err)
+	require.NoError(t, call.Hangup(ctx))
+	_ = call.Close()
+	logged(t, logs, regexp.MustCompile(`("msg":"call [^"]+: call ended)`))
+	stop()
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var v map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &v), "not JSON: %s", line)
+		require.Contains(t, v, "level")
+	}
 }
