@@ -133,7 +133,12 @@ func (r *receiver) pushRTP(b []byte, t *track, from *net.UDPAddr, now time.Time)
 		t.firstArrival = now
 	}
 	if t.buf.Push(b, now) == nil && t.cfg.NACK && t.nackNext > 0 {
-		t.recovered(uint16(b[2])<<8|uint16(b[3]), now)
+		// A retransmission comes below the highest sequence number: only such a packet
+		// is looked up among the NACKed ones.
+		seq := uint16(b[2])<<8 | uint16(b[3])
+		if h, _ := t.buf.Highest(); uint16(h) != seq {
+			t.recovered(seq, now)
+		}
 	}
 	if t.cfg.NACK {
 		rx.missing = r.nack(t, rx.missing[:0], now)
