@@ -147,8 +147,9 @@ func (a *Align) Inserted() uint64 { return a.s.inserted }
 func (a *Align) Dropped() uint64 { return a.s.dropped }
 
 // Monotonic keeps the decode times of each kind (audio, video) from going back, which
-// they do when a source restarts its timeline (a new SSRC): a frame timed before the
-// last one of its kind is moved to it (PTS with it, keeping their distance).
+// they do when a source restarts its timeline (a new SSRC) or a loss leaves the B-frame
+// timing without a frame it counted on: a frame timed at or before the last one of its
+// kind is moved to 1 ms after it (PTS with it, keeping their distance).
 type Monotonic struct {
 	next         media.FrameWriter
 	lastA, lastV time.Duration
@@ -166,11 +167,14 @@ func (m *Monotonic) WriteFrame(f *media.Frame) error {
 	if f.Codec.IsVideo() {
 		last, have = &m.lastV, &m.haveV
 	}
-	if *have && f.DTS < *last {
+	if *have && f.DTS <= *last {
+		// One millisecond on (FLV's resolution): two frames of a kind at one decode time
+		// are as wrong for a muxer as one that goes back.
+		to := *last + time.Millisecond
 		m.clamped++
 		m.f = *f
-		m.f.PTS += *last - f.DTS
-		m.f.DTS = *last
+		m.f.PTS += to - f.DTS
+		m.f.DTS = to
 		f = &m.f
 	}
 	*last, *have = f.DTS, true

@@ -44,18 +44,21 @@ func TestGate(t *testing.T) {
 	require.Equal(t, 120*time.Millisecond, out.frames[1].DTS)
 }
 
-// Monotonic moves a frame timed before the last one of its kind (a new source restarted
-// the timeline) to that time, keeping its PTS-DTS distance; kinds are independent.
+// Monotonic moves a frame timed at or before the last one of its kind (a new source
+// restarted the timeline) to 1 ms after it, keeping its PTS-DTS distance; kinds are
+// independent.
 func TestMonotonic(t *testing.T) {
 	var out sink
 	m := stage.NewMonotonic(&out)
 	require.NoError(t, m.WriteFrame(&media.Frame{Codec: media.CodecH264, DTS: time.Second, PTS: time.Second + 80*time.Millisecond}))
 	require.NoError(t, m.WriteFrame(&media.Frame{Codec: media.CodecAAC, DTS: 500 * time.Millisecond, PTS: 500 * time.Millisecond}))
 	require.NoError(t, m.WriteFrame(&media.Frame{Codec: media.CodecH264, DTS: 0, PTS: 40 * time.Millisecond}))
-	require.Equal(t, time.Second, out.frames[2].DTS)
-	require.Equal(t, time.Second+40*time.Millisecond, out.frames[2].PTS)
+	require.Equal(t, time.Second+time.Millisecond, out.frames[2].DTS, "strictly after the last")
+	require.Equal(t, time.Second+41*time.Millisecond, out.frames[2].PTS)
 	require.Equal(t, 500*time.Millisecond, out.frames[1].DTS, "audio has its own timeline")
-	require.Equal(t, uint64(1), m.Clamped())
+	require.NoError(t, m.WriteFrame(&media.Frame{Codec: media.CodecH264, DTS: time.Second + time.Millisecond, PTS: time.Second + 41*time.Millisecond}))
+	require.Equal(t, time.Second+2*time.Millisecond, out.frames[3].DTS, "a frame at the last one's time moves on too")
+	require.Equal(t, uint64(2), m.Clamped())
 }
 
 // A Tee isolates a writer that fails: it gets no more frames, OnError is told once, and
