@@ -1,0 +1,5 @@
+// Package mixer is sipcast's audio path beyond passthrough: the codecs a caller may send
+// (G.711 in package mixer/g711 so far) and, to come, the resampler, the AAC-LC encoder
+// and the conference mixer (issues 16 and 17). Every codec is pure Go, allocates nothing
+// in steady state and is fuzzed.
+package mixer
