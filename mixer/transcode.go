@@ -1,0 +1,169 @@
+package mixer
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/mixer/aacenc"
+	"github.com/sipcast/sipcast/mixer/g711"
+	"github.com/sipcast/sipcast/mixer/g722"
+	"github.com/sipcast/sipcast/mixer/resample"
+)
+
+// OutputRate is the sample rate of the AAC a Transcoder makes: what RTMP platforms take.
+const OutputRate = 48000
+
+// DefaultBitrate is the AAC bitrate of a transcoded (mono) call.
+const DefaultBitrate = 64000
+
+// g722Delay is G.722's delay through an encoder and a decoder: 22 samples at 16 kHz
+// (measured against ffmpeg's g722 and ours: TestInteropTranscodeDecodedByFFmpeg).
+const g722Delay = 22 * time.Second / 16000
+
+// maxGap bounds the silence a Transcoder fills for a gap in its input (lost packets, a
+// pause); a jump beyond it (a new timeline) starts the timeline over.
+const maxGap = 2 * time.Second
+
+// CanTranscode says whether a Transcoder takes the codec.
+func CanTranscode(c media.Codec) bool {
+	return c == media.CodecPCMU || c == media.CodecPCMA || c == media.CodecG722
+}
+
+// Transcoder is a media.FrameWriter stage that turns a call's G.711 or G.722 audio into
+// AAC-LC (48 kHz mono) for the outputs: decode, resample, encode. Frames of other
+// codecs (the video) pass through. The AAC keeps the input's timeline: a gap in the
+// input (lost packets) becomes silence of its length, and the encoder's priming frame
+// is left out, so the audio plays where it was sent (its first 21 ms fade in). Not
+// safe for concurrent use (a pipeline stage: its owner's goroutine).
+type Transcoder struct {
+	w     media.FrameWriter
+	in    media.Codec
+	rate  int
+	law   g711.Codec
+	g722  *g722.Decoder
+	rs    *resample.Resampler
+	enc   *aacenc.Encoder
+	track media.Track
+
+	pcm     []int16
+	f32     []float32
+	pending []float32 // resampled samples not yet encoded
+	started bool
+	anchor  time.Duration // the input time of the stream's first sample
+	expect  time.Duration // the input time the next frame should start at
+	encoded int64         // AAC frames made
+	sent    bool          // the track was announced
+	out     media.Frame
+}
+
+// NewTranscoder returns a Transcoder of codec in (PCMU, PCMA or G722) in front of w.
+func NewTranscoder(w media.FrameWriter, in media.Codec) (*Transcoder, error) {
+	t := &Transcoder{w: w, in: in}
+	switch in {
+	case media.CodecPCMU:
+		t.rate, t.law = 8000, g711.ULaw
+	case media.CodecPCMA:
+		t.rate, t.law = 8000, g711.ALaw
+	case media.CodecG722:
+		t.rate, t.g722 = 16000, g722.NewDecoder()
+	default:
+		return nil, fmt.Errorf("mixer: no transcoding from %v", in)
+	}
+	var err error
+	if t.rs, err = resample.New(resample.Config{In: t.rate, Out: OutputRate, Channels: 1}); err != nil {
+		return nil, err
+	}
+	if t.enc, err = aacenc.New(aacenc.Config{SampleRate: OutputRate, Channels: 1, Bitrate: DefaultBitrate}); err != nil {
+		return nil, err
+	}
+	t.track = media.Track{Codec: media.CodecAAC, ClockRate: OutputRate, Channels: 1, Config: t.enc.AudioSpecificConfig()}
+	t.pcm = make([]int16, 0, 2048)
+	t.f32 = make([]float32, 0, 2048)
+	t.pending = make([]float32, 0, 4*aacenc.FrameSamples+OutputRate/10)
+	return t, nil
+}
+
+// Track is the AAC track the Transcoder makes.
+func (t *Transcoder) Track() media.Track { return t.track }
+
+// WriteFrame transcodes a frame of the input codec and writes the AAC frames it
+// completes; other frames pass through.
+func (t *Transcoder) WriteFrame(f *media.Frame) error {
+	if f.Codec != t.in {
+		return t.w.WriteFrame(f)
+	}
+	t.pcm = t.pcm[:0]
+	if t.g722 != nil {
+		t.pcm = t.g722.Decode(t.pcm, f.Data)
+	} else {
+		t.pcm = t.law.Decode(t.pcm, f.Data)
+	}
+	dur := time.Duration(len(t.pcm)) * time.Second / time.Duration(t.rate)
+	switch gap := f.PTS - t.expect; {
+	case !t.started:
+		t.started, t.anchor, t.expect = true, f.PTS, f.PTS
+		if t.g722 != nil {
+			// G.722's QMF delays the audio by 22 samples, the sender's half and ours.
+			t.anchor = max(0, t.anchor-g722Delay)
+		}
+	case gap > maxGap || gap < -maxGap:
+		t.anchor += gap // a new timeline: the samples go on, their times move with it
+	case gap > dur/4:
+		// Lost frames: silence of their length, so the audio keeps its timeline.
+		silent := int(gap * time.Duration(t.rate) / time.Second)
+		if err := t.feed(nil, silent); err != nil {
+			return err
+		}
+	}
+	t.expect = f.PTS + dur
+	return t.feed(t.pcm, 0)
+}
+
+// feed resamples pcm (or silent samples of silence) and encodes what completes frames.
+func (t *Transcoder) feed(pcm []int16, silence int) error {
+	t.f32 = t.f32[:0]
+	for _, s := range pcm {
+		t.f32 = append(t.f32, float32(s)/32768)
+	}
+	for range silence {
+		t.f32 = append(t.f32, 0)
+		if len(t.f32) == cap(t.f32) {
+			t.pending = t.rs.Process(t.pending, t.f32)
+			t.f32 = t.f32[:0]
+			if err := t.encodeReady(); err != nil {
+				return err
+			}
+		}
+	}
+	t.pending = t.rs.Process(t.pending, t.f32)
+	return t.encodeReady()
+}
+
+func (t *Transcoder) encodeReady() error {
+	n := 0
+	for len(t.pending)-n >= aacenc.FrameSamples {
+		data, err := t.enc.Encode(t.pending[n : n+aacenc.FrameSamples])
+		if err != nil {
+			return err
+		}
+		n += aacenc.FrameSamples
+		t.encoded++
+		if t.encoded == 1 {
+			continue // the priming frame: its decoded samples precede the input
+		}
+		// Frame k (from 0) decodes to the input's frame k-1.
+		pts := t.anchor + time.Duration(t.encoded-2)*aacenc.FrameSamples*time.Second/OutputRate
+		t.out = media.Frame{Codec: media.CodecAAC, PTS: pts, DTS: pts, Keyframe: true, Data: data}
+		if !t.sent {
+			t.sent = true
+			t.out.Track = &t.track
+		}
+		if err := t.w.WriteFrame(&t.out); err != nil {
+			return err
+		}
+	}
+	rest := copy(t.pending, t.pending[n:])
+	t.pending = t.pending[:rest]
+	return nil
+}

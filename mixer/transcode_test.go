@@ -1,0 +1,163 @@
+package mixer_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/mixer"
+	"github.com/sipcast/sipcast/mixer/g711"
+	"github.com/sipcast/sipcast/mixer/g722"
+)
+
+type collect struct{ frames []media.Frame }
+
+func (c *collect) WriteFrame(f *media.Frame) error {
+	g := *f
+	g.Data = append([]byte(nil), f.Data...)
+	if f.Track != nil {
+		g.Track = f.Track.Clone()
+	}
+	c.frames = append(c.frames, g)
+	return nil
+}
+
+// tone is a 440 Hz tone of seconds at rate, as 16-bit samples.
+func tone(rate int, seconds float64) []int16 {
+	s := make([]int16, int(float64(rate)*seconds))
+	for i := range s {
+		s[i] = int16(8000 * math.Sin(2*math.Pi*440*float64(i)/float64(rate)))
+	}
+	return s
+}
+
+// 2 s of PCMU in 20 ms frames from PTS 1 s, with the frame at 1 s lost: AAC frames at
+// 48 kHz, announced once, spaced by exactly 1024 samples from the first frame's time,
+// lasting what the input lasted (the lost frame became silence); video passes.
+func TestTranscodeTimeline(t *testing.T) {
+	var out collect
+	tc, err := mixer.NewTranscoder(&out, media.CodecPCMU)
+	require.NoError(t, err)
+	pcm := tone(8000, 2)
+	start := time.Second
+	for i := 0; i+160 <= len(pcm); i += 160 {
+		pts := start + time.Duration(i)*time.Second/8000
+		if i == 8000 {
+			continue // lost
+		}
+		require.NoError(t, tc.WriteFrame(&media.Frame{Codec: media.CodecPCMU, PTS: pts, DTS: pts, Data: g711.ULaw.Encode(nil, pcm[i:i+160])}))
+	}
+	require.NoError(t, tc.WriteFrame(&media.Frame{Codec: media.CodecH264, PTS: 3 * time.Second, Keyframe: true, Data: []byte{1}}))
+	var aac []media.Frame
+	for _, f := range out.frames {
+		if f.Codec == media.CodecAAC {
+			aac = append(aac, f)
+		}
+	}
+	require.Equal(t, media.CodecH264, out.frames[len(out.frames)-1].Codec, "video passes")
+	require.NotNil(t, aac[0].Track)
+	require.Equal(t, []byte{0x11, 0x88}, aac[0].Track.Config)
+	for _, f := range aac[1:] {
+		require.Nil(t, f.Track)
+	}
+	require.Equal(t, start, aac[0].PTS)
+	for i, f := range aac {
+		require.Equal(t, start+time.Duration(i)*1024*time.Second/48000, f.PTS, "frame %d", i)
+		require.Equal(t, f.PTS, f.DTS)
+	}
+	// 2 s of input minus the resampler's and the encoder's look-ahead still inside.
+	require.InDelta(t, 2*48000/1024, len(aac), 2)
+}
+
+// G.711 and G.722 in, AAC out, decoded by ffmpeg: the tone comes back where it was
+// sent (the cross-correlation peaks at no delay) and it is the loudest thing there.
+func TestInteropTranscodeDecodedByFFmpeg(t *testing.T) {
+	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
+	for _, c := range []struct {
+		codec media.Codec
+		rate  int
+		enc   func([]int16) []byte
+		step  int
+	}{
+		{media.CodecPCMU, 8000, func(s []int16) []byte { return g711.ULaw.Encode(nil, s) }, 160},
+		{media.CodecPCMA, 8000, func(s []int16) []byte { return g711.ALaw.Encode(nil, s) }, 160},
+		{media.CodecG722, 16000, func(s []int16) []byte { return g722.NewEncoder().Encode(nil, s) }, 320},
+	} {
+		var out collect
+		tc, err := mixer.NewTranscoder(&out, c.codec)
+		require.NoError(t, err)
+		pcm := tone(c.rate, 2)
+		coded := c.enc(pcm) // one stream, cut into 20 ms frames
+		per := len(coded) * c.step / len(pcm)
+		for i := 0; i*per+per <= len(coded); i++ {
+			pts := time.Second + time.Duration(i)*20*time.Millisecond
+			require.NoError(t, tc.WriteFrame(&media.Frame{Codec: c.codec, PTS: pts, DTS: pts, Data: coded[i*per : (i+1)*per]}))
+		}
+		var adts []byte
+		offset := out.frames[0].PTS - time.Second // where the first AAC frame's samples belong
+		for _, f := range out.frames {
+			n := len(f.Data) + 7
+			adts = append(adts, 0xff, 0xf1, 1<<6|3<<2|0, byte(1<<6|n>>11), byte(n>>3), byte((n&7)<<5|0x1f), 0xfc)
+			adts = append(adts, f.Data...)
+		}
+		dir := t.TempDir()
+		in := filepath.Join(dir, "a.aac")
+		require.NoError(t, os.WriteFile(in, adts, 0o644))
+		raw := filepath.Join(dir, "a.raw")
+		o, err := exec.Command(ffmpeg, "-hide_banner", "-v", "error", "-y", "-i", in, "-f", "f32le", "-ar", "48000", raw).CombinedOutput()
+		require.NoError(t, err, "%s", o)
+		b, err := os.ReadFile(raw)
+		require.NoError(t, err)
+		dec := make([]float32, len(b)/4)
+		require.NoError(t, binary.Read(bytes.NewReader(b), binary.LittleEndian, dec))
+		// The sent tone at 48 kHz, and the lag where the decoded signal matches it best.
+		shift := float64(offset) / float64(time.Second) // the decoded file starts at the first frame's time
+		ref := func(i int) float64 { return 8000.0 / 32768 * math.Sin(2*math.Pi*440*(float64(i)/48000+shift)) }
+		best, lag := math.Inf(-1), 0
+		for d := -200; d <= 200; d++ {
+			var s float64
+			for i := 4800; i < 4800+24000 && i+d < len(dec); i++ {
+				s += float64(dec[i+d]) * ref(i)
+			}
+			if s > best {
+				best, lag = s, d
+			}
+		}
+		var sig, noise float64
+		for i := 4800; i < 4800+24000; i++ {
+			e := float64(dec[i]) - ref(i)
+			sig, noise = sig+ref(i)*ref(i), noise+e*e
+		}
+		t.Logf("%v: lag %d samples, SNR %.1f dB", c.codec, lag, 10*math.Log10(sig/noise))
+		require.InDelta(t, 0, lag, 2, "%v: the audio is where it was sent", c.codec)
+		require.Greater(t, 10*math.Log10(sig/noise), 20.0, "%v", c.codec)
+	}
+}
+
+// 20 ms of PCMU through a Transcoder that has run allocates nothing.
+func TestTranscodeDoesNotAllocate(t *testing.T) {
+	tc, err := mixer.NewTranscoder(media.NoOpFrameWriter{}, media.CodecPCMU)
+	require.NoError(t, err)
+	data := g711.ULaw.Encode(nil, tone(8000, 0.02))
+	pts := time.Duration(0)
+	f := media.Frame{Codec: media.CodecPCMU, Data: data}
+	for range 100 {
+		f.PTS, f.DTS = pts, pts
+		require.NoError(t, tc.WriteFrame(&f))
+		pts += 20 * time.Millisecond
+	}
+	require.Zero(t, testing.AllocsPerRun(100, func() {
+		f.PTS, f.DTS = pts, pts
+		_ = tc.WriteFrame(&f)
+		pts += 20 * time.Millisecond
+	}))
+}
