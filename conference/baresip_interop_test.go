@@ -17,7 +17,7 @@ import (
 
 // baresip calls the Bridge over TLS with mandatory SRTP (RTP/SAVP, SDES): the call is
 // answered encrypted, its H.264 is decrypted and streamed, and ffprobe decodes the
-// stream the RTMP server recorded. (Its PCMU audio waits for the transcode issue.)
+// stream the RTMP server recorded; its PCMU audio is streamed transcoded to AAC.
 func TestInteropBaresipTLSMandatorySRTP(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	baresip := peer.Require(t, "baresip", "baresip-core")
@@ -56,6 +56,10 @@ func TestInteropBaresipTLSMandatorySRTP(t *testing.T) {
 	require.NotNil(t, v)
 	require.Equal(t, 320, v.Width)
 	require.GreaterOrEqual(t, v.Frames(), wantVideo-15, "frames decoded (the stream starts at a keyframe)")
+	a := probe.Stream("audio")
+	require.NotNil(t, a, "baresip's PCMU, transcoded")
+	require.Equal(t, "aac", a.CodecName)
+	require.Positive(t, a.Frames())
 	require.False(t, bytes.Contains([]byte(logs.String()), []byte("SRTP packet rejected")), "SRTP failures")
 	require.Contains(t, p.Output(), "srtp: video: SRTP is Enabled", "baresip says the video was encrypted")
 }

@@ -39,6 +39,8 @@ type callOpts struct {
 	during             func(*peer.Nginx, *eventLog)
 	tcp                bool
 	srtpKey            string
+	// audioArgs replace ffmpeg's audio output options (AAC copied as mpeg4-generic).
+	audioArgs []string
 }
 
 func callThroughWith(t *testing.T, o callOpts) (flvs []string, mp4 string, events []string) {
@@ -104,7 +106,11 @@ func callThroughWith(t *testing.T, o callOpts) (flvs []string, mp4 string, event
 		args = append(args, fmt.Sprintf("%s://127.0.0.1:%d?rtcpport=%d&pkt_size=1200", scheme, vp, vp+1))
 	}
 	ap := call.MediaPorts["audio"]
-	args = append(args, "-map", "0:a", "-c:a", "copy", "-max_delay", "0", "-f", "rtp", "-payload_type", "97")
+	if o.audioArgs != nil {
+		args = append(args, o.audioArgs...)
+	} else {
+		args = append(args, "-map", "0:a", "-c:a", "copy", "-max_delay", "0", "-f", "rtp", "-payload_type", "97")
+	}
 	args = append(args, srtp...)
 	args = append(args, fmt.Sprintf("%s://127.0.0.1:%d?rtcpport=%d", scheme, ap, ap+1))
 	ff := peer.Start(t, ffmpeg, args...)
@@ -257,5 +263,40 @@ func TestInteropNginxRestartsMidCall(t *testing.T) {
 	for _, e := range retrying {
 		require.Regexp(t, `\(RTMP connection lost: .+; attempt \d+, next in .+\)`, e, "a retry says why")
 		require.Equal(t, 1, strings.Count(e, "RTMP connection lost"), "said once: %s", e)
+	}
+}
+
+// A softphone-shaped call: sipp offers PCMU + H.264 and ffmpeg sends the clip's audio as
+// G.711 µ-law. The stream nginx-rtmp records and our MP4 carry H.264 + AAC for the
+// whole call, decoded by ffmpeg: the audio is the clip's tone, not silence (it used to
+// be a silent track), and starts with the picture.
+func TestInteropPCMUCallTranscoded(t *testing.T) {
+	peer.Serialize(t)
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	flvs, mp4, _ := callThroughWith(t, callOpts{scenario: "softphone_pcmu.xml", clipFile: "av720p.flv", clip: clip, loops: 1,
+		audioArgs: []string{"-map", "0:a", "-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1", "-f", "rtp", "-payload_type", "0"}})
+	require.Len(t, flvs, 1)
+	for _, f := range []string{flvs[0], mp4} {
+		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
+		require.NoError(t, err)
+		v, a := probe.Stream("video"), probe.Stream("audio")
+		require.NotNil(t, v, f)
+		require.NotNil(t, a, f)
+		require.Equal(t, "h264", v.CodecName, f)
+		require.Equal(t, "aac", a.CodecName, f)
+		require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.5, "duration of %s", f)
+		offset := probe.StartTime(a.Index) - probe.StartTime(v.Index)
+		require.InDelta(t, 0, offset, 0.060, "audio starts with the picture in %s", f)
+		spans, err := peer.Silences(t, f)
+		require.NoError(t, err)
+		var silent float64
+		for _, s := range spans {
+			silent += math.Min(s.End, probe.Duration().Seconds()+probe.StartTime(a.Index)) - s.Start
+		}
+		t.Logf("%s: %d video, %d audio frames, %.2f s, audio %+.0f ms against video, %.2f s silent", filepath.Base(f), v.Frames(), a.Frames(),
+			probe.Duration().Seconds(), offset*1000, silent)
+		require.Less(t, silent, 0.3, "the caller's audio, not silence, in %s: %v", f, spans)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/media/stage"
+	"github.com/sipcast/sipcast/mixer"
 	"github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
@@ -640,8 +641,23 @@ func (c *call) start(note string) {
 	if note != "" {
 		c.b.log.Warn("conference: starting outputs: "+note, "call", c.id)
 	}
+	var transcode *mixer.Transcoder
+	var afterTranscode media.FrameWriter
 	if o.audio != nil && o.audio.Codec != media.CodecAAC {
-		o.audio = nil // not carried by the outputs (transcoding is not there yet)
+		if mixer.CanTranscode(o.audio.Codec) {
+			// G.711 or G.722: the outputs carry it transcoded to AAC.
+			tc, err := mixer.NewTranscoder(media.FrameWriterFunc(func(f *media.Frame) error { return afterTranscode.WriteFrame(f) }), o.audio.Codec)
+			if err == nil {
+				transcode = tc
+				tr := tc.Track()
+				o.audio = &tr
+			} else {
+				c.b.log.Warn("conference: audio not transcoded", "call", c.id, "err", err)
+				o.audio = nil
+			}
+		} else {
+			o.audio = nil // not carried by the outputs (Opus: not decoded in this build)
+		}
 	}
 	align := stage.AlignConfig{Video: o.video != nil}
 	if !c.b.cfg.NoSilence && o.video != nil {
@@ -660,6 +676,9 @@ func (c *call) start(note string) {
 	}
 	o.align = stage.NewAlign(media.FrameWriterFunc(c.out), align)
 	o.head = stage.NewMonotonic(stage.NewGate(o.align, c.requestKeyframe))
+	if transcode != nil {
+		afterTranscode, o.head = o.head, transcode
+	}
 	url, record := c.wantURL, c.wantRec && c.b.cfg.RecordDir != ""
 	if !c.controlled {
 		url, record = c.standaloneURL(), c.b.cfg.RecordDir != "" && (!o.recSet || o.recOn)
