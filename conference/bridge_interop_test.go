@@ -266,37 +266,58 @@ func TestInteropNginxRestartsMidCall(t *testing.T) {
 	}
 }
 
-// A softphone-shaped call: sipp offers PCMU + H.264 and ffmpeg sends the clip's audio as
-// G.711 µ-law. The stream nginx-rtmp records and our MP4 carry H.264 + AAC for the
-// whole call, decoded by ffmpeg: the audio is the clip's tone, not silence (it used to
-// be a silent track), and starts with the picture.
-func TestInteropPCMUCallTranscoded(t *testing.T) {
+// Softphone-shaped calls: sipp offers PCMU or G.722 (with H.264, and PCMU alone) and
+// ffmpeg sends the clip's audio in that codec. What nginx-rtmp records and our MP4 carry
+// AAC audio for the whole call (H.264 beside it when there is video, nothing invented
+// when there is none), decoded by ffmpeg: the clip's tone, not silence (it used to be a
+// silent track), starting with the picture.
+func TestInteropTranscodedCalls(t *testing.T) {
 	peer.Serialize(t)
 	peer.CheckNoLeaks(t)
-	clip, err := testmedia.AV720p()
+	av, err := testmedia.AV720p()
 	require.NoError(t, err)
-	flvs, mp4, _ := callThroughWith(t, callOpts{scenario: "softphone_pcmu.xml", clipFile: "av720p.flv", clip: clip, loops: 1,
-		audioArgs: []string{"-map", "0:a", "-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1", "-f", "rtp", "-payload_type", "0"}})
-	require.Len(t, flvs, 1)
-	for _, f := range []string{flvs[0], mp4} {
-		probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
-		require.NoError(t, err)
-		v, a := probe.Stream("video"), probe.Stream("audio")
-		require.NotNil(t, v, f)
-		require.NotNil(t, a, f)
-		require.Equal(t, "h264", v.CodecName, f)
-		require.Equal(t, "aac", a.CodecName, f)
-		require.InDelta(t, clip.Duration.Seconds(), probe.Duration().Seconds(), 0.5, "duration of %s", f)
-		offset := probe.StartTime(a.Index) - probe.StartTime(v.Index)
-		require.InDelta(t, 0, offset, 0.060, "audio starts with the picture in %s", f)
-		spans, err := peer.Silences(t, f)
-		require.NoError(t, err)
-		var silent float64
-		for _, s := range spans {
-			silent += math.Min(s.End, probe.Duration().Seconds()+probe.StartTime(a.Index)) - s.Start
-		}
-		t.Logf("%s: %d video, %d audio frames, %.2f s, audio %+.0f ms against video, %.2f s silent", filepath.Base(f), v.Frames(), a.Frames(),
-			probe.Duration().Seconds(), offset*1000, silent)
-		require.Less(t, silent, 0.3, "the caller's audio, not silence, in %s: %v", f, spans)
+	audio, err := testmedia.AudioOnly()
+	require.NoError(t, err)
+	pcmu := []string{"-map", "0:a", "-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1", "-f", "rtp", "-payload_type", "0"}
+	for _, c := range []struct {
+		name, scenario, file string
+		clip                 *testmedia.Clip
+		args                 []string
+	}{
+		{"PCMU and H.264", "softphone_pcmu.xml", "av720p.flv", av, pcmu},
+		{"G.722 and H.264", "softphone_g722.xml", "av720p.flv", av,
+			[]string{"-map", "0:a", "-c:a", "g722", "-ar", "16000", "-ac", "1", "-f", "rtp", "-payload_type", "9"}},
+		{"PCMU alone", "softphone_pcmu_audio.xml", "audio.flv", audio, pcmu},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			flvs, mp4, _ := callThroughWith(t, callOpts{scenario: c.scenario, clipFile: c.file, clip: c.clip, loops: 1, audioArgs: c.args})
+			require.Len(t, flvs, 1)
+			for _, f := range []string{flvs[0], mp4} {
+				probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
+				require.NoError(t, err)
+				v, a := probe.Stream("video"), probe.Stream("audio")
+				require.NotNil(t, a, f)
+				require.Equal(t, "aac", a.CodecName, f)
+				require.InDelta(t, c.clip.Duration.Seconds(), probe.Duration().Seconds(), 0.5, "duration of %s", f)
+				offset := 0.0
+				if c.clip.VideoFrames > 0 {
+					require.NotNil(t, v, f)
+					require.Equal(t, "h264", v.CodecName, f)
+					offset = probe.StartTime(a.Index) - probe.StartTime(v.Index)
+					require.InDelta(t, 0, offset, 0.060, "audio starts with the picture in %s", f)
+				} else {
+					require.Nil(t, v, "no video invented in %s", f)
+				}
+				spans, err := peer.Silences(t, f)
+				require.NoError(t, err)
+				var silent float64
+				for _, s := range spans {
+					silent += math.Min(s.End, probe.Duration().Seconds()+probe.StartTime(a.Index)) - s.Start
+				}
+				t.Logf("%s: %d audio frames, %.2f s, audio %+.0f ms against video, %.2f s silent", filepath.Base(f), a.Frames(),
+					probe.Duration().Seconds(), offset*1000, silent)
+				require.Less(t, silent, 0.3, "the caller's audio, not silence, in %s: %v", f, spans)
+			}
+		})
 	}
 }
