@@ -212,6 +212,18 @@ func (c *call) openSession(kind string, m *sdp.Media) (*media.Session, error) {
 
 // offerConfig is how the call makes its own offers (late offers, dialled legs): plain
 // RTP/AVP with separate RTCP, as sdp.Offer makes them.
+// AudioCodecs are the audio codecs a Bridge answers with, by preference: AAC (carried
+// as it is), then what it transcodes to AAC — Opus only in a build that decodes it
+// (mixer/opusdec), G.722, G.711. A caller that offers Opus and G.722 gets G.722 from
+// the default build, and its audio is heard.
+func AudioCodecs() []sdp.Codec {
+	cs := []sdp.Codec{{Name: "MP4A-LATM"}, {Name: "mpeg4-generic"}}
+	if mixer.CanTranscode(media.CodecOpus) {
+		cs = append(cs, sdp.Codec{Name: "opus", ClockRate: 48000})
+	}
+	return append(cs, sdp.Codec{Name: "G722", ClockRate: 8000}, sdp.Codec{Name: "PCMU", ClockRate: 8000}, sdp.Codec{Name: "PCMA", ClockRate: 8000})
+}
+
 func (c *call) offerConfig() sdp.Config {
 	cfg := c.sdpConfig()
 	cfg.SRTP, cfg.RTCPMux, cfg.Open = false, false, nil
@@ -222,7 +234,7 @@ func (c *call) offerConfig() sdp.Config {
 // its sessions opened from what was agreed (Open; Ports for our own offers), one m-line
 // of each kind.
 func (c *call) sdpConfig() sdp.Config {
-	return sdp.Config{Address: c.b.cfg.MediaIP, Resolution: c.b.cfg.Resolution, SRTP: true, RTCPMux: true,
+	return sdp.Config{Address: c.b.cfg.MediaIP, Resolution: c.b.cfg.Resolution, SRTP: true, RTCPMux: true, Audio: AudioCodecs(),
 		Ports: func(kind string, i int) (int, int) {
 			if i != 0 {
 				return 0, 0

@@ -8,6 +8,7 @@ import (
 	"github.com/sipcast/sipcast/mixer/aacenc"
 	"github.com/sipcast/sipcast/mixer/g711"
 	"github.com/sipcast/sipcast/mixer/g722"
+	"github.com/sipcast/sipcast/mixer/opusdec"
 	"github.com/sipcast/sipcast/mixer/resample"
 )
 
@@ -21,17 +22,21 @@ const DefaultBitrate = 64000
 // (measured against ffmpeg's g722 and ours: TestInteropTranscodeDecodedByFFmpeg).
 const g722Delay = 22 * time.Second / 16000
 
+// opusDelay is the look-ahead of libopus's encoder (6.5 ms: 312 samples at 48 kHz), the
+// delay an Opus stream's decoded audio has against its timestamps.
+const opusDelay = 312 * time.Second / 48000
+
 // maxGap bounds the silence a Transcoder fills for a gap in its input (lost packets, a
 // pause); a jump beyond it (a new timeline) starts the timeline over.
 const maxGap = 2 * time.Second
 
 // CanTranscode says whether a Transcoder takes the codec.
 func CanTranscode(c media.Codec) bool {
-	return c == media.CodecPCMU || c == media.CodecPCMA || c == media.CodecG722
+	return c == media.CodecPCMU || c == media.CodecPCMA || c == media.CodecG722 || c == media.CodecOpus && opusdec.Available
 }
 
-// Transcoder is a media.FrameWriter stage that turns a call's G.711 or G.722 audio into
-// AAC-LC (48 kHz mono) for the outputs: decode, resample, encode. Frames of other
+// Transcoder is a media.FrameWriter stage that turns a call's G.711, G.722 or (in the
+// build tagged opus) Opus audio into AAC-LC (48 kHz mono) for the outputs: decode, resample, encode. Frames of other
 // codecs (the video) pass through. The AAC keeps the input's timeline: a gap in the
 // input (lost packets) becomes silence of its length, and the encoder's priming frame
 // is left out, so the audio plays where it was sent (its first 21 ms fade in). Not
@@ -42,7 +47,8 @@ type Transcoder struct {
 	rate  int
 	law   g711.Codec
 	g722  *g722.Decoder
-	rs    *resample.Resampler
+	opus  *opusdec.Decoder
+	rs    *resample.Resampler // nil at 48 kHz
 	enc   *aacenc.Encoder
 	track media.Track
 
@@ -67,20 +73,28 @@ func NewTranscoder(w media.FrameWriter, in media.Codec) (*Transcoder, error) {
 		t.rate, t.law = 8000, g711.ALaw
 	case media.CodecG722:
 		t.rate, t.g722 = 16000, g722.NewDecoder()
+	case media.CodecOpus:
+		d, err := opusdec.New(1)
+		if err != nil {
+			return nil, err
+		}
+		t.rate, t.opus = 48000, d
 	default:
 		return nil, fmt.Errorf("mixer: no transcoding from %v", in)
 	}
 	var err error
-	if t.rs, err = resample.New(resample.Config{In: t.rate, Out: OutputRate, Channels: 1}); err != nil {
-		return nil, err
+	if t.rate != OutputRate {
+		if t.rs, err = resample.New(resample.Config{In: t.rate, Out: OutputRate, Channels: 1}); err != nil {
+			return nil, err
+		}
 	}
 	if t.enc, err = aacenc.New(aacenc.Config{SampleRate: OutputRate, Channels: 1, Bitrate: DefaultBitrate}); err != nil {
 		return nil, err
 	}
 	t.track = media.Track{Codec: media.CodecAAC, ClockRate: OutputRate, Channels: 1, Config: t.enc.AudioSpecificConfig()}
-	t.pcm = make([]int16, 0, 2048)
-	t.f32 = make([]float32, 0, 2048)
-	t.pending = make([]float32, 0, 4*aacenc.FrameSamples+OutputRate/10)
+	t.pcm = make([]int16, 0, opusdec.MaxFrameSamples)
+	t.f32 = make([]float32, 0, opusdec.MaxFrameSamples)
+	t.pending = make([]float32, 0, 4*aacenc.FrameSamples+opusdec.MaxFrameSamples+OutputRate/10)
 	return t, nil
 }
 
@@ -94,18 +108,27 @@ func (t *Transcoder) WriteFrame(f *media.Frame) error {
 		return t.w.WriteFrame(f)
 	}
 	t.pcm = t.pcm[:0]
-	if t.g722 != nil {
+	switch {
+	case t.g722 != nil:
 		t.pcm = t.g722.Decode(t.pcm, f.Data)
-	} else {
+	case t.opus != nil:
+		var err error
+		if t.pcm, err = t.opus.Decode(t.pcm, f.Data); err != nil {
+			return nil // a packet libopus refuses: the gap becomes silence at the next one
+		}
+	default:
 		t.pcm = t.law.Decode(t.pcm, f.Data)
 	}
 	dur := time.Duration(len(t.pcm)) * time.Second / time.Duration(t.rate)
 	switch gap := f.PTS - t.expect; {
 	case !t.started:
 		t.started, t.anchor, t.expect = true, f.PTS, f.PTS
-		if t.g722 != nil {
+		switch {
+		case t.g722 != nil:
 			// G.722's QMF delays the audio by 22 samples, the sender's half and ours.
 			t.anchor = max(0, t.anchor-g722Delay)
+		case t.opus != nil:
+			t.anchor = max(0, t.anchor-opusDelay) // libopus's encoder look-ahead
 		}
 	case gap > maxGap || gap < -maxGap:
 		t.anchor += gap // a new timeline: the samples go on, their times move with it
@@ -129,15 +152,22 @@ func (t *Transcoder) feed(pcm []int16, silence int) error {
 	for range silence {
 		t.f32 = append(t.f32, 0)
 		if len(t.f32) == cap(t.f32) {
-			t.pending = t.rs.Process(t.pending, t.f32)
+			t.pending = t.resample(t.pending, t.f32)
 			t.f32 = t.f32[:0]
 			if err := t.encodeReady(); err != nil {
 				return err
 			}
 		}
 	}
-	t.pending = t.rs.Process(t.pending, t.f32)
+	t.pending = t.resample(t.pending, t.f32)
 	return t.encodeReady()
+}
+
+func (t *Transcoder) resample(dst, src []float32) []float32 {
+	if t.rs == nil {
+		return append(dst, src...)
+	}
+	return t.rs.Process(dst, src)
 }
 
 func (t *Transcoder) encodeReady() error {
