@@ -140,7 +140,7 @@ func checkDecodedLag(t *testing.T, ffmpeg string, codec media.Codec, frames []me
 	offset := frames[0].PTS - time.Second // where the first AAC frame's samples belong
 	for _, f := range frames {
 		n := len(f.Data) + 7
-		adts = append(adts, 0xff, 0xf1, 1<<6|3<<2|0, byte(1<<6|n>>11), byte(n>>3), byte((n&7)<<5|0x1f), 0xfc)
+		adts = append(adts, 0xff, 0xf1, 1<<6|3<<2, byte(1<<6|n>>11), byte(n>>3), byte((n&7)<<5|0x1f), 0xfc)
 		adts = append(adts, f.Data...)
 	}
 	dir := t.TempDir()
