@@ -44,7 +44,23 @@ type Encoder struct {
 	gain    [2]int
 	cbs     [2][49]uint8
 	frames  int64
+	pad     int // bytes of fill elements in the frame being written (their headers included)
+	stats   Stats
 }
+
+// Stats count what an Encoder made.
+type Stats struct {
+	// Frames encoded; CodedBits their bits but fill; FillBits the bits spent on fill
+	// elements to hold the bitrate (silence, a band-limited source).
+	Frames              int64
+	CodedBits, FillBits int64
+	// CodedBands counts the scalefactor bands with spectrum coded (not the zero book):
+	// the bands a source's content reaches.
+	CodedBands int64
+}
+
+// Stats returns the counters.
+func (e *Encoder) Stats() Stats { return e.stats }
 
 // New returns an encoder for cfg.
 func New(cfg Config) (*Encoder, error) {
@@ -110,8 +126,25 @@ func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 	}
 	avail := e.budget + e.reserve
 	bits := e.fit(avail)
+	// Constant bitrate: what the reservoir cannot keep is spent on fill elements, so
+	// the stream holds its rate through silence too (the decoder's buffer model).
+	e.pad = 0
+	if over := avail - bits - e.maxRes; over > 0 {
+		e.pad = over / 8
+		bits += e.pad * 8
+	}
 	e.reserve = min(e.maxRes, max(0, avail-bits))
 	e.frames++
+	e.stats.Frames++
+	e.stats.CodedBits += int64(bits - e.pad*8)
+	e.stats.FillBits += int64(e.pad * 8)
+	for c := range ch {
+		for b := range e.maxSFB {
+			if e.cbs[c][b] != 0 {
+				e.stats.CodedBands++
+			}
+		}
+	}
 	return e.write(), nil
 }
 
@@ -306,6 +339,7 @@ func (e *Encoder) write() []byte {
 		e.writeICS(0, false)
 		e.writeICS(1, false)
 	}
+	e.writeFill(e.pad)
 	w.write(7, 3) // ID_END
 	e.out = w.bytes()
 	return e.out
@@ -394,4 +428,36 @@ func boolBit(b bool) uint32 {
 		return 1
 	}
 	return 0
+}
+
+// writeFill writes fill elements (ID_FIL, extension type FILL) of n bytes in all, their
+// headers included (7 bits, 15 more with an escaped count).
+func (e *Encoder) writeFill(n int) {
+	w := &e.w
+	for n > 1 {
+		// One element: header 7 bits (15 when escaped) and count payload bytes.
+		count := min(n-1, 269)
+		if count >= 15 {
+			count = min(n-2, 269)
+		}
+		if count <= 0 {
+			return
+		}
+		w.write(6, 3) // ID_FIL
+		if count < 15 {
+			w.write(uint32(count), 4)
+		} else {
+			w.write(15, 4)
+			w.write(uint32(count-14), 8)
+		}
+		w.write(0, 8) // extension_type FILL, fill_nibble
+		for range count - 1 {
+			w.write(0xa5, 8)
+		}
+		used := (7 + 8*count + 7) / 8
+		if count >= 15 {
+			used = (15 + 8*count + 7) / 8
+		}
+		n -= used
+	}
 }

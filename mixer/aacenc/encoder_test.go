@@ -131,21 +131,45 @@ func TestInteropStereoDecodedByFFmpeg(t *testing.T) {
 	require.InDelta(t, 128000, br, 128000*0.05)
 }
 
-// Silence costs next to nothing, and a band-limited source (telephone speech, up to
-// 3.4 kHz) less than full-band audio at the same target: the bits follow the content.
+// A constant bitrate is held whatever the source (silence too: fill elements take what
+// the reservoir cannot), and a band-limited source (telephone speech, up to 3.4 kHz)
+// costs less than full-band audio: fewer bands are coded (the rest is the zero book,
+// free), so the same bits quantize it finer.
 func TestBandLimitedCostsLess(t *testing.T) {
-	e, err := aacenc.New(aacenc.Config{SampleRate: 48000, Channels: 1, Bitrate: 64000})
-	require.NoError(t, err)
-	frame := make([]float32, aacenc.FrameSamples)
-	silent := 0
-	for range 10 {
-		f, err := e.Encode(frame)
+	coded := func(f func(i int) float64) (bands, bits int64) {
+		e, err := aacenc.New(aacenc.Config{SampleRate: 48000, Channels: 1, Bitrate: 64000})
 		require.NoError(t, err)
-		silent = max(silent, len(f))
+		frame := make([]float32, aacenc.FrameSamples)
+		for k := range 50 {
+			for i := range frame {
+				frame[i] = float32(f(k*aacenc.FrameSamples + i))
+			}
+			_, err := e.Encode(frame)
+			require.NoError(t, err)
+		}
+		st := e.Stats()
+		require.EqualValues(t, 50, st.Frames)
+		// The bitrate is held, but for what the bit reservoir (at most 6144 bits) still holds.
+		require.InDelta(t, 50*64000*1024/48000, st.CodedBits+st.FillBits, 6144, "the bitrate is held")
+		return st.CodedBands, st.CodedBits
 	}
-	require.Less(t, silent, 16, "a silent frame's bytes")
-	_, err = e.Encode(frame[:10])
-	require.Error(t, err)
+	silentBands, silentBits := coded(func(int) float64 { return 0 })
+	phone, _ := coded(func(i int) float64 { // tones up to 3.4 kHz
+		x := float64(i) / 48000
+		return 0.1*math.Sin(2*math.Pi*300*x) + 0.1*math.Sin(2*math.Pi*1200*x) + 0.1*math.Sin(2*math.Pi*3300*x)
+	})
+	full, _ := coded(func(i int) float64 { // the same, and tones up to 15 kHz
+		x := float64(i) / 48000
+		return 0.06*math.Sin(2*math.Pi*300*x) + 0.06*math.Sin(2*math.Pi*1200*x) + 0.06*math.Sin(2*math.Pi*3300*x) +
+			0.06*math.Sin(2*math.Pi*7000*x) + 0.06*math.Sin(2*math.Pi*11000*x) + 0.06*math.Sin(2*math.Pi*15000*x)
+	})
+	t.Logf("coded bands in 50 frames: silence %d (%d bits but fill), band-limited %d, full band %d", silentBands, silentBits, phone, full)
+	require.Zero(t, silentBands)
+	require.Less(t, phone, full)
+	e, err := aacenc.New(aacenc.Config{SampleRate: 48000, Channels: 1})
+	require.NoError(t, err)
+	_, err = e.Encode(make([]float32, 10))
+	require.Error(t, err, "a frame is 1024 samples")
 }
 
 // A frame through an Encoder that has run allocates nothing.
