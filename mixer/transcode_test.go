@@ -14,6 +14,7 @@ import (
 
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/media"
+	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/mixer"
 	"github.com/sipcast/sipcast/mixer/g711"
 	"github.com/sipcast/sipcast/mixer/g722"
@@ -139,9 +140,9 @@ func checkDecodedLag(t *testing.T, ffmpeg string, codec media.Codec, frames []me
 	var adts []byte
 	offset := frames[0].PTS - time.Second // where the first AAC frame's samples belong
 	for _, f := range frames {
-		n := len(f.Data) + 7
-		adts = append(adts, 0xff, 0xf1, 1<<6|3<<2, byte(1<<6|n>>11), byte(n>>3), byte((n&7)<<5|0x1f), 0xfc)
-		adts = append(adts, f.Data...)
+		var err error
+		adts, err = aac.AppendADTS(adts, aac.Config{ObjectType: aac.ObjectTypeAACLC, SampleRate: 48000, Channels: 1}, f.Data)
+		require.NoError(t, err)
 	}
 	dir := t.TempDir()
 	in := filepath.Join(dir, "a.aac")

@@ -13,19 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/media/aac"
 	"github.com/sipcast/sipcast/mixer/aacenc"
 )
 
-// adts wraps raw_data_blocks in ADTS headers (ISO/IEC 13818-7) so that ffmpeg reads
-// them as a file.
+// adts wraps raw_data_blocks in ADTS headers so that ffmpeg reads them as a file.
 func adts(frames [][]byte, rate, channels int) []byte {
-	sfi := map[int]int{48000: 3, 44100: 4}[rate]
 	var out []byte
 	for _, f := range frames {
-		n := len(f) + 7
-		out = append(out, 0xff, 0xf1, byte(1<<6|sfi<<2|channels>>2), byte((channels&3)<<6|n>>11),
-			byte(n>>3), byte((n&7)<<5|0x1f), 0xfc)
-		out = append(out, f...)
+		out, _ = aac.AppendADTS(out, aac.Config{ObjectType: aac.ObjectTypeAACLC, SampleRate: rate, Channels: channels}, f)
 	}
 	return out
 }
