@@ -12,6 +12,7 @@ import (
 
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/aac"
+	"github.com/sipcast/sipcast/media/rtpdtmf"
 	"github.com/sipcast/sipcast/media/stage"
 	"github.com/sipcast/sipcast/mixer"
 	"github.com/sipcast/sipcast/recording"
@@ -183,7 +184,7 @@ func (c *call) openSession(kind string, m *sdp.Media) (*media.Session, error) {
 		media.WithClock(c.clock), media.WithFrames(c.onFrame), media.WithPolledFrames(c.onPolledFrame),
 		media.WithMediaTimeouts(b.cfg.MediaTimeout, b.cfg.MediaTimeout),
 		media.WithSessionEvents(c.onSessionEvent),
-		media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp))
+		media.WithKeyframeHook(c.kickKeyframe), media.WithRTCPApp(c.onApp), media.WithDTMF(c.onDTMF))
 	if b.cfg.Ports != nil {
 		opts = append(opts, media.WithPortAllocator(b.cfg.Ports))
 	}
@@ -272,6 +273,12 @@ func (c *call) setupMedia(ms []sdp.Media) error {
 		if err := s.AddTrack(m.TrackConfig()); err != nil {
 			c.sessMu.Unlock()
 			return err
+		}
+		if m.Kind == "audio" && m.DTMFPayloadType != 0 {
+			// Key presses (RFC 4733) beside the audio: EventDTMF.
+			if err := s.AddTrack(media.TrackConfig{PayloadType: m.DTMFPayloadType, Encoding: media.EncodingTelephoneEvent, ClockRate: m.ClockRate}); err != nil {
+				c.b.log.Warn("conference: telephone-event not received", "call", c.id, "err", err)
+			}
 		}
 		s.SetRemote(m.RemoteRTP, m.RemoteRTCP)
 		used[m.Kind] = true
@@ -402,6 +409,14 @@ func (c *call) onSessionEvent(e media.SessionEvent) {
 		})
 	case media.EventBye:
 		c.b.log.Info("conference: RTCP BYE from the caller", "call", c.id)
+	}
+}
+
+// onDTMF reports a key press when the key is released (the media goroutine; the event
+// queue takes it without blocking).
+func (c *call) onDTMF(e rtpdtmf.Event) {
+	if d := e.Digit(); e.End && d != 0 {
+		c.b.emit(Event{Type: EventDTMF, CallID: c.id, Remote: c.remote, Digit: string(d)})
 	}
 }
 

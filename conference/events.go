@@ -21,6 +21,9 @@ const (
 	// EventOutputFailed: an application output (Config.Outputs) returned an error and
 	// gets no more frames of the call.
 	EventOutputFailed
+	// EventDTMF: the caller pressed a key (RFC 4733 telephone-event), reported when the
+	// key is released, in order: Digit says which.
+	EventDTMF
 )
 
 func (t EventType) String() string {
@@ -43,6 +46,8 @@ func (t EventType) String() string {
 		return "recording failed"
 	case EventOutputFailed:
 		return "output failed"
+	case EventDTMF:
+		return "DTMF"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -63,6 +68,8 @@ type Event struct {
 	// Err is why a call ended (EventCallEnded): the dialog's *sip.EndError, which
 	// unwraps to its class (sip.ErrHangupLocal, sip.ErrHangupRemote, ...).
 	Err error
+	// Digit is the key of EventDTMF: 0-9, *, #, A-D.
+	Digit string
 }
 
 // String renders the event as a log line in the manner of the CMS streamer's.
@@ -75,6 +82,8 @@ func (e Event) String() string {
 		s += " to " + e.URL
 	case EventRecordingStarted, EventRecordingFinished, EventRecordingFailed:
 		s += ": " + e.Path
+	case EventDTMF:
+		s += " " + e.Digit
 	}
 	if e.Reason != "" {
 		s += " (" + e.Reason + ")"
