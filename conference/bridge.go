@@ -49,6 +49,12 @@ type Config struct {
 	// as YouTube expect audio), and gaps in a call's AAC audio (audio starting late, or
 	// pausing) are filled with silence so that players never stall.
 	NoSilence bool
+	// NoGeneratedAudio turns off the audio sent to callers: by default a caller whose
+	// audio is G.711, G.722 or Opus gets 20 ms packets of silence in its codec from the
+	// answer on (with Sender Reports), so that NAT paths open, RFC 4733 key presses have
+	// a stream beside them, and endpoints that hang up on a silent line keep the call;
+	// the audio m-line is answered sendrecv (recvonly with NoGeneratedAudio).
+	NoGeneratedAudio bool
 	// MediaTimeout ends a call whose media stopped for this long (default 30 s).
 	MediaTimeout time.Duration
 	// PollInterval is how often one shared goroutine drains every call's RTP sockets

@@ -3,12 +3,17 @@ package conference
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 
 	"github.com/sipcast/sipcast/media"
 	"github.com/sipcast/sipcast/media/aac"
@@ -95,6 +100,11 @@ type call struct {
 	infoURL string
 	infoPub *rtmp.Publisher
 	infoRec *recording.Recorder
+	// gen makes the audio sent to the caller (Config.NoGeneratedAudio), in payload type
+	// genPT on genSession; nil when none is sent.
+	gen        *mixer.SilenceSource
+	genPT      uint8
+	genSession *media.Session
 	// infoTracks are the outputs' tracks (copies), as the media announced them.
 	infoTracks []media.Track
 	started    time.Time
@@ -235,7 +245,11 @@ func (c *call) offerConfig() sdp.Config {
 // its sessions opened from what was agreed (Open; Ports for our own offers), one m-line
 // of each kind.
 func (c *call) sdpConfig() sdp.Config {
-	return sdp.Config{Address: c.b.cfg.MediaIP, Resolution: c.b.cfg.Resolution, SRTP: true, RTCPMux: true, Audio: AudioCodecs(),
+	audioDir := "sendrecv"
+	if c.b.cfg.NoGeneratedAudio {
+		audioDir = ""
+	}
+	return sdp.Config{Address: c.b.cfg.MediaIP, Resolution: c.b.cfg.Resolution, SRTP: true, RTCPMux: true, Audio: AudioCodecs(), AudioDirection: audioDir,
 		Ports: func(kind string, i int) (int, int) {
 			if i != 0 {
 				return 0, 0
@@ -273,6 +287,11 @@ func (c *call) setupMedia(ms []sdp.Media) error {
 		if err := s.AddTrack(m.TrackConfig()); err != nil {
 			c.sessMu.Unlock()
 			return err
+		}
+		if m.Kind == "audio" && (m.Direction == "sendrecv" || m.Direction == "sendonly") && !c.b.cfg.NoGeneratedAudio {
+			if src, err := mixer.NewSilenceSource(media.Encoding(m.Codec).Codec()); err == nil {
+				c.gen, c.genPT, c.genSession = src, m.PayloadType, s
+			}
 		}
 		if m.Kind == "audio" && m.DTMFPayloadType != 0 {
 			// Key presses (RFC 4733) beside the audio: EventDTMF.
@@ -412,6 +431,49 @@ func (c *call) onSessionEvent(e media.SessionEvent) {
 	}
 }
 
+// generate sends the caller 20 ms packets of silence in its codec, and a Sender Report
+// every 5 s, until the call ends (one of the call's background goroutines).
+func (c *call) generate() {
+	var r [10]byte
+	_, _ = rand.Read(r[:])
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.genPT, Marker: true,
+		SequenceNumber: binary.BigEndian.Uint16(r[0:]), Timestamp: binary.BigEndian.Uint32(r[2:]), SSRC: binary.BigEndian.Uint32(r[6:])}}
+	tick := time.NewTicker(mixer.FramePeriod * time.Millisecond)
+	defer tick.Stop()
+	var packets, octets uint32
+	nextSR := time.Now().Add(time.Second)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.sig.Done():
+			return
+		case now := <-tick.C:
+			payload, step := c.gen.Next()
+			p.Payload = payload
+			if c.genSession.WriteRTP(&p) == nil {
+				packets++
+				octets += uint32(len(payload))
+			}
+			p.Marker = false
+			p.SequenceNumber++
+			p.Timestamp += step
+			if now.After(nextSR) {
+				nextSR = now.Add(5 * time.Second)
+				_ = c.genSession.WriteRTCP(&rtcp.SenderReport{SSRC: p.SSRC, NTPTime: ntp(now), RTPTime: p.Timestamp,
+					PacketCount: packets, OctetCount: octets})
+			}
+		}
+	}
+}
+
+// ntp is t as a 64-bit NTP timestamp (RFC 3550 §4).
+func ntp(t time.Time) uint64 {
+	secs := uint64(t.Unix()) + 2208988800
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return secs<<32 | frac
+}
+
 // onDTMF reports a key press when the key is released (the media goroutine; the event
 // queue takes it without blocking).
 func (c *call) onDTMF(e rtpdtmf.Event) {
@@ -534,6 +596,9 @@ func (c *call) run() {
 			}
 		case <-c.sig.Done():
 		}
+	}
+	if c.gen != nil {
+		c.background(c.generate)
 	}
 	timeout := time.NewTimer(c.b.cfg.StartTimeout)
 	defer timeout.Stop()

@@ -24,9 +24,14 @@ func pcmuOffer(offer string) string {
 		"m=audio $1 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendonly\r\n")
 }
 
-// A PCMU caller presses 1, 2, #, 9 (RFC 4733: each key's packets, its three end packets,
-// some of them duplicated) between audio packets: the Bridge reports each key once, in
-// order, when it is released.
+// pcmuSendrecvOffer is pcmuOffer for a caller that also receives (rtcp-mux).
+func pcmuSendrecvOffer(offer string) string {
+	return regexp.MustCompile(`a=sendonly\r\n`).ReplaceAllString(pcmuOffer(offer), "a=sendrecv\r\na=rtcp-mux\r\n")
+}
+
+// A PCMU caller that receives only the Bridge's generated audio presses 1, 2, #, 9
+// (RFC 4733: each key's packets, its three end packets, some of them duplicated)
+// between audio packets: the Bridge reports each key once, in order, on release.
 func TestDTMFEventsGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	clip, err := testmedia.AV720p()
@@ -37,9 +42,14 @@ func TestDTMFEventsGoOnly(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	call, err := siptest.Dial(ctx, b.UA().UDPAddr().String(), clip, siptest.Options{NoVideo: true, EditOffer: pcmuOffer})
+	call, err := siptest.Dial(ctx, b.UA().UDPAddr().String(), clip, siptest.Options{NoVideo: true, EditOffer: pcmuSendrecvOffer})
 	require.NoError(t, err)
 	defer call.Close()
+	buf := make([]byte, 2048)
+	require.NoError(t, call.Conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	n, _, err := call.Conn.ReadFromUDP(buf) // the Bridge's generated audio is there before any key
+	require.NoError(t, err)
+	require.Greater(t, n, 12)
 	dst := call.Sender.Audio.RTP
 	seq, ts := uint16(1000), uint32(5000)
 	send := func(pt uint8, marker bool, stamp uint32, payload []byte) {
@@ -91,5 +101,73 @@ func TestDTMFEventsGoOnly(t *testing.T) {
 			require.Equal(t, "call "+e.CallID+": DTMF "+e.Digit, e.String())
 			break
 		}
+	}
+}
+
+// A PCMU caller that offers to receive (sendrecv, rtcp-mux) is answered sendrecv and
+// gets 20 ms packets of µ-law silence from the answer on, in sequence, and a Sender
+// Report for them; one that only sends (sendonly), or any with NoGeneratedAudio, is
+// answered recvonly.
+func TestGeneratedAudioGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	sendrecv := pcmuSendrecvOffer
+	for _, c := range []struct {
+		name  string
+		edit  func(string) string
+		noGen bool
+		want  bool
+	}{{"sendrecv", sendrecv, false, true}, {"sendonly", pcmuOffer, false, false}, {"turned off", sendrecv, true, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, NoGeneratedAudio: c.noGen})
+			require.NoError(t, err)
+			defer b.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			call, err := siptest.Dial(ctx, b.UA().UDPAddr().String(), clip, siptest.Options{NoVideo: true, EditOffer: c.edit})
+			require.NoError(t, err)
+			defer call.Close()
+			// The caller sends a little PCMU too, so that the Bridge latches on it.
+			silence := g711.ULaw.Encode(nil, make([]int16, 160))
+			p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 7}, Payload: silence}
+			raw, _ := p.Marshal()
+			_, err = call.Conn.WriteToUDP(raw, call.Sender.Audio.RTP)
+			require.NoError(t, err)
+
+			answer := string(call.Answer)
+			if !c.want {
+				// The answer says the Bridge will not send (and it sends only what it says).
+				require.Contains(t, answer, "a=recvonly")
+				require.NotContains(t, answer, "a=sendrecv")
+				return
+			}
+			require.Contains(t, answer, "a=sendrecv")
+			var got []rtp.Packet
+			sr := false
+			buf := make([]byte, 2048)
+			for len(got) < 60 {
+				require.NoError(t, call.Conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+				n, _, err := call.Conn.ReadFromUDP(buf)
+				require.NoError(t, err, "generated audio stopped after %d packets", len(got))
+				if buf[1] >= 192 && buf[1] <= 223 {
+					sr = sr || buf[1] == 200
+					continue
+				}
+				var q rtp.Packet
+				require.NoError(t, q.Unmarshal(append([]byte(nil), buf[:n]...)))
+				got = append(got, q)
+			}
+			for i, q := range got {
+				require.EqualValues(t, 0, q.PayloadType)
+				require.Equal(t, silence, q.Payload)
+				if i > 0 {
+					require.Equal(t, got[i-1].SequenceNumber+1, q.SequenceNumber)
+					require.Equal(t, got[i-1].Timestamp+160, q.Timestamp)
+					require.Equal(t, got[0].SSRC, q.SSRC)
+				}
+			}
+			require.True(t, sr, "a Sender Report for the generated audio")
+		})
 	}
 }

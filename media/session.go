@@ -451,6 +451,11 @@ func (s *Session) sendRTCP(pkts ...rtcp.Packet) error {
 	return err
 }
 
+// WriteRTCP sends a compound RTCP packet to the remote RTCP address (SRTCP with
+// WithSRTPSend), for example the Sender Reports of what WriteRTP sent. It is safe for
+// concurrent use.
+func (s *Session) WriteRTCP(pkts ...rtcp.Packet) error { return s.sendRTCP(pkts...) }
+
 // WriteRTP sends an RTP packet to the remote address (encrypted with WithSRTPSend when
 // SRTP is on). Use it to talk back (mixers, relays) and to start media early so that NATs
 // open and peers that wait for RTP start sending (Flashphoner's rtp_session_init_always).

@@ -52,7 +52,8 @@ type TrackConfig struct {
 }
 
 // codec returns the frame codec of an encoding.
-func (e Encoding) codec() Codec {
+// Codec is the codec an encoding name carries (CodecUnknown for none sipcast knows).
+func (e Encoding) Codec() Codec {
 	switch Encoding(strings.ToLower(string(e))) {
 	case "h264":
 		return CodecH264
@@ -172,7 +173,7 @@ func (t *track) init() error {
 }
 
 func newTrack(cfg TrackConfig) (*track, error) {
-	t := &track{cfg: cfg, codec: cfg.Encoding.codec(), cid: cfg.clockID()}
+	t := &track{cfg: cfg, codec: cfg.Encoding.Codec(), cid: cfg.clockID()}
 	if cfg.ClockRate <= 0 {
 		return nil, fmt.Errorf("media: track %d: clock rate %d", cfg.PayloadType, cfg.ClockRate)
 	}
@@ -587,7 +588,7 @@ func (t *track) heldUntil(c *Clock) time.Time {
 // clock that a call's audio and video sessions share.
 func (c TrackConfig) clockID() uint32 {
 	id := uint32(c.PayloadType)
-	if c.Encoding.codec().IsVideo() {
+	if c.Encoding.Codec().IsVideo() {
 		id |= 1 << 8
 	}
 	return id

@@ -63,6 +63,9 @@ type Config struct {
 	// Direction is what the endpoint wants to do with media (default recvonly: it
 	// receives and sends nothing, like a streamer or recorder).
 	Direction string
+	// AudioDirection, when set, is Direction for audio m-lines (a streamer that sends its
+	// callers generated audio but no video: "sendrecv").
+	AudioDirection string
 	// RTCPMux accepts rtcp-mux when offered.
 	RTCPMux bool
 	// SRTP accepts RTP/SAVP offers (with SDES keys); otherwise they are rejected.
@@ -421,7 +424,11 @@ func answerMedia(sd *psdp.SessionDescription, md *psdp.MediaDescription, cfg *Co
 			offeredDir = d
 		}
 	}
-	res.Direction = answerDirection(offeredDir, cfg.Direction)
+	want := cfg.Direction
+	if res.Kind == "audio" && cfg.AudioDirection != "" {
+		want = cfg.AudioDirection
+	}
+	res.Direction = answerDirection(offeredDir, want)
 	attrs = append(attrs, psdp.Attribute{Key: res.Direction})
 	for _, b := range md.Bandwidth {
 		if b.Type == "AS" {
