@@ -108,8 +108,17 @@ func TestHostileRTMPCommandsBeforeConnect(t *testing.T) {
 	// connection never runs.
 	c, err := dialRaw(t, addr)
 	require.NoError(t, err)
-	c.command(0, connectCmd("live")...)
-	c.command(1, "publish", 0.0, nil, "stolen", "live")
+	// Both in one write: the server may close as soon as it has refused the connect,
+	// and a second write would then race with its close (a broken pipe, seen in CI).
+	var both bytes.Buffer
+	w := chunk.NewWriter(&both)
+	for i, cmd := range [][]any{connectCmd("live"), {"publish", 0.0, nil, "stolen", "live"}} {
+		b, err := amf0.Marshal(nil, cmd...)
+		require.NoError(t, err)
+		require.NoError(t, w.WriteMessage(message.ChunkStreamCommand, message.TypeCommandAMF0, 0, uint32(i), nil, b)) // the publish on stream 1
+	}
+	_, err = c.nc.Write(both.Bytes())
+	require.NoError(t, err)
 	name, code, err := c.reply()
 	require.NoError(t, err)
 	require.Equal(t, "_error", name)
