@@ -41,6 +41,9 @@ type callOpts struct {
 	srtpKey            string
 	// audioArgs replace ffmpeg's audio output options (AAC copied as mpeg4-generic).
 	audioArgs []string
+	// defaultURL gives the Bridge nginx's stream as its default (Config.StreamURL), for
+	// scenarios that carry no x-cisco-stream.
+	defaultURL bool
 }
 
 func callThroughWith(t *testing.T, o callOpts) (flvs []string, mp4 string, events []string) {
@@ -54,8 +57,11 @@ func callThroughWith(t *testing.T, o callOpts) (flvs []string, mp4 string, event
 	if o.tcp {
 		sipOpts = append(sipOpts, sip.WithTCP("127.0.0.1:0"))
 	}
-	b, err := conference.New(conference.Config{SIP: sipOpts, RecordDir: recDir,
-		SpaceID: func(*sip.Call) string { return "77" }, Events: ev.add})
+	cfg := conference.Config{SIP: sipOpts, RecordDir: recDir, SpaceID: func(*sip.Call) string { return "77" }, Events: ev.add}
+	if o.defaultURL {
+		cfg.StreamURL = ng.URL("SpaceStream77")
+	}
+	b, err := conference.New(cfg)
 	require.NoError(t, err)
 	defer b.Close()
 	ac, err := aac.ParseConfig(clip.AudioConfig)
@@ -266,8 +272,9 @@ func TestInteropNginxRestartsMidCall(t *testing.T) {
 	}
 }
 
-// Softphone-shaped calls: sipp offers PCMU or G.722 (with H.264, and PCMU alone) and
-// ffmpeg sends the clip's audio in that codec. What nginx-rtmp records and our MP4 carry
+// Softphone-shaped calls: sipp offers PCMU or G.722 (with H.264, and PCMU alone), with
+// no x-cisco-stream (the Bridge streams to its default URL, as examples/streamer
+// -stream-url does), and ffmpeg sends the clip's audio in that codec. What nginx-rtmp records and our MP4 carry
 // AAC audio for the whole call (H.264 beside it when there is video, nothing invented
 // when there is none), decoded by ffmpeg: the clip's tone, not silence (it used to be a
 // silent track), starting with the picture.
@@ -290,7 +297,7 @@ func TestInteropTranscodedCalls(t *testing.T) {
 		{"PCMU alone", "softphone_pcmu_audio.xml", "audio.flv", audio, pcmu},
 	} {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
-			flvs, mp4, _ := callThroughWith(t, callOpts{scenario: c.scenario, clipFile: c.file, clip: c.clip, loops: 1, audioArgs: c.args})
+			flvs, mp4, _ := callThroughWith(t, callOpts{scenario: c.scenario, clipFile: c.file, clip: c.clip, loops: 1, audioArgs: c.args, defaultURL: true})
 			require.Len(t, flvs, 1)
 			for _, f := range []string{flvs[0], mp4} {
 				probe, err := peer.FFprobe(t, time.Minute, f, "-show_packets")
