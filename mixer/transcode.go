@@ -26,9 +26,12 @@ const g722Delay = 22 * time.Second / 16000
 // delay an Opus stream's decoded audio has against its timestamps.
 const opusDelay = 312 * time.Second / 48000
 
-// maxGap bounds the silence a Transcoder fills for a gap in its input (lost packets, a
-// pause); a jump beyond it (a new timeline) starts the timeline over.
-const maxGap = 2 * time.Second
+// maxGap bounds the silence a Transcoder makes for a gap in its input (lost packets):
+// a longer gap (a pause, silence suppression, a new timeline) moves the timeline on
+// without making any, and the outputs' Align stage fills it with silent AAC frames,
+// which cost nothing to make. The bound also caps the work a caller's timestamps can
+// ask for: at most 200 ms of audio made per packet received.
+const maxGap = 200 * time.Millisecond
 
 // CanTranscode says whether a Transcoder takes the codec.
 func CanTranscode(c media.Codec) bool {

@@ -186,3 +186,29 @@ func TestOpusOnlyWhenBuilt(t *testing.T) {
 		require.ErrorIs(t, err, opusdec.ErrNotBuilt)
 	}
 }
+
+// A gap longer than 200 ms (a pause, or a caller's timestamps asking for a lot of
+// silence) moves the timeline on without making any: the frames after it are timed
+// after the gap, and only what was sent was encoded.
+func TestTranscodeLongGapMovesTimeline(t *testing.T) {
+	var out collect
+	tc, err := mixer.NewTranscoder(&out, media.CodecPCMU)
+	require.NoError(t, err)
+	data := g711.ULaw.Encode(nil, tone(8000, 0.02))
+	write := func(pts time.Duration) {
+		require.NoError(t, tc.WriteFrame(&media.Frame{Codec: media.CodecPCMU, PTS: pts, DTS: pts, Data: data}))
+	}
+	for i := range 50 { // 1 s
+		write(time.Duration(i) * 20 * time.Millisecond)
+	}
+	before := len(out.frames)
+	for i := range 50 { // a second more, after a gap of 1.5 s
+		write(2500*time.Millisecond + time.Duration(i)*20*time.Millisecond)
+	}
+	after := out.frames[before:]
+	require.InDelta(t, 47, len(after), 2, "about a second of AAC for a second of input, not 2.5")
+	require.Greater(t, after[len(after)-1].PTS, 3*time.Second, "timed after the gap")
+	for i := 1; i < len(out.frames); i++ {
+		require.Greater(t, out.frames[i].PTS, out.frames[i-1].PTS)
+	}
+}
