@@ -70,7 +70,7 @@ func callThroughWith(t *testing.T, o callOpts) (flvs []string, mp4 string, event
 	sippArgs := []string{"-sf", filepath.Join("testdata", scenario),
 		"-key", "stream", ng.URL("SpaceStream77"), "-key", "config", hex.EncodeToString(clip.AudioConfig),
 		"-key", "channels", strconv.Itoa(ac.Channels),
-		"-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreePort(t)),
+		"-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreeUDPPorts(t, 4)),
 		"-m", "1", "-timeout", "120s", "-timeout_error", "-nostdin"}
 	if o.tcp {
 		target = b.UA().TCPAddr().String()

@@ -167,7 +167,7 @@ func TestInteropTMSFlow(t *testing.T) {
 		SipProxy: fmt.Sprintf("127.0.0.1:%d", sippPort), SipControlEncryption: "auto", FailureAction: "stop"}, "")
 	require.NoError(t, err)
 	callee := peer.Start(t, sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(sippPort),
-		"-mp", strconv.Itoa(peer.FreePort(t)), "-m", "1", "-timeout", "120s", "-timeout_error", "-nostdin")
+		"-mp", strconv.Itoa(peer.FreeUDPPorts(t, 4)), "-m", "1", "-timeout", "120s", "-timeout_error", "-nostdin")
 
 	// Discovery.
 	checkStatus(t, r.do(t, "GET", "/api/v1/system/status", ""), 0)
@@ -322,7 +322,7 @@ func TestInteropStreamingThroughTheAPI(t *testing.T) {
 	p := peer.Start(t, sipp, r.bridge.UA().UDPAddr().String(), "-sf", filepath.Join("testdata", "endpoint_call.xml"),
 		"-key", "space", "board.room", "-key", "config", hex.EncodeToString(clip.AudioConfig),
 		"-key", "channels", strconv.Itoa(ac.Channels),
-		"-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreePort(t)),
+		"-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreeUDPPorts(t, 4)),
 		"-m", "1", "-timeout", "120s", "-timeout_error", "-nostdin")
 	var calls []cmsapi.Call
 	require.Eventually(t, func() bool {

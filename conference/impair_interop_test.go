@@ -79,7 +79,7 @@ func callImpaired(t *testing.T, src string, clip *testmedia.Clip, cfg netem.Conf
 	p := peer.Start(t, sipp, b.UA().UDPAddr().String(), "-sf", filepath.Join("testdata", "callbridge_stream.xml"),
 		"-key", "stream", ng.URL("SpaceStream77"), "-key", "config", hex.EncodeToString(clip.AudioConfig),
 		"-key", "channels", strconv.Itoa(ac.Channels),
-		"-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreePort(t)),
+		"-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreeUDPPorts(t, 4)),
 		"-m", "1", "-timeout", "120s", "-timeout_error", "-nostdin")
 	var call conference.CallInfo
 	require.Eventually(t, func() bool {

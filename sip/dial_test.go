@@ -20,7 +20,7 @@ const offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt
 func callee(t *testing.T, args ...string) (string, *peer.Process) {
 	sipp := peer.Require(t, "sipp", "sip-tester")
 	port := peer.FreePort(t)
-	p := peer.Start(t, sipp, append([]string{"-i", "127.0.0.1", "-p", fmt.Sprint(port), "-mp", fmt.Sprint(peer.FreePort(t)),
+	p := peer.Start(t, sipp, append([]string{"-i", "127.0.0.1", "-p", fmt.Sprint(port), "-mp", fmt.Sprint(peer.FreeUDPPorts(t, 4)),
 		"-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"}, args...)...)
 	// sipp's UAS listens once it has started; the INVITE is retransmitted until then.
 	return fmt.Sprintf("sip:service@127.0.0.1:%d", port), p

@@ -39,7 +39,7 @@ func streamer(t *testing.T, opts ...Option) (*UA, chan *Call) {
 func runSipp(t *testing.T, u *UA, args ...string) *peer.Process {
 	sipp := peer.Require(t, "sipp", "sip-tester")
 	p := peer.Start(t, sipp, append([]string{u.UDPAddr().String(), "-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)),
-		"-mp", fmt.Sprint(peer.FreePort(t)), "-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"}, args...)...)
+		"-mp", fmt.Sprint(peer.FreeUDPPorts(t, 4)), "-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"}, args...)...)
 	return p
 }
 
@@ -126,7 +126,7 @@ func TestCallLimit(t *testing.T) {
 	defer u.Close()
 	sipp := peer.Require(t, "sipp", "sip-tester")
 	first := peer.Start(t, sipp, u.UDPAddr().String(), "-sn", "uac", "-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)),
-		"-mp", fmt.Sprint(peer.FreePort(t)), "-m", "1", "-timeout", "20s", "-nostdin")
+		"-mp", fmt.Sprint(peer.FreeUDPPorts(t, 4)), "-m", "1", "-timeout", "20s", "-nostdin")
 	require.Eventually(t, func() bool { return u.Calls() == 1 }, 10*time.Second, 10*time.Millisecond)
 	// A second INVITE while the first rings: sipp's scenario requires 503 with Retry-After.
 	second := peer.Start(t, sipp, u.UDPAddr().String(), "-sf", filepath.Join("testdata", "uac_expect_503.xml"), "-i", "127.0.0.1",

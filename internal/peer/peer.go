@@ -60,6 +60,38 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// FreeUDPPorts returns the first of n consecutive UDP ports on 127.0.0.1 that were all
+// free a moment ago: for a program that binds a run of them (sipp's -mp takes the port,
+// the next for RTCP and two more for video). A port taken by someone else in between is
+// still possible, as with FreePort, but a run that is already partly in use is not.
+func FreeUDPPorts(t testing.TB, n int) int {
+	t.Helper()
+	for range 200 {
+		base := FreePort(t) &^ 1
+		if base+n > 65535 {
+			continue
+		}
+		var held []*net.UDPConn
+		ok := true
+		for p := base; p < base+n; p++ {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, c)
+		}
+		for _, c := range held {
+			_ = c.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatalf("no %d free UDP ports in a row", n)
+	return 0
+}
+
 // WaitListening polls until something accepts TCP connections on addr or the timeout
 // passes. It synchronises on an observable condition, not on elapsed time.
 func WaitListening(addr string, timeout time.Duration) error {
