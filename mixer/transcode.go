@@ -15,8 +15,13 @@ import (
 // OutputRate is the sample rate of the AAC a Transcoder makes: what RTMP platforms take.
 const OutputRate = 48000
 
-// DefaultBitrate is the AAC bitrate of a transcoded (mono) call.
+// DefaultBitrate is the AAC bitrate of a transcoded (mono) call whose codec is full
+// band (Opus). A band-limited codec gets less, what its band needs: G.711 (to 4 kHz)
+// 32 kb/s, G.722 (to 7 kHz) 48 kb/s.
 const DefaultBitrate = 64000
+
+// bitrates and bandwidths by the input's sample rate: what the AAC spends and codes.
+var bitrates = map[int][2]int{8000: {32000, 4000}, 16000: {48000, 7000}, 48000: {DefaultBitrate, 0}}
 
 // g722Delay is G.722's delay through an encoder and a decoder: 22 samples at 16 kHz
 // (measured against ffmpeg's g722 and ours: TestInteropTranscodeDecodedByFFmpeg).
@@ -87,11 +92,14 @@ func NewTranscoder(w media.FrameWriter, in media.Codec) (*Transcoder, error) {
 	}
 	var err error
 	if t.rate != OutputRate {
-		if t.rs, err = resample.New(resample.Config{In: t.rate, Out: OutputRate, Channels: 1}); err != nil {
+		// Relaxed: the encoder codes nothing above the input's Nyquist frequency, so
+		// the images just above it that a relaxed filter lets through are never coded.
+		if t.rs, err = resample.New(resample.Config{In: t.rate, Out: OutputRate, Channels: 1, Relaxed: true}); err != nil {
 			return nil, err
 		}
 	}
-	if t.enc, err = aacenc.New(aacenc.Config{SampleRate: OutputRate, Channels: 1, Bitrate: DefaultBitrate}); err != nil {
+	br := bitrates[t.rate]
+	if t.enc, err = aacenc.New(aacenc.Config{SampleRate: OutputRate, Channels: 1, Bitrate: br[0], Bandwidth: br[1]}); err != nil {
 		return nil, err
 	}
 	t.track = media.Track{Codec: media.CodecAAC, ClockRate: OutputRate, Channels: 1, Config: t.enc.AudioSpecificConfig()}

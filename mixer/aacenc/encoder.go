@@ -15,6 +15,11 @@ type Config struct {
 	// Bitrate is the target in bits per second, 32000 to 192000 per stream
 	// (default 64000 per channel, at most 128000).
 	Bitrate int
+	// Bandwidth is the highest frequency worth coding, in Hz: a band-limited source's
+	// (4000 for G.711). 0, or more than the bitrate affords, means what the bitrate
+	// affords (4 kHz plus a fifth of the bitrate per channel, up to the Nyquist
+	// frequency). Bands above it are not coded, which costs neither bits nor time.
+	Bandwidth int
 }
 
 // inputScale maps full scale (±1) to the spectrum's units: with the sine window and
@@ -42,6 +47,7 @@ type Encoder struct {
 	w       bitWriter
 	out     []byte
 	gain    [2]int
+	last    int // the last frame's global gain: where the next search starts
 	cbs     [2][49]uint8
 	frames  int64
 	pad     int // bytes of fill elements in the frame being written (their headers included)
@@ -86,6 +92,9 @@ func New(cfg Config) (*Encoder, error) {
 	// The bandwidth the bitrate affords per channel, as the last band coded.
 	perCh := float64(cfg.Bitrate) / float64(cfg.Channels)
 	bw := math.Min(float64(cfg.SampleRate)/2, 4000+perCh*0.2)
+	if cfg.Bandwidth > 0 {
+		bw = math.Min(bw, float64(cfg.Bandwidth))
+	}
 	line := int(bw / (float64(cfg.SampleRate) / 2) * FrameSamples)
 	for e.maxSFB < 49 && swbOffsetLong48[e.maxSFB] < line {
 		e.maxSFB++
@@ -120,8 +129,9 @@ func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 			e.prev[c][i] = v
 		}
 		e.t.transform(e.x[:], e.spec[c][:])
-		for i, v := range e.spec[c] {
-			e.mag[c][i] = math.Pow(math.Abs(v), 0.75)
+		for i, v := range e.spec[c][:swbOffsetLong48[e.maxSFB]] { // the lines coded
+			a := math.Abs(v)
+			e.mag[c][i] = math.Sqrt(a * math.Sqrt(a)) // |v|^(3/4)
 		}
 	}
 	avail := e.budget + e.reserve
@@ -163,16 +173,48 @@ func (e *Encoder) fit(avail int) int {
 	if peak > 0 {
 		floor = int(math.Ceil(100 + 4*math.Log2(peak/math.Pow(8191-0.4054, 4.0/3))))
 	}
+	// The gain moves little from frame to frame: gallop from the last one to a bracket,
+	// then bisect it (a few quantizations, not the eight a search of 0..255 takes).
 	lo, hi := min(max(floor, 0), 255), 255
+	done, bits := -1, 0 // the gain quantized last, and its bits
+	fits := func(g int) bool {
+		done, bits = g, e.quantizeAll(g)
+		return bits <= avail
+	}
+	if g := min(max(e.last, lo), hi); fits(g) {
+		hi = g
+		for d := 1; hi > lo; d *= 2 {
+			g := max(lo, hi-d)
+			if !fits(g) {
+				lo = g + 1
+				break
+			}
+			hi = g
+		}
+	} else {
+		lo = g + 1
+		for d := 1; lo < hi; d *= 2 {
+			g := min(hi, lo+d-1)
+			if fits(g) || g == hi { // 255 quantizes every band to zero: it fits
+				hi = g
+				break
+			}
+			lo = g + 1
+		}
+	}
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if e.quantizeAll(mid) <= avail {
+		if fits(mid) {
 			hi = mid
 		} else {
 			lo = mid + 1
 		}
 	}
-	return e.quantizeAll(lo)
+	e.last = lo
+	if done != lo {
+		bits = e.quantizeAll(lo)
+	}
+	return bits
 }
 
 // quantizeAll quantizes every channel with the scalefactor sf and returns the frame's

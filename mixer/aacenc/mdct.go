@@ -76,18 +76,28 @@ func newFFT(n int) fft {
 }
 
 func (f *fft) transform(a []complex128) {
+	a = a[:f.n]
 	for i, r := range f.rev {
 		if i < r {
 			a[i], a[r] = a[r], a[i]
 		}
 	}
-	for size := 2; size <= f.n; size <<= 1 {
+	// The first two passes' twiddles are 1 and -i: no multiplications.
+	for s := 0; s+4 <= f.n; s += 4 {
+		x0, x1, x2, x3 := a[s], a[s+1], a[s+2], a[s+3]
+		u0, u1 := x0+x1, x0-x1
+		v0, v1 := x2+x3, x2-x3
+		v1 = complex(imag(v1), -real(v1)) // ·(-i)
+		a[s], a[s+2] = u0+v0, u0-v0
+		a[s+1], a[s+3] = u1+v1, u1-v1
+	}
+	for size := 8; size <= f.n; size <<= 1 {
 		half, step := size/2, f.n/size
-		for start := 0; start < f.n; start += size {
-			for j := range half {
-				w := f.w[j*step]
-				u, v := a[start+j], a[start+j+half]*w
-				a[start+j], a[start+j+half] = u+v, u-v
+		for j := range half {
+			w := f.w[j*step]
+			for start := j; start < f.n; start += size {
+				u, v := a[start], a[start+half]*w
+				a[start], a[start+half] = u+v, u-v
 			}
 		}
 	}

@@ -21,5 +21,5 @@ func ExampleResampler() {
 	out = r.Flush(out)
 	fmt.Println(len(out), "samples, look-ahead", r.Latency(), "input samples")
 	// Output:
-	// 48000 samples, look-ahead 58 input samples
+	// 48000 samples, look-ahead 61 input samples
 }
