@@ -42,7 +42,7 @@ func TestFLVCounter(t *testing.T) {
 func TestSchedule(t *testing.T) {
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
-	s, err := schedule(clip, 2_000_000)
+	s, err := schedule(clip, 2_000_000, false)
 	require.NoError(t, err)
 	var videoBytes, frames int
 	for _, p := range s.packets {
@@ -58,8 +58,8 @@ func TestSchedule(t *testing.T) {
 	require.Equal(t, clip.VideoFrames+clip.AudioFrames, frames, "a marker per frame")
 }
 
-// Two calls for 2 s through the real streamer binary: the machine-readable line, frames
-// out, none dropped.
+// Two calls for 2 s through the real streamer binary, with the clip's AAC and with PCMU
+// the streamer transcodes: the machine-readable line, frames out, none dropped.
 func TestInteropLoadgenSmoke(t *testing.T) {
 	peer.Serialize(t)
 	peer.CheckNoLeaks(t)
@@ -67,18 +67,24 @@ func TestInteropLoadgenSmoke(t *testing.T) {
 	build := exec.Command("go", "build", "-o", bin, "github.com/sipcast/sipcast/examples/streamer")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	for _, audio := range []string{"aac", "pcmu"} {
+		t.Run(audio, func(t *testing.T) { smoke(t, bin, audio) })
+	}
+}
+
+func smoke(t *testing.T, bin, audio string) {
 	var buf bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	require.NoError(t, run(ctx, options{streams: 2, duration: 2 * time.Second, bitrate: 2_000_000, streamer: bin, senders: 1}, &buf))
+	require.NoError(t, run(ctx, options{streams: 2, duration: 2 * time.Second, bitrate: 2_000_000, streamer: bin, senders: 1, audio: audio}, &buf))
 	t.Log(buf.String())
 	m := regexp.MustCompile(`(?m)^loadgen: streams=2 seconds=2 cpu_ms_per_stream_second=([0-9.]+) rss_mb_per_stream=([0-9.]+) frames_out=(\d+) frames_dropped=(\d+)$`).FindStringSubmatch(buf.String())
 	require.NotNil(t, m, buf.String())
 	cpu, _ := strconv.ParseFloat(m[1], 64)
 	require.Positive(t, cpu)
 	framesOut, _ := strconv.Atoi(m[3])
-	// 2 streams × 2 s × (25 video + 46.9 audio frames per second), give or take the
-	// window's edges.
+	// 2 streams × 2 s × (25 video + 46.9 audio frames per second: 1024 samples at 48 kHz,
+	// the clip's and the transcoded PCMU's), give or take the window's edges.
 	require.InDelta(t, 2*2*(25+46.9), framesOut, 40)
 	require.Equal(t, "0", m[4], "no frame dropped")
 }

@@ -21,7 +21,8 @@ type Config struct {
 	// 2-Passband of it) instead of ending it there: the filters are half as long, and
 	// doubling the rate takes a half-band filter, every other output of which is an
 	// input sample. Tones in the passband stay as clean; only what lies within the
-	// transition band's width of the Nyquist frequency images or aliases. For a path
+	// transition band's width of the Nyquist frequency leaves images or aliases, and
+	// those lie above the passband. For a path
 	// that discards that band anyway: an encoder that codes nothing above the lower
 	// Nyquist frequency (the Transcoder, G.711 to AAC), or a source with nothing there.
 	Relaxed bool
@@ -102,6 +103,11 @@ func New(cfg Config) (*Resampler, error) {
 		// the output's Nyquist frequency, when that is lower).
 		mid := 2 * cfg.In
 		stop2 := math.Min(float64(mid)-stop, float64(cfg.Out)/2)
+		if cfg.Relaxed {
+			// Centred on the doubled rate's Nyquist frequency, one phase in three
+			// (doubling 16 to 48 kHz) is a copy of its input too.
+			stop2 = math.Min(float64(mid)-pass, float64(cfg.Out)/2)
+		}
 		r.stages = []*stage{
 			newStage(cfg.In, mid, cfg.Channels, pass, stop, cfg.StopbandDB),
 			newStage(mid, cfg.Out, cfg.Channels, pass, stop2, cfg.StopbandDB),
