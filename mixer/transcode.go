@@ -190,11 +190,12 @@ func (t *Transcoder) encodeReady() error {
 		}
 		n += aacenc.FrameSamples
 		t.encoded++
-		if t.encoded == 1 {
-			continue // the priming frame: its decoded samples precede the input
+		priming := int64(t.enc.Delay() / aacenc.FrameSamples)
+		if t.encoded <= priming {
+			continue // the priming frames: their decoded samples precede the input
 		}
-		// Frame k (from 0) decodes to the input's frame k-1.
-		pts := t.anchor + time.Duration(t.encoded-2)*aacenc.FrameSamples*time.Second/OutputRate
+		// Frame k (from 0) decodes to the input's frame k-priming.
+		pts := t.anchor + time.Duration(t.encoded-1-priming)*aacenc.FrameSamples*time.Second/OutputRate
 		t.out = media.Frame{Codec: media.CodecAAC, PTS: pts, DTS: pts, Keyframe: true, Data: data}
 		if !t.sent {
 			t.sent = true

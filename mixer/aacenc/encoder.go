@@ -20,6 +20,11 @@ type Config struct {
 	// affords (4 kHz plus a fifth of the bitrate per channel, up to the Nyquist
 	// frequency). Bands above it are not coded, which costs neither bits nor time.
 	Bandwidth int
+	// LongOnly turns block switching off: every frame is coded with a long window
+	// (what the first version did; for comparisons).
+	LongOnly bool
+	// NoMidSide codes stereo as left and right in every band (for comparisons).
+	NoMidSide bool
 }
 
 // inputScale maps full scale (±1) to the spectrum's units: with the sine window and
@@ -29,29 +34,79 @@ const inputScale = 65536
 // FrameSamples are the samples per channel of one access unit.
 const FrameSamples = 1024
 
+// The window sequences (ISO/IEC 14496-3 Table 4.109).
+const (
+	onlyLong = iota
+	longStart
+	eightShort
+	longStop
+)
+
+// maxUnits bounds a frame's coding units: eight window groups of 14 short bands, or
+// the 49 long bands.
+const maxUnits = 8 * 14
+
+// attackRatio is how much a 128-sample segment's high-passed energy must exceed the
+// mean of the eight before it to be an attack (3GPP TS 26.403 §5.4.1 uses the same
+// ratio); minAttack is the least energy (full scale 1) that can be one.
+const (
+	attackRatio = 10
+	minAttack   = 1e-4
+)
+
 // Encoder encodes one stream. Not safe for concurrent use.
 type Encoder struct {
-	cfg     Config
-	asc     aac.Config
-	t       *mdct
-	window  [2 * FrameSamples]float64
-	prev    [2][FrameSamples]float64 // the last frame's samples per channel
-	x       [2 * FrameSamples]float64
-	spec    [2][FrameSamples]float64
-	mag     [2][FrameSamples]float64 // |spec|^(3/4), what the quantizer scales
-	q       [2][FrameSamples]int32
-	maxSFB  int
-	budget  int // bits per frame on average
-	reserve int // bits saved from earlier frames
-	maxRes  int
-	w       bitWriter
-	out     []byte
-	gain    [2]int
-	last    int // the last frame's global gain: where the next search starts
-	cbs     [2][49]uint8
-	frames  int64
-	pad     int // bytes of fill elements in the frame being written (their headers included)
-	stats   Stats
+	cfg         Config
+	asc         aac.Config
+	long, short *mdct
+	// winLong are the long windows by sequence (only long, long start, long stop);
+	// winShort the short sine window.
+	winLong  [4][2 * FrameSamples]float64
+	winShort [256]float64
+	// hist holds each channel's last three frames (scaled): the block being coded is
+	// the first two, the third the look-ahead that block switching needs.
+	hist [2][3 * FrameSamples]float64
+	// att are the attack bits of those three frames, one per 128-sample segment.
+	att    [3]uint8
+	segE   [8]float64 // the last eight segments' high-passed energies
+	hpPrev float64
+	seq    int // the window sequence of the frame being coded
+	x      [2 * FrameSamples]float64
+	xs     [256]float64
+	sx     [8][128]float64
+	spec   [2][FrameSamples]float64 // the frame's spectrum, short windows interleaved by group and band
+	mag    [2][FrameSamples]float64 // |spec|^(3/4), what the quantizer scales
+	q      [2][FrameSamples]int32
+	// The frame's coding units: scalefactor bands (of each window group, for short
+	// windows), contiguous in spec from ustart[u] to ustart[u+1].
+	nunits                  int
+	ustart                  [maxUnits + 1]int
+	maxSFB                  int
+	maxSFBLong, maxSFBShort int
+	ngroups                 int
+	glen                    [8]int
+	cbs                     [2][maxUnits]uint8
+	off                     [2][maxUnits]int // each unit's scalefactor less the global gain
+	masked                  [2][maxUnits]bool
+	ms                      [maxUnits]bool
+	msBands                 int
+	gain                    [2]int
+	last                    int // the last frame's global gain: where the next search starts
+	invStep                 [256]float64
+	budget, reserve, maxRes int
+	// The psychoacoustic model's figures per channel and unit: energy per line, masking
+	// threshold per line, form factor (Σ |x|^(1/2)); and whether the last frame's noise
+	// stayed under the threshold everywhere.
+	dens, thr, ffac [2][maxUnits]float64
+	transparent     bool
+	barkLong        [49]float64
+	barkShort       [14]float64
+	quietLong       [49]float64
+	quietShort      [14]float64
+	w               bitWriter
+	out             []byte
+	pad             int // bytes of fill elements in the frame being written (their headers included)
+	stats           Stats
 }
 
 // Stats count what an Encoder made.
@@ -61,8 +116,16 @@ type Stats struct {
 	Frames              int64
 	CodedBits, FillBits int64
 	// CodedBands counts the scalefactor bands with spectrum coded (not the zero book):
-	// the bands a source's content reaches.
-	CodedBands int64
+	// the bands a source's content reaches. MaskedBands counts those left out because
+	// the psychoacoustic threshold masked them.
+	CodedBands, MaskedBands int64
+	// ShortFrames are the frames coded with eight short windows (attacks); Bands the
+	// scalefactor bands of the frames (per channel, coded or not, by window group for
+	// short windows); MidSideBands the stereo bands coded as mid and side.
+	ShortFrames, Bands, MidSideBands int64
+	// GlobalGains sums the frames' global gains: GlobalGains/Frames is the mean
+	// quantizer step, in steps of 1.5 dB (lower is finer).
+	GlobalGains int64
 }
 
 // Stats returns the counters.
@@ -82,11 +145,9 @@ func New(cfg Config) (*Encoder, error) {
 	if cfg.Bitrate < 16000*cfg.Channels || cfg.Bitrate > 192000 {
 		return nil, fmt.Errorf("aacenc: bitrate %d: 16 to 192 kb/s (at least 16 kb/s per channel)", cfg.Bitrate)
 	}
-	e := &Encoder{cfg: cfg, t: newMDCT(2 * FrameSamples),
+	e := &Encoder{cfg: cfg, long: newMDCT(2 * FrameSamples), short: newMDCT(256),
 		asc: aac.Config{ObjectType: aac.ObjectTypeAACLC, SampleRate: cfg.SampleRate, Channels: cfg.Channels}}
-	for i := range e.window {
-		e.window[i] = math.Sin(math.Pi * (float64(i) + 0.5) / (2 * FrameSamples))
-	}
+	e.windows()
 	e.budget = cfg.Bitrate * FrameSamples / cfg.SampleRate
 	e.maxRes = 6144*cfg.Channels - e.budget // the decoder's input buffer, less one frame
 	// The bandwidth the bitrate affords per channel, as the last band coded.
@@ -95,12 +156,73 @@ func New(cfg Config) (*Encoder, error) {
 	if cfg.Bandwidth > 0 {
 		bw = math.Min(bw, float64(cfg.Bandwidth))
 	}
-	line := int(bw / (float64(cfg.SampleRate) / 2) * FrameSamples)
-	for e.maxSFB < 49 && swbOffsetLong48[e.maxSFB] < line {
-		e.maxSFB++
+	frac := bw / (float64(cfg.SampleRate) / 2)
+	for e.maxSFBLong < 49 && float64(swbOffsetLong48[e.maxSFBLong]) < frac*FrameSamples {
+		e.maxSFBLong++
+	}
+	for e.maxSFBShort < 14 && float64(swbOffsetShort48[e.maxSFBShort]) < frac*128 {
+		e.maxSFBShort++
+	}
+	for sf := range e.invStep {
+		e.invStep[sf] = 1 / math.Pow(step(sf), 0.75)
+	}
+	bark := func(f float64) float64 { return 13*math.Atan(0.00076*f) + 3.5*math.Atan(f*f/(7500*7500)) }
+	hz := float64(cfg.SampleRate) / 2 / FrameSamples
+	for b := range e.barkLong {
+		f := hz * float64(swbOffsetLong48[b]+swbOffsetLong48[b+1]) / 2
+		e.barkLong[b], e.quietLong[b] = bark(f), quiet(f, 2*FrameSamples)
+	}
+	for b := range e.barkShort {
+		f := 8 * hz * float64(swbOffsetShort48[b]+swbOffsetShort48[b+1]) / 2
+		e.barkShort[b], e.quietShort[b] = bark(f), quiet(f, 256)
 	}
 	e.out = make([]byte, 0, 6144/8*cfg.Channels)
 	return e, nil
+}
+
+// quietCap bounds the threshold in quiet (dB SPL): Terhardt's curve rises steeply above
+// 15 kHz, and taken as it is would leave out all the top octave of music at modest
+// levels.
+const quietCap = 30
+
+// quiet is the threshold in quiet (Terhardt's approximation of the threshold of
+// hearing, up to quietCap) at f Hz, as an energy per MDCT line of a transform of n
+// samples, full scale played at 96 dB SPL: a full-scale sine's line in this MDCT is
+// about 2^16·n/4.
+func quiet(f float64, n int) float64 {
+	k := math.Max(f, 20) / 1000
+	db := 3.64*math.Pow(k, -0.8) - 6.5*math.Exp(-0.6*(k-3.3)*(k-3.3)) + 1e-3*math.Pow(k, 4)
+	full := float64(inputScale) * float64(n) / 4
+	return full * full * math.Pow(10, (math.Min(db, quietCap)-96)/10)
+}
+
+// windows makes the sine windows: long ones for each sequence (ISO/IEC 14496-3
+// §4.6.11.3.2), whose halves next to short windows fall or rise as a short one does.
+func (e *Encoder) windows() {
+	const n, half = 2 * FrameSamples, FrameSamples
+	for i := range e.winShort {
+		e.winShort[i] = math.Sin(math.Pi * (float64(i) + 0.5) / 256)
+	}
+	for i := range n {
+		v := math.Sin(math.Pi * (float64(i) + 0.5) / n)
+		e.winLong[onlyLong][i] = v
+		switch {
+		case i < half:
+			e.winLong[longStart][i] = v
+		case i < half+448:
+			e.winLong[longStart][i] = 1
+		case i < half+576:
+			e.winLong[longStart][i] = e.winShort[128+i-half-448]
+		}
+		switch {
+		case i >= half:
+			e.winLong[longStop][i] = v
+		case i >= 576:
+			e.winLong[longStop][i] = 1
+		case i >= 448:
+			e.winLong[longStop][i] = e.winShort[i-448]
+		}
+	}
 }
 
 // AudioSpecificConfig is the stream's configuration (for FLV's AAC sequence header and
@@ -110,72 +232,351 @@ func (e *Encoder) AudioSpecificConfig() []byte {
 	return b
 }
 
-// Delay is the encoder's delay in samples: the first frame out is the MDCT's overlap,
-// silence, and the input appears from the second on (a decoder's priming).
-func (e *Encoder) Delay() int { return FrameSamples }
+// Delay is the encoder's delay in samples: the first two frames out are silence (the
+// MDCT's overlap, and the frame of look-ahead that block switching needs), and the
+// input appears from the third on (a decoder's priming).
+func (e *Encoder) Delay() int { return 2 * FrameSamples }
 
-// Encode takes FrameSamples samples per channel (interleaved, full scale ±1) and returns
-// one raw_data_block, valid until the next call.
+// Encode takes FrameSamples samples per channel (interleaved, full scale ±1: beyond it
+// they are clipped, and NaN is silence) and returns one raw_data_block, valid until the
+// next call.
 func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 	ch := e.cfg.Channels
 	if len(pcm) != FrameSamples*ch {
 		return nil, fmt.Errorf("aacenc: %d samples: want %d per channel", len(pcm), FrameSamples)
 	}
 	for c := range ch {
+		h := &e.hist[c]
+		copy(h[:2*FrameSamples], h[FrameSamples:])
 		for i := range FrameSamples {
-			e.x[i] = e.prev[c][i] * e.window[i]
-			v := float64(pcm[i*ch+c]) * inputScale
-			e.x[FrameSamples+i] = v * e.window[FrameSamples+i]
-			e.prev[c][i] = v
+			v := float64(pcm[i*ch+c])
+			switch {
+			case v >= -1 && v <= 1:
+			case v > 1:
+				v = 1 // beyond full scale: clipped
+			case v < -1:
+				v = -1
+			default:
+				v = 0 // NaN
+			}
+			h[2*FrameSamples+i] = v * inputScale
 		}
-		e.t.transform(e.x[:], e.spec[c][:])
-		for i, v := range e.spec[c][:swbOffsetLong48[e.maxSFB]] { // the lines coded
+	}
+	e.att[0], e.att[1], e.att[2] = e.att[1], e.att[2], e.attacks(pcm)
+	e.seq = e.sequence(e.seq)
+	e.layout()
+	for c := range ch {
+		e.transform(c)
+	}
+	e.midSide()
+	end := e.ustart[e.nunits]
+	for c := range ch {
+		for i, v := range e.spec[c][:end] { // the lines coded
 			a := math.Abs(v)
 			e.mag[c][i] = math.Sqrt(a * math.Sqrt(a)) // |v|^(3/4)
 		}
 	}
-	avail := e.budget + e.reserve
-	bits := e.fit(avail)
+	e.psychoacoustics()
+	hard := e.budget + e.reserve
+	bits := e.fit(hard)
+	e.transparent = e.noiseBelowThreshold()
 	// Constant bitrate: what the reservoir cannot keep is spent on fill elements, so
 	// the stream holds its rate through silence too (the decoder's buffer model).
 	e.pad = 0
-	if over := avail - bits - e.maxRes; over > 0 {
+	if over := hard - bits - e.maxRes; over > 0 {
 		e.pad = over / 8
 		bits += e.pad * 8
 	}
-	e.reserve = min(e.maxRes, max(0, avail-bits))
-	e.frames++
+	e.reserve = min(e.maxRes, max(0, hard-bits))
 	e.stats.Frames++
 	e.stats.CodedBits += int64(bits - e.pad*8)
 	e.stats.FillBits += int64(e.pad * 8)
+	if e.seq == eightShort {
+		e.stats.ShortFrames++
+	}
+	e.stats.MidSideBands += int64(e.msBands)
+	e.stats.Bands += int64(e.nunits)
+	e.stats.GlobalGains += int64(e.gain[0])
 	for c := range ch {
-		for b := range e.maxSFB {
-			if e.cbs[c][b] != 0 {
+		for u := range e.nunits {
+			if e.cbs[c][u] != 0 {
 				e.stats.CodedBands++
+			}
+			if e.masked[c][u] {
+				e.stats.MaskedBands++
 			}
 		}
 	}
 	return e.write(), nil
 }
 
-// fit chooses each channel's quantizer so that the frame fits in avail bits (as fine as
-// it can be), and returns the frame's bits.
+// attacks finds the attacks in a frame: the bit of each 128-sample segment whose
+// high-passed energy (first differences of the channels' sum) is attackRatio times the
+// mean of the eight segments before it.
+func (e *Encoder) attacks(pcm []float32) uint8 {
+	ch := e.cfg.Channels
+	var bits uint8
+	for s := range 8 {
+		var en float64
+		for i := s * 128; i < (s+1)*128; i++ {
+			v := float64(pcm[i*ch])
+			if ch == 2 {
+				v += float64(pcm[i*ch+1])
+			}
+			d := v - e.hpPrev
+			e.hpPrev = v
+			en += d * d
+		}
+		var mean float64
+		for _, x := range e.segE {
+			mean += x
+		}
+		if mean /= 8; en > attackRatio*mean && en > minAttack {
+			bits |= 1 << s
+		}
+		copy(e.segE[:], e.segE[1:])
+		e.segE[7] = en
+	}
+	return bits
+}
+
+// The segments a block's short windows cover: the last four of its first frame and the
+// first five of its second (the windows span samples 448 to 1600 of the block).
+const (
+	shortFirst  = 0xf0
+	shortSecond = 0x1f
+)
+
+// sequence chooses the window sequence of the block (the first two frames of hist)
+// after one coded with prev: eight short windows over an attack, a long start window
+// before them and a long stop window after (Table 4.109's order: a short sequence is
+// entered through a start window and left through a stop window).
+func (e *Encoder) sequence(prev int) int {
+	if e.cfg.LongOnly {
+		return onlyLong
+	}
+	cur := e.att[0]&shortFirst != 0 || e.att[1]&shortSecond != 0
+	next := e.att[1]&shortFirst != 0 || e.att[2]&shortSecond != 0
+	switch {
+	case cur, prev == longStart, prev == eightShort && next:
+		return eightShort
+	case prev == eightShort:
+		return longStop
+	case next:
+		return longStart
+	}
+	return onlyLong
+}
+
+// layout sets the frame's coding units. Eight short windows are grouped: the windows
+// before an attack in one group, the attack and what follows in another, so each shares
+// its side information (a block short only for its neighbours' sake is one group).
+func (e *Encoder) layout() {
+	if e.seq != eightShort {
+		e.ngroups, e.glen[0], e.maxSFB, e.nunits = 1, 1, e.maxSFBLong, e.maxSFBLong
+		copy(e.ustart[:e.maxSFB+1], swbOffsetLong48[:e.maxSFB+1])
+		return
+	}
+	e.ngroups, e.glen[0] = 1, 8
+	pos := -1 // the first attack, in samples from the block's start
+	for s := 4; s < 8 && pos < 0; s++ {
+		if e.att[0]&(1<<s) != 0 {
+			pos = 128 * s
+		}
+	}
+	for s := 0; s < 5 && pos < 0; s++ {
+		if e.att[1]&(1<<s) != 0 {
+			pos = FrameSamples + 128*s
+		}
+	}
+	if w := (pos - 448 + 64) / 128; pos >= 0 && w > 0 && w < 8 {
+		e.ngroups, e.glen[0], e.glen[1] = 2, w, 8-w
+	}
+	e.maxSFB = e.maxSFBShort
+	u, at := 0, 0
+	for g := range e.ngroups {
+		for b := range e.maxSFB {
+			e.ustart[u] = at
+			at += (swbOffsetShort48[b+1] - swbOffsetShort48[b]) * e.glen[g]
+			u++
+		}
+	}
+	e.ustart[u], e.nunits = at, u
+}
+
+// transform windows a channel's block and takes its MDCT: one long, or eight short
+// ones interleaved by window group and band (§4.6.11.3: the order the bitstream has).
+func (e *Encoder) transform(c int) {
+	h := &e.hist[c]
+	if e.seq != eightShort {
+		w := &e.winLong[e.seq]
+		for i := range e.x {
+			e.x[i] = h[i] * w[i]
+		}
+		e.long.transform(e.x[:], e.spec[c][:])
+		return
+	}
+	for win := range 8 {
+		from := 448 + 128*win
+		for i := range e.xs {
+			e.xs[i] = h[from+i] * e.winShort[i]
+		}
+		e.short.transform(e.xs[:], e.sx[win][:])
+	}
+	at, w0 := 0, 0
+	for g := range e.ngroups {
+		for b := range e.maxSFB {
+			lo, hi := swbOffsetShort48[b], swbOffsetShort48[b+1]
+			for win := w0; win < w0+e.glen[g]; win++ {
+				at += copy(e.spec[c][at:], e.sx[win][lo:hi])
+			}
+		}
+		w0 += e.glen[g]
+	}
+}
+
+// midSide codes a stereo band as mid and side, M = (L+R)/2 and S = (L-R)/2, where that
+// takes fewer bits for the same noise: the bits of a band go as log2 of its energy over
+// the noise, and M/S needs half the noise in each of M and S to leave L and R as much,
+// so it pays when 4·E(M)·E(S) < E(L)·E(R), here with a margin. Its scalefactors are
+// three steps finer (a step's noise goes as 2^(3/8) per step: 2^(-9/8) ≈ 1/2).
+func (e *Encoder) midSide() {
+	e.msBands = 0
+	for u := range e.nunits {
+		e.ms[u] = false
+		e.off[0][u], e.off[1][u] = 0, 0
+	}
+	if e.cfg.Channels != 2 || e.cfg.NoMidSide {
+		return
+	}
+	l, r := &e.spec[0], &e.spec[1]
+	quiet := e.quietLong[:]
+	if e.seq == eightShort {
+		quiet = e.quietShort[:]
+	}
+	for u := range e.nunits {
+		var el, er, em, es float64
+		for i := e.ustart[u]; i < e.ustart[u+1]; i++ {
+			m, s := (l[i]+r[i])/2, (l[i]-r[i])/2
+			el, er, em, es = el+l[i]*l[i], er+r[i]*r[i], em+m*m, es+s*s
+		}
+		// Bands under the threshold in quiet on both sides are left as they are: there
+		// is nothing to gain, only flags to send.
+		inaudible := math.Max(el, er) < quiet[u%e.maxSFB]*float64(e.ustart[u+1]-e.ustart[u])
+		if inaudible || 4*em*es >= 0.8*el*er {
+			continue
+		}
+		e.ms[u] = true
+		e.msBands++
+		e.off[0][u], e.off[1][u] = -3, -3
+		for i := e.ustart[u]; i < e.ustart[u+1]; i++ {
+			l[i], r[i] = (l[i]+r[i])/2, (l[i]-r[i])/2
+		}
+	}
+}
+
+// The psychoacoustic model's constants (after 3GPP TS 26.403 §5.4): a band masks
+// itself 29 dB down, and its neighbours through a spreading function falling 15 dB per
+// Bark towards higher frequencies and 30 dB per Bark towards lower ones (20 and 30 for
+// short windows, whose bands are wider in time and narrower in resolution).
+const (
+	selfMask      = 0.00126 // -29 dB
+	spreadUpLong  = 1.5     // tenths of dB... in bels per Bark
+	spreadUpShort = 2.0
+	spreadDown    = 3.0
+)
+
+// psychoacoustics computes each coding unit's masking threshold (its own energy 29 dB
+// down, spread to its neighbours in Bark, and no lower than the threshold in quiet) and
+// marks the units wholly below it. Those are
+// left out (their bits go to the rest) unless the last frame was transparent: when the
+// bits suffice to keep the noise under the threshold everywhere, masked units are
+// coded too, so a high bitrate is not capped by them.
+func (e *Encoder) psychoacoustics() {
+	bark, quiet, up := e.barkLong[:], e.quietLong[:], spreadUpLong
+	if e.seq == eightShort {
+		bark, quiet, up = e.barkShort[:], e.quietShort[:], spreadUpShort
+	}
+	for c := range e.cfg.Channels {
+		sp, dens, thr, ffac := &e.spec[c], &e.dens[c], &e.thr[c], &e.ffac[c]
+		for u := range e.nunits {
+			var en, ff float64
+			for _, v := range sp[e.ustart[u]:e.ustart[u+1]] {
+				en += v * v
+				ff += math.Sqrt(math.Abs(v))
+			}
+			dens[u] = en / float64(e.ustart[u+1]-e.ustart[u])
+			thr[u] = dens[u] * selfMask
+			ffac[u] = ff
+		}
+		for g := range e.ngroups {
+			lo, hi := g*e.maxSFB, (g+1)*e.maxSFB
+			for u := lo + 1; u < hi; u++ { // upwards
+				d := bark[u-lo] - bark[u-lo-1]
+				thr[u] = math.Max(thr[u], thr[u-1]*math.Pow(10, -up*d))
+			}
+			for u := hi - 2; u >= lo; u-- { // downwards
+				d := bark[u-lo+1] - bark[u-lo]
+				thr[u] = math.Max(thr[u], thr[u+1]*math.Pow(10, -spreadDown*d))
+			}
+		}
+		for u := range e.nunits {
+			thr[u] = math.Max(thr[u], quiet[u%e.maxSFB])
+			e.masked[c][u] = dens[u] < thr[u] && !e.transparent
+		}
+	}
+}
+
+// noiseBelowThreshold says whether the frame quantized last keeps its noise under the
+// masking threshold in every unit. A unit's noise is estimated from its form factor
+// (3GPP TS 26.403 §5.6.1): each line x quantized with step s leaves about
+// |x|^(1/2)·s^(3/2)/6.75 (the non-uniform quantizer's step at x, squared, over 12).
+func (e *Encoder) noiseBelowThreshold() bool {
+	for c := range e.cfg.Channels {
+		for u := range e.nunits {
+			nl := float64(e.ustart[u+1] - e.ustart[u])
+			switch {
+			case e.masked[c][u]:
+			case e.cbs[c][u] == 0:
+				if e.dens[c][u] > e.thr[c][u] {
+					return false
+				}
+			default:
+				s := step(e.gain[c] + e.off[c][u])
+				if s*math.Sqrt(s)*e.ffac[c][u]/6.75 > e.thr[c][u]*nl {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// fit chooses the global gain so that the frame fits in avail bits (as fine as it can
+// be), and returns the frame's bits.
 func (e *Encoder) fit(avail int) int {
 	// The finest global gain that fits: the bits fall as the gain rises. Below floor the
 	// largest coefficient would not fit the 13 bits a quantized value has.
-	var peak float64
+	lo, hi := 0, 255
 	for c := range e.cfg.Channels {
-		for _, v := range e.spec[c][:swbOffsetLong48[e.maxSFB]] {
-			peak = math.Max(peak, math.Abs(v))
+		for u := range e.nunits {
+			off := e.off[c][u]
+			lo, hi = max(lo, -off), min(hi, 255-off)
+			if e.masked[c][u] {
+				continue
+			}
+			var peak float64
+			for _, v := range e.spec[c][e.ustart[u]:e.ustart[u+1]] {
+				peak = math.Max(peak, math.Abs(v))
+			}
+			if peak > 0 {
+				lo = max(lo, int(math.Ceil(100+4*math.Log2(peak/math.Pow(8191-0.4054, 4.0/3))))-off)
+			}
 		}
 	}
-	floor := 0
-	if peak > 0 {
-		floor = int(math.Ceil(100 + 4*math.Log2(peak/math.Pow(8191-0.4054, 4.0/3))))
-	}
+	lo = min(lo, hi)
 	// The gain moves little from frame to frame: gallop from the last one to a bracket,
 	// then bisect it (a few quantizations, not the eight a search of 0..255 takes).
-	lo, hi := min(max(floor, 0), 255), 255
 	done, bits := -1, 0 // the gain quantized last, and its bits
 	fits := func(g int) bool {
 		done, bits = g, e.quantizeAll(g)
@@ -195,7 +596,7 @@ func (e *Encoder) fit(avail int) int {
 		lo = g + 1
 		for d := 1; lo < hi; d *= 2 {
 			g := min(hi, lo+d-1)
-			if fits(g) || g == hi { // 255 quantizes every band to zero: it fits
+			if fits(g) || g == hi { // the coarsest gain is the best there is
 				hi = g
 				break
 			}
@@ -217,37 +618,53 @@ func (e *Encoder) fit(avail int) int {
 	return bits
 }
 
-// quantizeAll quantizes every channel with the scalefactor sf and returns the frame's
+// icsInfoBits is the size of ics_info: long windows, and eight short ones.
+func (e *Encoder) icsInfoBits() int {
+	if e.seq == eightShort {
+		return 1 + 2 + 1 + 4 + 7
+	}
+	return 1 + 2 + 1 + 6 + 1
+}
+
+// quantizeAll quantizes every channel with the global gain g and returns the frame's
 // bits.
-func (e *Encoder) quantizeAll(sf int) int {
+func (e *Encoder) quantizeAll(g int) int {
 	total := 3 + 4 // element id and tag
 	if e.cfg.Channels == 2 {
-		total += 1 + icsInfoBits + 2 // common_window, ics_info, ms_mask_present
+		total += 1 + e.icsInfoBits() + 2 // common_window, ics_info, ms_mask_present
+		if e.msBands > 0 && e.msBands < e.nunits {
+			total += e.nunits // ms_used
+		}
 	} else {
-		total += icsInfoBits
+		total += e.icsInfoBits()
 	}
 	for c := range e.cfg.Channels {
-		e.gain[c] = sf
-		total += e.quantize(c, sf)
+		e.gain[c] = g
+		total += e.quantize(c, g)
 	}
 	total += 3 // ID_END
 	return total
 }
 
-const icsInfoBits = 1 + 2 + 1 + 6 + 1
-
 // step is the quantizer's step for a scalefactor: 2^((sf-100)/4).
 func step(sf int) float64 { return math.Exp2(float64(sf-100) / 4) }
 
 // quantize quantizes one channel (ISO/IEC 14496-3 §4.6.1.3 inverted: |x|^(3/4) in units
-// of the step, rounded with the standard 0.4054 offset), chooses each band's codebook,
+// of the step, rounded with the standard 0.4054 offset), chooses each unit's codebook,
 // and returns the channel's bits (global gain, sections, scalefactors, flags, spectrum).
-func (e *Encoder) quantize(c, sf int) int {
-	inv := 1 / math.Pow(step(sf), 0.75)
+func (e *Encoder) quantize(c, g int) int {
 	spec, mag, q := &e.spec[c], &e.mag[c], &e.q[c]
 	bits := 8 + 3 // global_gain; pulse, tns, gain control flags
-	for b := range e.maxSFB {
-		start, end := swbOffsetLong48[b], swbOffsetLong48[b+1]
+	prev := g
+	for u := range e.nunits {
+		start, end := e.ustart[u], e.ustart[u+1]
+		if e.masked[c][u] {
+			clear(q[start:end])
+			e.cbs[c][u] = 0
+			continue
+		}
+		sf := g + e.off[c][u]
+		inv := e.invStep[sf]
 		var peak int32
 		for i := start; i < end; i++ {
 			v := int32(mag[i]*inv + 0.4054)
@@ -261,28 +678,33 @@ func (e *Encoder) quantize(c, sf int) int {
 			peak = max(peak, v, -v)
 		}
 		cb, cost := bestCodebook(q[start:end], peak)
-		e.cbs[c][b] = cb
+		e.cbs[c][u] = cb
 		bits += cost
 		if cb != 0 {
-			bits += 1 // the scalefactor delta: all bands share sf (index 60, one bit)
+			bits += int(scalefactorBits[sf-prev+60])
+			prev = sf
 		}
-	}
-	for i := swbOffsetLong48[e.maxSFB]; i < FrameSamples; i++ {
-		q[i] = 0
 	}
 	return bits + e.sectionBits(c)
 }
 
-// sectionBits counts section_data: runs of bands sharing a codebook.
+// sectionBits counts section_data: runs of a group's bands sharing a codebook.
 func (e *Encoder) sectionBits(c int) int {
+	lenBits, esc := 5, 31
+	if e.seq == eightShort {
+		lenBits, esc = 3, 7
+	}
 	bits := 0
-	for b := 0; b < e.maxSFB; {
-		n := 1
-		for b+n < e.maxSFB && e.cbs[c][b+n] == e.cbs[c][b] {
-			n++
+	for g := range e.ngroups {
+		cbs := e.cbs[c][g*e.maxSFB : (g+1)*e.maxSFB]
+		for b := 0; b < len(cbs); {
+			n := 1
+			for b+n < len(cbs) && cbs[b+n] == cbs[b] {
+				n++
+			}
+			bits += 4 + lenBits*(n/esc+1)
+			b += n
 		}
-		bits += 4 + 5*(n/31+1)
-		b += n
 	}
 	return bits
 }
@@ -377,7 +799,17 @@ func (e *Encoder) write() []byte {
 		w.write(0, 4)
 		w.write(1, 1) // common_window
 		e.writeICSInfo()
-		w.write(0, 2) // ms_mask_present: none
+		switch {
+		case e.msBands == 0:
+			w.write(0, 2) // ms_mask_present: none
+		case e.msBands == e.nunits:
+			w.write(2, 2) // every band
+		default:
+			w.write(1, 2) // band by band
+			for u := range e.nunits {
+				w.write(boolBit(e.ms[u]), 1)
+			}
+		}
 		e.writeICS(0, false)
 		e.writeICS(1, false)
 	}
@@ -390,8 +822,23 @@ func (e *Encoder) write() []byte {
 func (e *Encoder) writeICSInfo() {
 	w := &e.w
 	w.write(0, 1) // ics_reserved_bit
-	w.write(0, 2) // ONLY_LONG_SEQUENCE
+	w.write(uint32(e.seq), 2)
 	w.write(0, 1) // sine window
+	if e.seq == eightShort {
+		w.write(uint32(e.maxSFB), 4)
+		var grouping uint32 // a bit per window after the first: 1 if it joins the group before
+		win := 0
+		for g := range e.ngroups {
+			for k := range e.glen[g] {
+				if win > 0 {
+					grouping = grouping<<1 | boolBit(k > 0)
+				}
+				win++
+			}
+		}
+		w.write(grouping, 7)
+		return
+	}
 	w.write(uint32(e.maxSFB), 6)
 	w.write(0, 1) // predictor_data_present
 }
@@ -402,39 +849,49 @@ func (e *Encoder) writeICS(c int, withInfo bool) {
 	if withInfo {
 		e.writeICSInfo()
 	}
-	cbs := &e.cbs[c]
-	for b := 0; b < e.maxSFB; { // section_data
-		n := 1
-		for b+n < e.maxSFB && cbs[b+n] == cbs[b] {
-			n++
-		}
-		w.write(uint32(cbs[b]), 4)
-		for left := n; ; left -= 31 {
-			if left >= 31 {
-				w.write(31, 5)
-				continue
-			}
-			w.write(uint32(left), 5)
-			break
-		}
-		b += n
+	lenBits, esc := uint(5), 31
+	if e.seq == eightShort {
+		lenBits, esc = 3, 7
 	}
-	for b := range e.maxSFB { // scale_factor_data: every band at the global gain
-		if cbs[b] != 0 {
-			w.write(scalefactorCodes[60], uint(scalefactorBits[60]))
+	for g := range e.ngroups { // section_data
+		cbs := e.cbs[c][g*e.maxSFB : (g+1)*e.maxSFB]
+		for b := 0; b < len(cbs); {
+			n := 1
+			for b+n < len(cbs) && cbs[b+n] == cbs[b] {
+				n++
+			}
+			w.write(uint32(cbs[b]), 4)
+			for left := n; ; left -= esc {
+				if left >= esc {
+					w.write(uint32(esc), lenBits)
+					continue
+				}
+				w.write(uint32(left), lenBits)
+				break
+			}
+			b += n
+		}
+	}
+	prev := e.gain[c]
+	for u := range e.nunits { // scale_factor_data
+		if e.cbs[c][u] != 0 {
+			sf := e.gain[c] + e.off[c][u]
+			d := sf - prev + 60
+			w.write(scalefactorCodes[d], uint(scalefactorBits[d]))
+			prev = sf
 		}
 	}
 	w.write(0, 1) // pulse_data_present
 	w.write(0, 1) // tns_data_present
 	w.write(0, 1) // gain_control_data_present
 	q := &e.q[c]
-	for b := range e.maxSFB { // spectral_data
-		cb := cbs[b]
+	for u := range e.nunits { // spectral_data
+		cb := e.cbs[c][u]
 		if cb == 0 {
 			continue
 		}
 		bk := books[cb]
-		for i := swbOffsetLong48[b]; i < swbOffsetLong48[b+1]; i += int(bk.dim) {
+		for i := e.ustart[u]; i < e.ustart[u+1]; i += int(bk.dim) {
 			v := q[i : i+int(bk.dim)]
 			idx, _ := index(v, cb)
 			w.write(spectral[cb].codes[idx], uint(spectral[cb].bits[idx]))

@@ -1,8 +1,8 @@
 package aacenc
 
 // The noiseless coding tables of ISO/IEC 14496-3 §4.A.1 (the scalefactor codebook and
-// spectral codebooks 1 to 11), and the long-window scalefactor band offsets for 44.1 and
-// 48 kHz (Table 4.129: the two rates share them).
+// spectral codebooks 1 to 11), and the scalefactor band offsets of the long and short
+// windows for 44.1 and 48 kHz (Tables 4.129 and 4.130: the two rates share them).
 
 var scalefactorCodes = [121]uint32{
 	0x3ffe8, 0x3ffe6, 0x3ffe7, 0x3ffe5, 0x7fff5, 0x7fff1, 0x7ffed, 0x7fff6,
@@ -364,3 +364,7 @@ var swbOffsetLong48 = [50]int{
 	352, 384, 416, 448, 480, 512, 544, 576, 608, 640, 672, 704, 736,
 	768, 800, 832, 864, 896, 928, 1024,
 }
+
+// swbOffsetShort48 are a short window's scalefactor band edges at 44.1 and 48 kHz
+// (Table 4.130).
+var swbOffsetShort48 = [15]int{0, 4, 8, 12, 16, 20, 28, 36, 44, 56, 68, 80, 96, 112, 128}
