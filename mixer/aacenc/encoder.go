@@ -99,14 +99,16 @@ type Encoder struct {
 	// stayed under the threshold everywhere.
 	dens, thr, ffac [2][maxUnits]float64
 	transparent     bool
-	barkLong        [49]float64
-	barkShort       [14]float64
-	quietLong       [49]float64
-	quietShort      [14]float64
-	w               bitWriter
-	out             []byte
-	pad             int // bytes of fill elements in the frame being written (their headers included)
-	stats           Stats
+	// The spreading function between neighbouring bands (from the one below, up; from
+	// the one above, down), for long and short windows.
+	upLong, downLong   [49]float64
+	upShort, downShort [14]float64
+	quietLong          [49]float64
+	quietShort         [14]float64
+	w                  bitWriter
+	out                []byte
+	pad                int // bytes of fill elements in the frame being written (their headers included)
+	stats              Stats
 }
 
 // Stats count what an Encoder made.
@@ -168,14 +170,22 @@ func New(cfg Config) (*Encoder, error) {
 	}
 	bark := func(f float64) float64 { return 13*math.Atan(0.00076*f) + 3.5*math.Atan(f*f/(7500*7500)) }
 	hz := float64(cfg.SampleRate) / 2 / FrameSamples
-	for b := range e.barkLong {
-		f := hz * float64(swbOffsetLong48[b]+swbOffsetLong48[b+1]) / 2
-		e.barkLong[b], e.quietLong[b] = bark(f), quiet(f, 2*FrameSamples)
+	// The spreading from band b-1 to b (up[b]) and from b+1 to b (down[b]).
+	spread := func(offsets []int, scale float64, q, up, down []float64, upBels float64) {
+		var last float64
+		for b := range q {
+			f := scale * hz * float64(offsets[b]+offsets[b+1]) / 2
+			q[b] = quiet(f, int(2*FrameSamples/scale))
+			z := bark(f)
+			if b > 0 {
+				up[b] = math.Pow(10, -upBels*(z-last))
+				down[b-1] = math.Pow(10, -spreadDown*(z-last))
+			}
+			last = z
+		}
 	}
-	for b := range e.barkShort {
-		f := 8 * hz * float64(swbOffsetShort48[b]+swbOffsetShort48[b+1]) / 2
-		e.barkShort[b], e.quietShort[b] = bark(f), quiet(f, 256)
-	}
+	spread(swbOffsetLong48[:], 1, e.quietLong[:], e.upLong[:], e.downLong[:], spreadUpLong)
+	spread(swbOffsetShort48[:], 8, e.quietShort[:], e.upShort[:], e.downShort[:], spreadUpShort)
 	e.out = make([]byte, 0, 6144/8*cfg.Channels)
 	return e, nil
 }
@@ -493,9 +503,9 @@ const (
 // bits suffice to keep the noise under the threshold everywhere, masked units are
 // coded too, so a high bitrate is not capped by them.
 func (e *Encoder) psychoacoustics() {
-	bark, quiet, up := e.barkLong[:], e.quietLong[:], spreadUpLong
+	quiet, up, down := e.quietLong[:], e.upLong[:], e.downLong[:]
 	if e.seq == eightShort {
-		bark, quiet, up = e.barkShort[:], e.quietShort[:], spreadUpShort
+		quiet, up, down = e.quietShort[:], e.upShort[:], e.downShort[:]
 	}
 	for c := range e.cfg.Channels {
 		sp, dens, thr, ffac := &e.spec[c], &e.dens[c], &e.thr[c], &e.ffac[c]
@@ -512,12 +522,10 @@ func (e *Encoder) psychoacoustics() {
 		for g := range e.ngroups {
 			lo, hi := g*e.maxSFB, (g+1)*e.maxSFB
 			for u := lo + 1; u < hi; u++ { // upwards
-				d := bark[u-lo] - bark[u-lo-1]
-				thr[u] = math.Max(thr[u], thr[u-1]*math.Pow(10, -up*d))
+				thr[u] = math.Max(thr[u], thr[u-1]*up[u-lo])
 			}
 			for u := hi - 2; u >= lo; u-- { // downwards
-				d := bark[u-lo+1] - bark[u-lo]
-				thr[u] = math.Max(thr[u], thr[u+1]*math.Pow(10, -spreadDown*d))
+				thr[u] = math.Max(thr[u], thr[u+1]*down[u-lo])
 			}
 		}
 		for u := range e.nunits {

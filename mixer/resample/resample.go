@@ -229,16 +229,20 @@ func (r *Resampler) process(dst, src []float32) []float32 {
 
 func (s *stage) process(dst, src []float32) []float32 {
 	s.buf = append(s.buf, src...)
-	frames := len(s.buf) / s.ch
-	for s.base+s.taps <= frames {
-		h := s.phases[s.phase]
-		if k := s.copyTap[s.phase]; k >= 0 {
-			i := (s.base + k) * s.ch
-			dst = append(dst, s.buf[i:i+s.ch]...)
-		} else if s.ch == 1 {
-			dst = append(dst, dot(h, s.buf[s.base:s.base+s.taps]))
-		} else {
-			x := s.buf[2*s.base : 2*s.base+2*s.taps]
+	// The loop keeps its state in locals (the fields, behind a pointer, would be loaded
+	// and stored around every append).
+	buf, taps, base, phase := s.buf, s.taps, s.base, s.phase
+	frames := len(buf) / s.ch
+	for base+taps <= frames {
+		h := s.phases[phase]
+		switch k := s.copyTap[phase]; {
+		case k >= 0:
+			i := (base + k) * s.ch
+			dst = append(dst, buf[i:i+s.ch]...)
+		case s.ch == 1:
+			dst = append(dst, dot(h, buf[base:base+taps]))
+		default:
+			x := buf[2*base : 2*base+2*taps]
 			x = x[:2*len(h)]
 			var s0, s1 float32
 			for k, c := range h {
@@ -247,18 +251,18 @@ func (s *stage) process(dst, src []float32) []float32 {
 			}
 			dst = append(dst, s0, s1)
 		}
-		s.base += s.mq
-		if s.phase += s.mr; s.phase >= s.l {
-			s.phase -= s.l
-			s.base++
+		base += s.mq
+		if phase += s.mr; phase >= s.l {
+			phase -= s.l
+			base++
 		}
 	}
 	// Drop the frames no later output needs.
-	if s.base > 0 {
-		n := copy(s.buf, s.buf[s.base*s.ch:])
-		s.buf = s.buf[:n]
-		s.base = 0
+	if base > 0 {
+		n := copy(buf, buf[base*s.ch:])
+		s.buf = buf[:n]
 	}
+	s.base, s.phase = 0, phase
 	return dst
 }
 
