@@ -1,8 +1,12 @@
 package conference_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -170,4 +174,44 @@ func TestGeneratedAudioGoOnly(t *testing.T) {
 			require.True(t, sr, "a Sender Report for the generated audio")
 		})
 	}
+}
+
+// sipp as a phone (testdata/softphone_dtmf.xml): it receives only the Bridge's
+// generated audio, sends the keys 1, 3, 5, 7, 9, # as RFC 4733 events (the captures
+// sipp ships, replayed), and hangs up. Every key is reported, once, in order, before
+// the call's end.
+func TestInteropDTMFFromSipp(t *testing.T) {
+	peer.Serialize(t)
+	peer.CheckNoLeaks(t)
+	sipp := peer.Require(t, "sipp", "sip-tester")
+	pcaps := "/usr/share/sip-tester" // where Debian's sip-tester puts them
+	peer.RequireFile(t, filepath.Join(pcaps, "dtmf_2833_pound.pcap"), "sip-tester")
+	ng := peer.StartNginx(t, peer.NginxOptions{})
+	var ev eventLog
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, Events: ev.add,
+		StreamURL: ng.URL("keys")})
+	require.NoError(t, err)
+	defer b.Close()
+	// sipp does not replace keywords in exec actions: the test writes the captures'
+	// directory into the scenario.
+	xml, err := os.ReadFile(filepath.Join("testdata", "softphone_dtmf.xml"))
+	require.NoError(t, err)
+	scenario := filepath.Join(t.TempDir(), "softphone_dtmf.xml")
+	require.NoError(t, os.WriteFile(scenario, bytes.ReplaceAll(xml, []byte("[pcaps]"), []byte(pcaps)), 0o644))
+	p := peer.Start(t, sipp, b.UA().UDPAddr().String(), "-sf", scenario, "-i", "127.0.0.1", "-p", fmt.Sprint(peer.FreePort(t)), "-mp", fmt.Sprint(peer.FreeUDPPorts(t, 4)),
+		"-m", "1", "-timeout", "60s", "-timeout_error", "-nostdin")
+	require.NoError(t, p.Wait(time.Minute), "sipp: %s", p.Output())
+	require.Eventually(t, func() bool { return ev.has(conference.EventCallEnded) }, 20*time.Second, 10*time.Millisecond)
+	var digits []string
+	ended := false
+	for _, e := range ev.all() {
+		switch e.Type {
+		case conference.EventDTMF:
+			require.False(t, ended, "a key reported after the call's end")
+			digits = append(digits, e.Digit)
+		case conference.EventCallEnded:
+			ended = true
+		}
+	}
+	require.Equal(t, []string{"1", "3", "5", "7", "9", "#"}, digits)
 }
