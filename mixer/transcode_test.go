@@ -1,11 +1,8 @@
 package mixer_test
 
 import (
-	"bytes"
-	"encoding/binary"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -147,13 +144,8 @@ func checkDecodedLag(t *testing.T, ffmpeg string, codec media.Codec, frames []me
 	dir := t.TempDir()
 	in := filepath.Join(dir, "a.aac")
 	require.NoError(t, os.WriteFile(in, adts, 0o644))
-	raw := filepath.Join(dir, "a.raw")
-	o, err := exec.Command(ffmpeg, "-hide_banner", "-v", "error", "-y", "-i", in, "-f", "f32le", "-ar", "48000", raw).CombinedOutput()
-	require.NoError(t, err, "%s", o)
-	b, err := os.ReadFile(raw)
+	dec, err := peer.DecodeAudio(t, in, 48000, 1)
 	require.NoError(t, err)
-	dec := make([]float32, len(b)/4)
-	require.NoError(t, binary.Read(bytes.NewReader(b), binary.LittleEndian, dec))
 	// The sent tone at 48 kHz, and the lag where the decoded signal matches it best.
 	shift := float64(offset) / float64(time.Second) // the decoded file starts at the first frame's time
 	ref := func(i int) float64 { return 8000.0 / 32768 * math.Sin(2*math.Pi*440*(float64(i)/48000+shift)) }

@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -380,3 +381,22 @@ func Silences(t testing.TB, input string) ([]Span, error) {
 
 // Span is a stretch of time in seconds.
 type Span struct{ Start, End float64 }
+
+// DecodeAudio has ffmpeg decode a file's first audio stream to float samples at rate Hz
+// with channels channels (interleaved), from its first sample on.
+func DecodeAudio(t testing.TB, input string, rate, channels int) ([]float32, error) {
+	t.Helper()
+	path := Require(t, "ffmpeg", "ffmpeg")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "-hide_banner", "-nostdin", "-v", "error", "-i", input, "-map", "0:a:0",
+		"-ac", strconv.Itoa(channels), "-ar", strconv.Itoa(rate), "-f", "f32le", "-c:a", "pcm_f32le", "-").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ffmpeg decoding %s: %v", input, err)
+	}
+	x := make([]float32, len(out)/4)
+	for i := range x {
+		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:]))
+	}
+	return x, nil
+}

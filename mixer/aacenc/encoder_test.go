@@ -209,8 +209,8 @@ func BenchmarkEncodeStereo128k(b *testing.B) {
 // window's reach), decoded by ffmpeg, is at least 6 dB lower than with long windows
 // only. A steady chord, once it has started, switches never.
 func TestInteropShortBlocksCutPreEcho(t *testing.T) {
-	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
-	clicks := readF32(t, ffmpeg, filepath.Join("testdata", "clicks.flac"), 1)
+	peer.Require(t, "ffmpeg", "ffmpeg")
+	clicks := readF32(t, filepath.Join("testdata", "clicks.flac"), 1)
 	delay := encoderDelay(t)
 	preEcho := func(longOnly bool) (float64, aacenc.Stats) {
 		cfg := aacenc.Config{SampleRate: 48000, Channels: 1, Bitrate: 64000, LongOnly: longOnly}
@@ -242,7 +242,7 @@ func TestInteropShortBlocksCutPreEcho(t *testing.T) {
 	require.Positive(t, stats.ShortFrames)
 	require.Greater(t, switched, long+6)
 
-	chord := readF32(t, ffmpeg, filepath.Join("testdata", "chords.flac"), 1)
+	chord := readF32(t, filepath.Join("testdata", "chords.flac"), 1)
 	e, err := aacenc.New(aacenc.Config{SampleRate: 48000, Channels: 1, Bitrate: 64000})
 	require.NoError(t, err)
 	var onset int64
@@ -261,10 +261,10 @@ func TestInteropShortBlocksCutPreEcho(t *testing.T) {
 // left and right at the same bitrate; channels with nothing in common (a sweep and a
 // chord) are left as they are.
 func TestInteropMidSide(t *testing.T) {
-	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
-	speech := readF32(t, ffmpeg, filepath.Join("testdata", "speech.flac"), 1)
-	chord := readF32(t, ffmpeg, filepath.Join("testdata", "chords.flac"), 1)
-	sweep := readF32(t, ffmpeg, filepath.Join("testdata", "sweep.flac"), 1)
+	peer.Require(t, "ffmpeg", "ffmpeg")
+	speech := readF32(t, filepath.Join("testdata", "speech.flac"), 1)
+	chord := readF32(t, filepath.Join("testdata", "chords.flac"), 1)
+	sweep := readF32(t, filepath.Join("testdata", "sweep.flac"), 1)
 	stereo := func(l, r []float32, gain float32) []float32 {
 		x := make([]float32, 0, 2*len(l))
 		for i := range l {
