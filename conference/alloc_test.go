@@ -52,13 +52,14 @@ func TestCallFramePathDoesNotAllocate(t *testing.T) {
 // quietSig is a dialog that never ends (the test drives the call's frame path alone).
 type quietSig struct{}
 
-func (quietSig) CallID() string                        { return "alloc" }
-func (quietSig) State() sip.DialogState                { return sip.DialogEstablished }
-func (quietSig) Done() <-chan struct{}                 { return nil }
-func (quietSig) Err() error                            { return nil }
-func (quietSig) Hangup(context.Context) error          { return nil }
-func (quietSig) RequestKeyframe(context.Context) error { return nil }
-func (quietSig) ContactParam(string) (string, bool)    { return "", false }
+func (quietSig) CallID() string                                      { return "alloc" }
+func (quietSig) State() sip.DialogState                              { return sip.DialogEstablished }
+func (quietSig) Done() <-chan struct{}                               { return nil }
+func (quietSig) Err() error                                          { return nil }
+func (quietSig) Hangup(context.Context) error                        { return nil }
+func (quietSig) RequestKeyframe(context.Context) error               { return nil }
+func (quietSig) SendDTMF(context.Context, byte, time.Duration) error { return nil }
+func (quietSig) ContactParam(string) (string, bool)                  { return "", false }
 
 // The inbox is bounded: frames that arrive off the owner's goroutine while the owner is
 // held up wait up to maxInbox, and the rest are dropped and counted, not queued without

@@ -165,7 +165,7 @@ func New(cfg Config) (*Bridge, error) {
 		go b.deliver()
 	}
 	opts := append([]sip.Option{}, cfg.SIP...)
-	opts = append(opts, sip.WithInviteHandler(b.onInvite), sip.WithCallUpdated(b.onUpdate))
+	opts = append(opts, sip.WithInviteHandler(b.onInvite), sip.WithCallUpdated(b.onUpdate), sip.WithDTMF(b.onInfoDTMF))
 	ua, err := sip.New(opts...)
 	if err != nil {
 		b.stopEvents()
@@ -434,6 +434,17 @@ func (b *Bridge) refused(c *call, reason string) {
 	if c.controlled {
 		b.ctrl.Event(Event{Type: EventCallEnded, Time: time.Now(), CallID: c.id, Remote: c.remote, Reason: reason,
 			Err: &sip.EndError{Class: sip.ErrCallFailed, Reason: reason}})
+	}
+}
+
+// onInfoDTMF reports a key a caller sent in SIP INFO (application/dtmf-relay), as one
+// sent in RFC 4733 events is.
+func (b *Bridge) onInfoDTMF(c *sip.Call, digit byte, _ time.Duration) {
+	b.mu.Lock()
+	bc := b.calls[c.ID]
+	b.mu.Unlock()
+	if bc != nil {
+		b.emit(Event{Type: EventDTMF, CallID: bc.id, Remote: bc.remote, Digit: string(digit)})
 	}
 }
 

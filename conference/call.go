@@ -102,8 +102,14 @@ type call struct {
 	infoRec *recording.Recorder
 	// gen makes the audio sent to the caller (Config.NoGeneratedAudio), in payload type
 	// genPT on genSession; nil when none is sent.
-	gen        *mixer.SilenceSource
-	genPT      uint8
+	gen   *mixer.SilenceSource
+	genPT uint8
+	// genDTMF is the telephone-event payload type the call negotiated (0: none), and
+	// dtmfKeys the digits Bridge.SendDTMF queued for the generator to send (RFC 4733).
+	genDTMF  uint8
+	dtmfKeys chan byte
+	// noVideo: a dialled leg that offers audio alone (DialRequest.NoVideo).
+	noVideo    bool
 	genSession *media.Session
 	// infoTracks are the outputs' tracks (copies), as the media announced them.
 	infoTracks []media.Track
@@ -157,7 +163,7 @@ func newCall(b *Bridge, sc *sip.Call) (*call, error) {
 func newLeg(b *Bridge, sc *sip.Call, sig sip.Dialog, id, remote string) (*call, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &call{b: b, sc: sc, sig: sig, id: id, remote: remote, clock: media.NewClock(time.Now()), ctx: ctx, stop: stop, started: time.Now(),
-		sessions: map[string]*media.Session{}, keys: map[string]*sdp.Crypto{}, keyframe: make(chan struct{}, 1),
+		sessions: map[string]*media.Session{}, keys: map[string]*sdp.Crypto{}, keyframe: make(chan struct{}, 1), dtmfKeys: make(chan byte, maxQueuedKeys),
 		wake: make(chan struct{}, 1), runOwns: b.poller == nil, handedOver: make(chan struct{})}
 	if c.runOwns {
 		close(c.handedOver)
@@ -238,6 +244,10 @@ func AudioCodecs() []sdp.Codec {
 func (c *call) offerConfig() sdp.Config {
 	cfg := c.sdpConfig()
 	cfg.SRTP, cfg.RTCPMux, cfg.Open = false, false, nil
+	if c.noVideo {
+		cfg.Resolution = sdp.ResolutionAudioOnly
+	}
+
 	return cfg
 }
 
@@ -291,6 +301,7 @@ func (c *call) setupMedia(ms []sdp.Media) error {
 		if m.Kind == "audio" && (m.Direction == "sendrecv" || m.Direction == "sendonly") && !c.b.cfg.NoGeneratedAudio {
 			if src, err := mixer.NewSilenceSource(media.Encoding(m.Codec).Codec()); err == nil {
 				c.gen, c.genPT, c.genSession = src, m.PayloadType, s
+				c.genDTMF = m.DTMFPayloadType
 			}
 		}
 		if m.Kind == "audio" && m.DTMFPayloadType != 0 {
@@ -431,8 +442,21 @@ func (c *call) onSessionEvent(e media.SessionEvent) {
 	}
 }
 
+// maxQueuedKeys bounds the digits waiting to be sent (SendDTMF).
+const maxQueuedKeys = 64
+
+// A key sent as RFC 4733 events lasts keyPackets packets (100 ms), its end is sent three
+// times, and keyGap packets of audio follow before the next key.
+const (
+	keyPackets = 5
+	keyGap     = 3
+)
+
 // generate sends the caller 20 ms packets of silence in its codec, and a Sender Report
-// every 5 s, until the call ends (one of the call's background goroutines).
+// every 5 s, until the call ends (one of the call's background goroutines). Queued keys
+// (Bridge.SendDTMF) take the audio's place as RFC 4733 events, in the same stream
+// (SSRC, sequence numbers, clock): an event's packets keep its start's timestamp and
+// give its duration so far.
 func (c *call) generate() {
 	var r [10]byte
 	_, _ = rand.Read(r[:])
@@ -442,6 +466,19 @@ func (c *call) generate() {
 	defer tick.Stop()
 	var packets, octets uint32
 	nextSR := time.Now().Add(time.Second)
+	var event [4]byte
+	key, sent, gap := -1, 0, 0 // the key being sent (-1: none), its packets so far, audio packets since the last key
+	var eventTS uint32
+	send := func(pt uint8, payload []byte, ts uint32) {
+		p.PayloadType, p.Payload, p.Timestamp = pt, payload, ts
+		if c.genSession.WriteRTP(&p) == nil {
+			packets++
+			octets += uint32(len(payload))
+		}
+		p.Marker = false
+		p.SequenceNumber++
+	}
+	ts := p.Timestamp // the audio clock, running on through events
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -450,17 +487,40 @@ func (c *call) generate() {
 			return
 		case now := <-tick.C:
 			payload, step := c.gen.Next()
-			p.Payload = payload
-			if c.genSession.WriteRTP(&p) == nil {
-				packets++
-				octets += uint32(len(payload))
+			if key < 0 && gap >= keyGap && c.genDTMF != 0 {
+				select {
+				case k := <-c.dtmfKeys:
+					key, sent, eventTS = int(k), 0, ts
+					p.Marker = true // an event's first packet (RFC 4733 §2.5.1.3)
+				default:
+				}
 			}
-			p.Marker = false
-			p.SequenceNumber++
-			p.Timestamp += step
+			if key >= 0 {
+				sent++
+				end := sent >= keyPackets
+				event[0], event[1] = byte(key), 10 // volume -10 dBm0
+				if end {
+					event[1] |= 0x80
+				}
+				binary.BigEndian.PutUint16(event[2:], uint16(sent*int(step)))
+				n := 1
+				if end {
+					n = 3 // the end, three times (§2.5.1.4)
+				}
+				for range n {
+					send(c.genDTMF, event[:], eventTS)
+				}
+				if end {
+					key, gap = -1, 0
+				}
+			} else {
+				send(c.genPT, payload, ts)
+				gap++
+			}
+			ts += step
 			if now.After(nextSR) {
 				nextSR = now.Add(5 * time.Second)
-				_ = c.genSession.WriteRTCP(&rtcp.SenderReport{SSRC: p.SSRC, NTPTime: ntp(now), RTPTime: p.Timestamp,
+				_ = c.genSession.WriteRTCP(&rtcp.SenderReport{SSRC: p.SSRC, NTPTime: ntp(now), RTPTime: ts,
 					PacketCount: packets, OctetCount: octets})
 			}
 		}

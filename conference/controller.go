@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sipcast/sipcast/sip"
@@ -61,9 +62,15 @@ func (b *Bridge) SetOutputs(id string, o Outputs, why string) error {
 type DialRequest struct {
 	// ID names the call in Calls, events and the Bridge's methods.
 	ID string
-	// Target is the SIP URI dialled through Rules (the outbound dial plan).
+	// Target is the SIP URI dialled through Rules (the outbound dial plan), or dialled
+	// as it is when there are no rules.
 	Target string
 	Rules  []sip.Rule
+	// Options are the INVITE's: credentials for a digest challenge, an outbound proxy,
+	// the From (a dial plan rule's domains take precedence).
+	Options sip.DialOptions
+	// NoVideo offers audio alone.
+	NoVideo bool
 	// Outputs are the call's outputs once answered (SetOutputs changes them).
 	Outputs Outputs
 }
@@ -84,7 +91,7 @@ func (b *Bridge) Dial(ctx context.Context, req DialRequest) error {
 	if err != nil {
 		return err
 	}
-	c.controlled = true
+	c.controlled, c.noVideo = true, req.NoVideo
 	c.wantURL, c.wantRec, c.spaceID = req.Outputs.URL, req.Outputs.Record, req.Outputs.SpaceID
 	fail := func(err error) error {
 		c.closeMedia()
@@ -95,7 +102,12 @@ func (b *Bridge) Dial(ctx context.Context, req DialRequest) error {
 	if err != nil {
 		return fail(err)
 	}
-	oc, _, err := b.ua.DialPlan(ctx, req.Rules, req.Target, offer, sip.DialOptions{})
+	var oc *sip.OutboundCall
+	if len(req.Rules) == 0 {
+		oc, err = b.ua.Dial(ctx, req.Target, offer, req.Options)
+	} else {
+		oc, _, err = b.ua.DialPlan(ctx, req.Rules, req.Target, offer, req.Options)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -117,6 +129,59 @@ func (b *Bridge) Dial(ctx context.Context, req DialRequest) error {
 		done()
 	}
 	go c.run() // until the call ends; Close waits for it
+	return nil
+}
+
+// ErrNoTelephoneEvent: SendDTMF asked for RFC 4733 events on a call that negotiated
+// none (or that the Bridge sends no audio to).
+var ErrNoTelephoneEvent = errors.New("conference: the call negotiated no telephone-event (RFC 4733): send the keys in SIP INFO")
+
+// SendDTMF sends keys (0-9, *, #, A-D; at most 64 at a time) to the call's peer: as RFC
+// 4733 events in the audio the Bridge sends it (100 ms each, 60 ms apart), or with
+// info in SIP INFO (application/dtmf-relay), one request per key. Events are queued
+// and sent by the call's audio generator; INFO requests are sent before SendDTMF
+// returns.
+func (b *Bridge) SendDTMF(ctx context.Context, id, keys string, info bool) error {
+	c := b.call(id)
+	if c == nil {
+		return fmt.Errorf("conference: no call %q", id)
+	}
+	if keys == "" || len(keys) > maxQueuedKeys {
+		return fmt.Errorf("conference: %d keys: 1 to %d at a time", len(keys), maxQueuedKeys)
+	}
+	codes := make([]byte, 0, len(keys))
+	for i := 0; i < len(keys); i++ {
+		k := keys[i]
+		if k >= 'a' && k <= 'd' {
+			k -= 'a' - 'A'
+		}
+		code := strings.IndexByte("0123456789*#ABCD", k)
+		if code < 0 {
+			return fmt.Errorf("conference: %q is not a DTMF key (0-9, *, #, A-D)", keys[i])
+		}
+		codes = append(codes, byte(code))
+	}
+	if info {
+		for i, code := range codes {
+			if err := c.sig.SendDTMF(ctx, "0123456789*#ABCD"[code], 160*time.Millisecond); err != nil {
+				return fmt.Errorf("conference: key %d of %d: %w", i+1, len(codes), err)
+			}
+		}
+		return nil
+	}
+	c.sessMu.Lock()
+	ok := c.gen != nil && c.genDTMF != 0
+	c.sessMu.Unlock()
+	if !ok {
+		return ErrNoTelephoneEvent
+	}
+	for _, code := range codes {
+		select {
+		case c.dtmfKeys <- code:
+		default:
+			return fmt.Errorf("conference: more than %d keys waiting to be sent", maxQueuedKeys)
+		}
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,4 +215,41 @@ func TestInteropDTMFFromSipp(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"1", "3", "5", "7", "9", "#"}, digits)
+}
+
+// One Bridge dials another and sends keys: as RFC 4733 events in its generated audio
+// (1, #, 9, A, in order), then in SIP INFO (5, *). The callee Bridge reports each once,
+// in order. Keys that are not DTMF, and too many at once, are refused.
+func TestSendDTMFGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	var got eventLog
+	callee, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, Events: got.add,
+		StreamURL: "rtmp://127.0.0.1:1/live/unused"})
+	require.NoError(t, err)
+	defer callee.Close()
+	caller, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}})
+	require.NoError(t, err)
+	defer caller.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, caller.Dial(ctx, conference.DialRequest{ID: "keys", Target: "sip:ivr@" + callee.UA().UDPAddr().String(), NoVideo: true}))
+	require.NoError(t, caller.SendDTMF(ctx, "keys", "1#9a", false))
+	digits := func() []string {
+		var d []string
+		for _, e := range got.all() {
+			if e.Type == conference.EventDTMF {
+				d = append(d, e.Digit)
+			}
+		}
+		return d
+	}
+	require.Eventually(t, func() bool { return len(digits()) >= 4 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, caller.SendDTMF(ctx, "keys", "5*", true))
+	require.Eventually(t, func() bool { return len(digits()) >= 6 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{"1", "#", "9", "A", "5", "*"}, digits())
+
+	require.ErrorContains(t, caller.SendDTMF(ctx, "keys", "12x", false), `'x' is not a DTMF key`)
+	require.Error(t, caller.SendDTMF(ctx, "keys", strings.Repeat("1", 65), false))
+	require.Error(t, caller.SendDTMF(ctx, "nobody", "1", false))
+	require.NoError(t, caller.EndCall(ctx, "keys"))
 }

@@ -21,8 +21,8 @@ const (
 	// EventOutputFailed: an application output (Config.Outputs) returned an error and
 	// gets no more frames of the call.
 	EventOutputFailed
-	// EventDTMF: the caller pressed a key (RFC 4733 telephone-event), reported when the
-	// key is released, in order: Digit says which.
+	// EventDTMF: the caller pressed a key (RFC 4733 telephone-event, reported when the
+	// key is released, in order; or SIP INFO dtmf-relay): Digit says which.
 	EventDTMF
 )
 

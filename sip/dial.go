@@ -42,6 +42,9 @@ type DialOptions struct {
 	// FromDomain and ContactDomain replace the host of our From and Contact URIs (CMS
 	// dial plan rules' localFromDomain and localContactDomain); "" keeps ours.
 	FromDomain, ContactDomain string
+	// FromUser is the user part of our From URI when FromDomain is set (default
+	// "sipcast"): the account a registered caller calls as.
+	FromUser string
 	// ContactParams are added to our Contact header as quoted parameters, as a Cisco
 	// Meeting Server Call Bridge puts x-cisco-stream (the stream URL) there when it calls
 	// a streamer.
@@ -94,6 +97,14 @@ func (c *OutboundCall) Update(ctx context.Context, contactParams map[string]stri
 // (RFC 5168), for peers that ignore RTCP PLI/FIR.
 func (c *OutboundCall) RequestKeyframe(ctx context.Context) error {
 	return c.request(ctx, sipmsg.INFO, "application/media_control+xml", pictureFastUpdate)
+}
+
+// SendDTMF sends a key to the callee in SIP INFO (application/dtmf-relay).
+func (c *OutboundCall) SendDTMF(ctx context.Context, digit byte, duration time.Duration) error {
+	if !isDTMF(digit) {
+		return fmt.Errorf("sip: %q is not a DTMF digit", digit)
+	}
+	return c.request(ctx, sipmsg.INFO, "application/dtmf-relay", fmt.Sprintf("Signal=%c\r\nDuration=%d\r\n", digit, duration/time.Millisecond))
 }
 
 // request sends an in-dialog request to the callee's Contact and waits for its answer.
@@ -207,7 +218,11 @@ func (u *UA) Dial(ctx context.Context, target string, offer []byte, opts DialOpt
 		headers = append(headers, route)
 	}
 	if opts.FromDomain != "" {
-		from := &sipmsg.FromHeader{Address: sipmsg.Uri{User: "sipcast", Host: opts.FromDomain}, Params: sipmsg.NewParams()}
+		user := opts.FromUser
+		if user == "" {
+			user = "sipcast"
+		}
+		from := &sipmsg.FromHeader{Address: sipmsg.Uri{User: user, Host: opts.FromDomain}, Params: sipmsg.NewParams()}
 		from.Params.Add("tag", sipmsg.GenerateTagN(16))
 		headers = append(headers, from)
 	}

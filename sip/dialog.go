@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Dialog is what an incoming call (*Call) and an outgoing one (*OutboundCall) share: the
@@ -23,6 +24,8 @@ type Dialog interface {
 	Hangup(ctx context.Context) error
 	// RequestKeyframe asks the peer for a keyframe with SIP INFO picture_fast_update.
 	RequestKeyframe(ctx context.Context) error
+	// SendDTMF sends a key in SIP INFO (application/dtmf-relay).
+	SendDTMF(ctx context.Context, digit byte, duration time.Duration) error
 	// ContactParam is a parameter of the peer's current Contact (lower-case name), such
 	// as x-cisco-stream.
 	ContactParam(name string) (string, bool)

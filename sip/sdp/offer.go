@@ -4,17 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	psdp "github.com/pion/sdp/v3"
 )
 
 // Offer builds an SDP offer of what the endpoint can receive, for outbound calls and for
-// answering a late offer (an INVITE without SDP): an audio m-line with Opus, G.722, PCMU,
-// PCMA and telephone-event, and unless cfg.Resolution is ResolutionAudioOnly a video
-// m-line with H.264 in packetization modes 1 and 0, NACK, PLI and FIR. AAC is not offered:
-// a receiver cannot name the sender's AudioSpecificConfig. cfg.Audio and cfg.Video are
-// not consulted; SRTP offers are not made (RTP/AVP only). Negotiate reads the answer.
+// answering a late offer (an INVITE without SDP): an audio m-line with the codecs of
+// cfg.Audio among Opus, G.722, PCMU and PCMA, in its order (all four when cfg.Audio is
+// nil), and telephone-event, and unless cfg.Resolution is ResolutionAudioOnly a video
+// m-line with H.264 in packetization modes 1 and 0, NACK, PLI and FIR. AAC is not
+// offered: a receiver cannot name the sender's AudioSpecificConfig. The audio m-line's
+// direction is cfg.AudioDirection when set (a caller that sends generated audio),
+// cfg.Direction otherwise. cfg.Video is not consulted; SRTP offers are not made
+// (RTP/AVP only). Negotiate reads the answer.
 func Offer(cfg Config) ([]byte, error) {
+	audio := cfg.Audio // nil: every codec (defaults fills it)
 	cfg.defaults()
 	if cfg.Address == nil || cfg.Ports == nil {
 		return nil, errors.New("sdp: an offer needs Address and Ports")
@@ -23,6 +28,9 @@ func Offer(cfg Config) ([]byte, error) {
 		return nil, errors.New("sdp: SRTP offers are not supported (answers to SRTP offers are)")
 	}
 	sd := cfg.session()
+	if audio == nil {
+		audio = cfg.Audio
+	}
 	add := func(kind string, formats []string, attrs []psdp.Attribute) {
 		rtp, rtcp := cfg.Ports(kind, 0)
 		md := &psdp.MediaDescription{MediaName: psdp.MediaName{Media: kind, Port: psdp.RangedPort{Value: rtp},
@@ -33,15 +41,32 @@ func Offer(cfg Config) ([]byte, error) {
 			md.Attributes = append(md.Attributes, psdp.Attribute{Key: "rtcp", Value: strconv.Itoa(rtcp)})
 		}
 		md.Attributes = append(md.Attributes, attrs...)
-		md.Attributes = append(md.Attributes, psdp.Attribute{Key: cfg.Direction})
+		dir := cfg.Direction
+		if kind == "audio" && cfg.AudioDirection != "" {
+			dir = cfg.AudioDirection
+		}
+		md.Attributes = append(md.Attributes, psdp.Attribute{Key: dir})
 		sd.MediaDescriptions = append(sd.MediaDescriptions, md)
 	}
 	a := func(k, v string) psdp.Attribute { return psdp.Attribute{Key: k, Value: v} }
-	add("audio", []string{"111", "9", "0", "8", "101"}, []psdp.Attribute{
-		a("rtpmap", "111 opus/48000/2"), a("fmtp", "111 useinbandfec=1"),
-		a("rtpmap", "9 G722/8000"), a("rtpmap", "0 PCMU/8000"), a("rtpmap", "8 PCMA/8000"),
-		a("rtpmap", "101 telephone-event/8000"), a("fmtp", "101 0-16"),
-	})
+	var formats []string
+	var attrs []psdp.Attribute
+	for _, c := range audio {
+		switch {
+		case strings.EqualFold(c.Name, "opus"):
+			formats, attrs = append(formats, "111"), append(attrs, a("rtpmap", "111 opus/48000/2"), a("fmtp", "111 useinbandfec=1"))
+		case strings.EqualFold(c.Name, "G722"):
+			formats, attrs = append(formats, "9"), append(attrs, a("rtpmap", "9 G722/8000"))
+		case strings.EqualFold(c.Name, "PCMU"):
+			formats, attrs = append(formats, "0"), append(attrs, a("rtpmap", "0 PCMU/8000"))
+		case strings.EqualFold(c.Name, "PCMA"):
+			formats, attrs = append(formats, "8"), append(attrs, a("rtpmap", "8 PCMA/8000"))
+		}
+	}
+	if len(formats) == 0 {
+		return nil, errors.New("sdp: no audio codec to offer (Opus, G.722, PCMU, PCMA)")
+	}
+	add("audio", append(formats, "101"), append(attrs, a("rtpmap", "101 telephone-event/8000"), a("fmtp", "101 0-16")))
 	if cfg.Resolution != ResolutionAudioOnly {
 		var attrs []psdp.Attribute
 		for _, pt := range []struct{ pt, mode int }{{96, 1}, {97, 0}} {
