@@ -1,0 +1,314 @@
+package relay_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/conference/relay"
+	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/rtmp"
+	"github.com/sipcast/sipcast/sip"
+)
+
+const (
+	apiKey   = "test-key-0123456789abcdef"
+	password = "hunter2-SIP-password"
+	// streamKey is the rtmpStream: the stream's key, never shown.
+	streamKey = "live-key-7f3a9c"
+)
+
+// syncBuffer is a log sink the test reads while the relay writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fixture is a relay, an in-process RTMP server, a hook server and a callee Bridge.
+type fixture struct {
+	svc      *relay.Service
+	api      *httptest.Server
+	rtmpURL  string
+	callee   *conference.Bridge
+	calleeEv *events
+	hooks    *hookLog
+	logs     *syncBuffer
+}
+
+type events struct {
+	mu  sync.Mutex
+	all []conference.Event
+}
+
+func (e *events) add(ev conference.Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
+
+func (e *events) digits() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var d string
+	for _, ev := range e.all {
+		if ev.Type == conference.EventDTMF {
+			d += ev.Digit
+		}
+	}
+	return d
+}
+
+type hookLog struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	h.bodies = append(h.bodies, r.URL.Path+" "+string(b))
+	h.mu.Unlock()
+}
+
+func (h *hookLog) all() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.bodies, "\n")
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{calleeEv: &events{}, hooks: &hookLog{}, logs: &syncBuffer{}}
+	srv, err := rtmp.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	addr, err := srv.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	f.rtmpURL = "rtmp://" + addr.String() + "/live"
+	hookSrv := httptest.NewServer(f.hooks)
+	t.Cleanup(hookSrv.Close)
+	f.callee, err = conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, Events: f.calleeEv.add,
+		StreamURL: "rtmp://127.0.0.1:1/live/unused"})
+	require.NoError(t, err)
+	t.Cleanup(func() { f.callee.Close() })
+	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.svc, err = relay.New(relay.Config{Bridge: conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0"), sip.WithLogger(log)}, Logger: log},
+		Keys: []string{apiKey}, RTMPHosts: []string{"127.0.0.1"}, SIPDomains: []string{"127.0.0.1"}, Hook: hookSrv.URL + "/hooks", Log: log})
+	require.NoError(t, err)
+	f.api = httptest.NewServer(f.svc.Handler())
+	t.Cleanup(func() {
+		f.api.Close()
+		require.NoError(t, f.svc.Close())
+		require.NoError(t, f.svc.Close(), "Close is idempotent")
+	})
+	return f
+}
+
+// post calls the API with the key (key "" sends none) and returns the status and body.
+func (f *fixture) post(t *testing.T, path, key string, body any) (int, string) {
+	t.Helper()
+	var b []byte
+	switch v := body.(type) {
+	case string:
+		b = []byte(v)
+	default:
+		var err error
+		b, err = json.Marshal(v)
+		require.NoError(t, err)
+	}
+	req, err := http.NewRequest(http.MethodPost, f.api.URL+"/rest-api/call/"+path, bytes.NewReader(b))
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("X-Api-Key", key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(out)
+}
+
+func (f *fixture) startup(id string) map[string]any {
+	return map[string]any{"callId": id, "callee": "ivr", "sipDomain": "127.0.0.1", "sipPort": f.callee.UA().UDPAddr().(*net.UDPAddr).Port,
+		"rtmpUrl": f.rtmpURL, "rtmpStream": streamKey + id, "hasVideo": false, "sipLogin": "alice", "sipPassword": password, "toStream": "room-" + id}
+}
+
+func (f *fixture) find(t *testing.T, id string) relay.Call {
+	t.Helper()
+	code, body := f.post(t, "find", apiKey, map[string]string{"callId": id})
+	require.Equal(t, http.StatusOK, code, body)
+	var calls []relay.Call
+	require.NoError(t, json.Unmarshal([]byte(body), &calls))
+	require.Len(t, calls, 1)
+	return calls[0]
+}
+
+// A call through the API, Go peers only: startup answers 200, the call connects and
+// streams (the callee's audio, transcoded), keys sent through send_dtmf reach the
+// callee in order (RFC 4733, then SIP INFO), terminate ends it with a reason; the REST
+// hooks told each step. Neither the SIP password nor the stream key is in any answer,
+// hook or log line of the run.
+func TestRelayCallGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	f := newFixture(t)
+	code, body := f.post(t, "startup", apiKey, f.startup("c1"))
+	require.Equal(t, http.StatusOK, code, body)
+	var c relay.Call
+	require.Eventually(t, func() bool {
+		c = f.find(t, "c1")
+		return c.Status == relay.StatusEstablished && c.StreamStatus == relay.StreamPublishing
+	}, 20*time.Second, 10*time.Millisecond, "find: %+v", c)
+	require.Equal(t, "room-c1", c.ToStream)
+	require.False(t, c.HasVideo)
+
+	code, body = f.post(t, "send_dtmf", apiKey, map[string]string{"callId": "c1", "dtmf": "12#"})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Eventually(t, func() bool { return f.calleeEv.digits() == "12#" }, 10*time.Second, 10*time.Millisecond)
+	code, body = f.post(t, "send_dtmf", apiKey, map[string]string{"callId": "c1", "dtmf": "9", "type": "INFO"})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Eventually(t, func() bool { return f.calleeEv.digits() == "12#9" }, 10*time.Second, 10*time.Millisecond)
+
+	code, body = f.post(t, "find_all", apiKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"callId":"c1"`)
+	code, body = f.post(t, "terminate", apiKey, map[string]string{"callId": "c1"})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Eventually(t, func() bool {
+		c = f.find(t, "c1")
+		return c.Status == relay.StatusFinished
+	}, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, "terminated through the API", c.EndReason)
+	require.Positive(t, c.Duration)
+	require.Eventually(t, func() bool { return strings.Contains(f.hooks.all(), `"status":"FINISH"`) }, 10*time.Second, 10*time.Millisecond)
+	hooks := f.hooks.all()
+	for _, want := range []string{"/hooks/CallStatusEvent", `"status":"TRYING"`, `"status":"ESTABLISHED"`, "/hooks/StreamStatusEvent", `"streamStatus":"PUBLISHING"`} {
+		require.Contains(t, hooks, want)
+	}
+	_, page := f.get(t, "/")
+	for _, out := range []string{hooks, f.logs.String(), body, page} {
+		require.NotContains(t, out, password)
+		require.NotContains(t, out, streamKey)
+	}
+	code, body = f.post(t, "find_all", apiKey, "")
+	require.Equal(t, http.StatusOK, code)
+	require.NotContains(t, body, password)
+	require.NotContains(t, body, streamKey)
+}
+
+func (f *fixture) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	res, err := http.Get(f.api.URL + path)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(b)
+}
+
+// REST errors: no key or a wrong one 401; a bad body 400 naming the field; a duplicate
+// callId or stream 409; an RTMP server or SIP domain outside the allow-lists 403; an
+// unknown call 404; a body beyond 16 KiB 413. A callee that is busy fails the call with
+// its status and a reason a person understands.
+func TestRelayErrorsGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	f := newFixture(t)
+	ok := f.startup("e1")
+	for _, key := range []string{"", "wrong-key-0123456789abc"} {
+		code, body := f.post(t, "startup", key, ok)
+		require.Equal(t, http.StatusUnauthorized, code, body)
+	}
+	bad := func(edit func(m map[string]any), status int, field string) {
+		t.Helper()
+		m := f.startup("bad")
+		edit(m)
+		code, body := f.post(t, "startup", apiKey, m)
+		require.Equal(t, status, code, body)
+		require.Contains(t, body, field)
+		require.NotContains(t, body, password)
+	}
+	bad(func(m map[string]any) { delete(m, "callId") }, 400, "callId: required")
+	bad(func(m map[string]any) { delete(m, "callee") }, 400, "callee: required")
+	bad(func(m map[string]any) { m["callee"] = "a@b" }, 400, "callee:")
+	bad(func(m map[string]any) { m["sipPort"] = "5060" }, 400, "sipPort: must be")
+	bad(func(m map[string]any) { m["sipPort"] = 70000 }, 400, "sipPort: 1 to 65535")
+	bad(func(m map[string]any) { m["calee"] = "x" }, 400, "calee: no such field")
+	bad(func(m map[string]any) { m["rtmpUrl"] = "http://127.0.0.1/live" }, 400, "rtmpUrl:")
+	bad(func(m map[string]any) { delete(m, "rtmpStream") }, 400, "rtmpStream: required")
+	bad(func(m map[string]any) { m["sipRegisterRequired"] = true; delete(m, "sipLogin") }, 400, "sipLogin: required")
+	bad(func(m map[string]any) { m["rtmpUrl"] = "rtmp://203.0.113.9/live" }, 403, "rtmpUrl: 203.0.113.9 is not among")
+	bad(func(m map[string]any) { m["sipDomain"] = "pbx.example.com" }, 403, "sipDomain: pbx.example.com is not among")
+	bad(func(m map[string]any) { m["sipOutboundProxy"] = "203.0.113.9:5060" }, 403, "sipOutboundProxy:")
+	code, body := f.post(t, "startup", apiKey, "{")
+	require.Equal(t, 400, code, body)
+	code, body = f.post(t, "startup", apiKey, `{"callId": "x"}{"callId": "y"}`)
+	require.Equal(t, 400, code, body)
+	code, body = f.post(t, "startup", apiKey, strings.Repeat(" ", 17<<10)+"{}")
+	require.Equal(t, http.StatusRequestEntityTooLarge, code, body)
+
+	code, body = f.post(t, "startup", apiKey, ok)
+	require.Equal(t, 200, code, body)
+	code, body = f.post(t, "startup", apiKey, ok)
+	require.Equal(t, http.StatusConflict, code, body)
+	require.Contains(t, body, "callId")
+	same := f.startup("e2")
+	same["rtmpStream"] = ok["rtmpStream"]
+	code, body = f.post(t, "startup", apiKey, same)
+	require.Equal(t, http.StatusConflict, code, body)
+	require.Contains(t, body, "rtmpStream")
+	require.NotContains(t, body, streamKey)
+
+	for _, path := range []string{"find", "terminate"} {
+		code, body = f.post(t, path, apiKey, map[string]string{"callId": "nobody"})
+		require.Equal(t, http.StatusNotFound, code, body)
+	}
+	code, body = f.post(t, "send_dtmf", apiKey, map[string]string{"callId": "e1", "dtmf": "1x"})
+	require.Equal(t, 400, code, body)
+	require.Contains(t, body, "dtmf:")
+	code, body = f.post(t, "send_dtmf", apiKey, map[string]string{"callId": "e1", "dtmf": "1", "type": "carrier-pigeon"})
+	require.Equal(t, 400, code, body)
+	require.Contains(t, body, "type:")
+
+	// A busy callee.
+	busy, err := sip.New(sip.WithUDP("127.0.0.1:0"), sip.WithInviteHandler(func(*sip.Call) ([]byte, error) {
+		return nil, &sip.StatusError{Code: 486, Reason: "Busy Here"}
+	}))
+	require.NoError(t, err)
+	defer busy.Close()
+	m := f.startup("e3")
+	m["sipPort"] = busy.UDPAddr().(*net.UDPAddr).Port
+	code, body = f.post(t, "startup", apiKey, m)
+	require.Equal(t, 200, code, body)
+	var c relay.Call
+	require.Eventually(t, func() bool {
+		c = f.find(t, "e3")
+		return c.Status == relay.StatusFailed
+	}, 20*time.Second, 10*time.Millisecond)
+	require.Equal(t, 486, c.SIPStatus)
+	require.Equal(t, "the callee is busy (486 Busy Here)", c.EndReason)
+	code, body = f.post(t, "find", apiKey, map[string]string{"status": "FAILED"})
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"callId":"e3"`)
+	require.NotContains(t, body, `"callId":"e1"`)
+	require.NotContains(t, fmt.Sprint(f.logs.String()), password)
+}
