@@ -124,9 +124,9 @@ func (r *Registration) register(ctx context.Context, expires time.Duration) erro
 	case err != nil:
 		err = fmt.Errorf("%w: %s: %v", ErrRegister, r.reg.Addr(), redactErr(err, r.opts.Password))
 	case res.StatusCode == 401 || res.StatusCode == 407:
-		err = fmt.Errorf("%w: %s refused the credentials of %q (%d %s)", ErrRegister, r.reg.Addr(), r.opts.Username, res.StatusCode, res.Reason)
+		err = fmt.Errorf("%w: %s refused the credentials of %q: %w", ErrRegister, r.reg.Addr(), r.opts.Username, &StatusError{Code: res.StatusCode, Reason: res.Reason})
 	case !res.IsSuccess():
-		err = fmt.Errorf("%w: %s answered %d %s", ErrRegister, r.reg.Addr(), res.StatusCode, res.Reason)
+		err = fmt.Errorf("%w: %s answered %w", ErrRegister, r.reg.Addr(), &StatusError{Code: res.StatusCode, Reason: res.Reason})
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

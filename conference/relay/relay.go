@@ -552,6 +552,9 @@ func (s *Service) run(ctx context.Context, c *call, pl *place) {
 			s.update(c, "RegistrationStatusEvent", func(c *call) {
 				c.Registration, c.Status, c.SIPStatus, c.SIPReason = "FAILED", StatusFailed, code, reason
 				c.EndReason = "registration failed: " + safe(err, pl.password)
+				if code != 0 {
+					c.EndReason = fmt.Sprintf("registration refused by the SIP server (%d %s)", code, reason)
+				}
 				c.ended = time.Now()
 			})
 			s.log.Warn("relay: registration failed", "call", c.CallID, "err", safe(err, pl.password))

@@ -312,3 +312,9 @@ func TestRelayErrorsGoOnly(t *testing.T) {
 	require.NotContains(t, body, `"callId":"e1"`)
 	require.NotContains(t, fmt.Sprint(f.logs.String()), password)
 }
+
+func httptestServer(t *testing.T, h http.Handler) *httptest.Server {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s
+}

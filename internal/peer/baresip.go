@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,6 +20,11 @@ type BaresipOptions struct {
 	CA *CA
 	// Modules are loaded in addition (e.g. "srtp.so" for SRTP).
 	Modules []string
+	// Listen, when set, is the UDP and TCP port baresip takes calls on (127.0.0.1).
+	Listen int
+	// Address is the account's address (default "sip:bs@127.0.0.1"); a registering
+	// account names its registrar's port here.
+	Address string
 }
 
 // BaresipConfig writes a baresip configuration (sine audio, generated video encoded by
@@ -53,6 +59,9 @@ auplay_channels 2
 	for _, m := range o.Modules {
 		cfg += "module " + m + "\n"
 	}
+	if o.Listen != 0 { // baresip takes the first sip_listen
+		cfg = strings.Replace(cfg, "sip_listen 127.0.0.1:0\n", fmt.Sprintf("sip_listen 127.0.0.1:%d\n", o.Listen), 1)
+	}
 	if o.CA != nil {
 		cert, err := os.ReadFile(o.CA.CertFile)
 		require.NoError(t, err)
@@ -67,6 +76,10 @@ auplay_channels 2
 		account = "regint=0;audio_codecs=PCMU;video_codecs=H264"
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:bs@127.0.0.1>;"+account+"\n"), 0o644))
+	address := o.Address
+	if address == "" {
+		address = "sip:bs@127.0.0.1"
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "accounts"), []byte("<"+address+">;"+account+"\n"), 0o644))
 	return dir
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -148,6 +149,10 @@ func Start(t testing.TB, path string, args ...string) *Process {
 	p := &Process{cmd: exec.Command(path, args...), stderr: &SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr
+	// Its own process group, so that Kill ends the children it forks too (Kamailio's
+	// workers would hold the output pipe open); and Wait gives up on the pipe soon after.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.WaitDelay = 5 * time.Second
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", path, err)
 	}
@@ -177,6 +182,7 @@ func (p *Process) Kill() {
 		return
 	default:
 	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // the group
 	_ = p.cmd.Process.Kill()
 	<-p.done
 }
