@@ -318,3 +318,36 @@ func httptestServer(t *testing.T, h http.Handler) *httptest.Server {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// The RTMP server is down when the call starts: the call is connected and its stream
+// retries, the reason on find; once a server listens there, the stream publishes and
+// the call carries on.
+func TestRelayRTMPDownAtStartGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a port nobody listens on once closed
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	m := f.startup("down")
+	m["rtmpUrl"] = "rtmp://" + addr + "/live"
+	code, body := f.post(t, "startup", apiKey, m)
+	require.Equal(t, http.StatusOK, code, body)
+	var c relay.Call
+	require.Eventually(t, func() bool {
+		c = f.find(t, "down")
+		return c.Status == relay.StatusEstablished && c.StreamStatus == relay.StreamRetrying
+	}, 20*time.Second, 10*time.Millisecond, "%+v", c)
+	require.Contains(t, c.StreamReason, "RTMP server refused the connection")
+	require.NotContains(t, c.StreamReason, streamKey)
+	srv, err := rtmp.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	_, err = srv.Listen(addr)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		c = f.find(t, "down")
+		return c.StreamStatus == relay.StreamPublishing
+	}, 30*time.Second, 10*time.Millisecond, "%+v", c)
+	require.Equal(t, relay.StatusEstablished, c.Status)
+}
