@@ -21,6 +21,12 @@
 //	go run ./examples/loadgen -streams 200 -duration 30s
 //	go run ./examples/loadgen -streams 200 -duration 30s -compare-ffmpeg
 //	go run ./examples/loadgen -streams 100 -duration 20s -audio pcmu -compare-ffmpeg
+//
+// With -relay build (or a binary's path) it measures examples/relay instead: the relay
+// places the calls through its REST API, loadgen answers each as a phone (PCMU and
+// H.264) and sends the schedule, and the relay streams them to the same RTMP sink.
+//
+//	go run ./examples/loadgen -relay build -streams 50 -duration 20s
 package main
 
 import (
@@ -67,6 +73,8 @@ type options struct {
 	senders       int
 	profile       string
 	pollInterval  time.Duration
+	// relay, when set, measures examples/relay (its binary, or "build") dialling loadgen.
+	relay string
 	// audio is the calls' audio codec: "aac" (the clip's, passed through) or "pcmu"
 	// (a synthesized voice-like signal the streamer transcodes to AAC).
 	audio string
@@ -83,6 +91,7 @@ func main() {
 	fs.IntVar(&o.senders, "senders", 2, "sending goroutines")
 	fs.StringVar(&o.profile, "cpuprofile", "", "have the streamer write a CPU profile here")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "the streamer's -poll-interval (0: its default)")
+	fs.StringVar(&o.relay, "relay", "", `measure examples/relay instead: it places the calls to loadgen, which answers with PCMU and H.264 ("build" builds it; or a binary's path)`)
 	fs.StringVar(&o.audio, "audio", "aac", "the calls' audio: aac (the clip's, passed through) or pcmu (transcoded to AAC by the streamer; -compare-ffmpeg then has ffmpeg transcode it too)")
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -106,6 +115,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	clip, err := testclip.AV720p()
 	if err != nil {
 		return err
+	}
+	if o.relay != "" {
+		o.audio = "pcmu" // a phone's
 	}
 	sched, err := schedule(clip, o.bitrate, o.audio == "pcmu")
 	if err != nil {
@@ -159,7 +171,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "one stream alone: %s %.2f ms CPU per second (median of %.2f, %.2f, %.2f), the streamer process %.2f ms\n",
 			ffmpegDoes(o), ff, runs[0], runs[1], runs[2], alone)
 	}
-	r, err := measureStreamer(ctx, o, sched, sink, o.streams, out)
+	measure := measureStreamer
+	if o.relay != "" {
+		measure = measureRelay
+	}
+	r, err := measure(ctx, o, sched, sink, o.streams, out)
 	if err != nil {
 		return err
 	}
@@ -519,34 +535,53 @@ func measureStreamer(ctx context.Context, o options, sched *schedule_, sink *sin
 		go func() { defer wg.Done(); send(sendCtx, conn, sched, mine, start) }()
 	}
 	defer func() { stopSending(); wg.Wait() }()
-	// Every stream publishing, and a loop of the clip behind us: the steady state.
+	if err := waitPublishing(ctx, sink, prefix, n, exited, &logs); err != nil {
+		return r, err
+	}
+	return measureProcess(ctx, cmd.Process.Pid, o, sched, sink, prefix, n, metrics, out)
+}
+
+// waitPublishing waits until n streams of prefix publish, and a loop of the clip more:
+// the steady state.
+func waitPublishing(ctx context.Context, sink *sink, prefix string, n int, exited <-chan struct{}, logs *syncBuffer) error {
+	start := time.Now()
 	deadline := time.Now().Add(30*time.Second + time.Duration(n)*20*time.Millisecond)
 	for sink.publishing(prefix) < n {
 		if time.Now().After(deadline) {
-			return r, fmt.Errorf("%d of %d streams published after %v\n%s", sink.publishing(prefix), n, time.Since(start), tail(logs.String(), 20))
+			return fmt.Errorf("%d of %d streams published after %v\n%s", sink.publishing(prefix), n, time.Since(start), tail(logs.String(), 20))
 		}
 		select {
 		case <-ctx.Done():
-			return r, ctx.Err()
+			return ctx.Err()
 		case <-exited:
-			return r, fmt.Errorf("the streamer exited:\n%s", tail(logs.String(), 20))
+			return fmt.Errorf("the process exited:\n%s", tail(logs.String(), 20))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return nil
+}
+
+// measureProcess measures process pid's CPU over o.duration (after a loop of the clip)
+// while it carries n streams of prefix, and the frames the sink got against those sent;
+// metrics, when set, is the streamer's operations address for its dropped frames.
+func measureProcess(ctx context.Context, pid int, o options, sched *schedule_, sink *sink, prefix string, n int, metrics string, out io.Writer) (result, error) {
+	var r result
 	select {
 	case <-ctx.Done():
 		return r, ctx.Err()
 	case <-time.After(sched.length):
 	}
-	pid := cmd.Process.Pid
 	cpu0, err := cpuTime(pid)
 	if err != nil {
 		return r, err
 	}
 	out0 := sink.frames(prefix)
-	drop0, _ := scrapeDropped(metrics)
+	var drop0 uint64
+	if metrics != "" {
+		drop0, _ = scrapeDropped(metrics)
+	}
 	t0 := time.Now()
-	fmt.Fprintf(out, "%d streams up after %.1f s; measuring for %v\n", n, time.Since(start).Seconds(), o.duration)
+	fmt.Fprintf(out, "%d streams up; measuring for %v\n", n, o.duration)
 	progress := time.NewTicker(5 * time.Second)
 	defer progress.Stop()
 	end := time.After(o.duration)
@@ -557,7 +592,7 @@ measure:
 			return r, ctx.Err()
 		case <-progress.C:
 			c, _ := cpuTime(pid)
-			fmt.Fprintf(out, "  %4.0fs  streamer CPU %5.1f%%  frames out %d\n", time.Since(t0).Seconds(),
+			fmt.Fprintf(out, "  %4.0fs  CPU %5.1f%%  frames out %d\n", time.Since(t0).Seconds(),
 				100*(c-cpu0).Seconds()/time.Since(t0).Seconds(), sink.frames(prefix)-out0)
 		case <-end:
 			break measure
@@ -569,20 +604,22 @@ measure:
 	}
 	elapsed := time.Since(t0)
 	r.framesOut = sink.frames(prefix) - out0
-	drop1, err := scrapeDropped(metrics)
-	if err != nil {
-		return r, err
+	if metrics != "" {
+		drop1, err := scrapeDropped(metrics)
+		if err != nil {
+			return r, err
+		}
+		r.framesDropped = drop1 - drop0
 	}
-	r.framesDropped = drop1 - drop0
 	rss, err := rssBytes(pid)
 	if err != nil {
 		return r, err
 	}
 	r.cpuPerStreamSecond = float64((cpu1 - cpu0).Microseconds()) / 1000 / (elapsed.Seconds() * float64(n))
 	r.rssMBPerStream = float64(rss) / (1 << 20) / float64(n)
-	// Frames sent in the window against frames out: what the streamer lost, by any cause.
+	// Frames sent in the window against frames out: what was lost, by any cause.
 	expected := uint64(float64(n) * elapsed.Seconds() / sched.length.Seconds() * (float64(sched.videoFrames) + sched.audioOut))
-	fmt.Fprintf(out, "streamer: %.1f%% of a core for %d streams, %.3f ms CPU per stream-second, RSS %.1f MB (%.2f MB per stream)\n",
+	fmt.Fprintf(out, "process: %.1f%% of a core for %d streams, %.3f ms CPU per stream-second, RSS %.1f MB (%.2f MB per stream)\n",
 		100*(cpu1-cpu0).Seconds()/elapsed.Seconds(), n, r.cpuPerStreamSecond, float64(rss)/(1<<20), r.rssMBPerStream)
 	fmt.Fprintf(out, "frames: %d out at the RTMP server, about %d sent in the window, %d dropped by the publishers\n", r.framesOut, expected, r.framesDropped)
 	if lost := float64(expected) - float64(r.framesOut); lost > 0.01*float64(expected) {

@@ -59,7 +59,8 @@ func TestSchedule(t *testing.T) {
 }
 
 // Two calls for 2 s through the real streamer binary, with the clip's AAC and with PCMU
-// the streamer transcodes: the machine-readable line, frames out, none dropped.
+// the streamer transcodes, and two calls the relay binary places: the machine-readable
+// line, frames out, none dropped.
 func TestInteropLoadgenSmoke(t *testing.T) {
 	peer.Serialize(t)
 	peer.CheckNoLeaks(t)
@@ -68,15 +69,18 @@ func TestInteropLoadgenSmoke(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	for _, audio := range []string{"aac", "pcmu"} {
-		t.Run(audio, func(t *testing.T) { smoke(t, bin, audio) })
+		t.Run(audio, func(t *testing.T) { smoke(t, options{streamer: bin, audio: audio}) })
 	}
+	// The relay placing the calls to loadgen (a phone: PCMU and H.264).
+	t.Run("relay", func(t *testing.T) { smoke(t, options{relay: "build"}) })
 }
 
-func smoke(t *testing.T, bin, audio string) {
+func smoke(t *testing.T, o options) {
 	var buf bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	require.NoError(t, run(ctx, options{streams: 2, duration: 2 * time.Second, bitrate: 2_000_000, streamer: bin, senders: 1, audio: audio}, &buf))
+	o.streams, o.duration, o.bitrate, o.senders = 2, 2*time.Second, 2_000_000, 1
+	require.NoError(t, run(ctx, o, &buf))
 	t.Log(buf.String())
 	m := regexp.MustCompile(`(?m)^loadgen: streams=2 seconds=2 cpu_ms_per_stream_second=([0-9.]+) rss_mb_per_stream=([0-9.]+) frames_out=(\d+) frames_dropped=(\d+)$`).FindStringSubmatch(buf.String())
 	require.NotNil(t, m, buf.String())
