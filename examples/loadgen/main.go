@@ -522,23 +522,29 @@ func measureStreamer(ctx context.Context, o options, sched *schedule_, sink *sin
 			cancel()
 		}
 	}()
+	defer startSending(ctx, conn, sched, calls, o.senders)()
+	if err := waitPublishing(ctx, sink, prefix, len(calls), exited, &logs); err != nil {
+		return r, err
+	}
+	return measureProcess(ctx, cmd.Process.Pid, o, sched, sink, prefix, n, metrics, out)
+}
+
+// startSending sends the calls' packets from up to senders goroutines until the
+// returned function is called (which waits for them).
+func startSending(ctx context.Context, conn *net.UDPConn, sched *schedule_, calls []*call, senders int) (stop func()) {
 	sendCtx, stopSending := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	start := time.Now()
-	senders := min(o.senders, n)
-	for g := 0; g < senders; g++ {
+	senders = min(senders, len(calls))
+	for g := range senders {
 		var mine []*call
-		for i := g; i < n; i += senders {
+		for i := g; i < len(calls); i += senders {
 			mine = append(mine, calls[i])
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); send(sendCtx, conn, sched, mine, start) }()
 	}
-	defer func() { stopSending(); wg.Wait() }()
-	if err := waitPublishing(ctx, sink, prefix, n, exited, &logs); err != nil {
-		return r, err
-	}
-	return measureProcess(ctx, cmd.Process.Pid, o, sched, sink, prefix, n, metrics, out)
+	return func() { stopSending(); wg.Wait() }
 }
 
 // waitPublishing waits until n streams of prefix publish, and a loop of the clip more:

@@ -137,19 +137,7 @@ func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, 
 			return r, ctx.Err()
 		}
 	}
-	sendCtx, stopSending := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	begin := time.Now()
-	senders := min(o.senders, n)
-	for g := range senders {
-		var mine []*call
-		for i := g; i < n; i += senders {
-			mine = append(mine, calls[i])
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); send(sendCtx, conn, sched, mine, begin) }()
-	}
-	defer func() { stopSending(); wg.Wait() }()
+	defer startSending(ctx, conn, sched, calls, o.senders)()
 	if err := waitPublishing(ctx, sink, prefix, n, exited, &logs); err != nil {
 		return r, err
 	}
