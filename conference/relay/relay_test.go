@@ -321,7 +321,8 @@ func httptestServer(t *testing.T, h http.Handler) *httptest.Server {
 
 // The RTMP server is down when the call starts: the call is connected and its stream
 // retries, the reason on find; once a server listens there, the stream publishes and
-// the call carries on.
+// the call carries on. The server then restarts mid-call: the stream retries and
+// publishes again, the call up throughout.
 func TestRelayRTMPDownAtStartGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	f := newFixture(t)
@@ -344,6 +345,21 @@ func TestRelayRTMPDownAtStartGoOnly(t *testing.T) {
 	require.NoError(t, err)
 	defer srv.Close()
 	_, err = srv.Listen(addr)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		c = f.find(t, "down")
+		return c.StreamStatus == relay.StreamPublishing
+	}, 30*time.Second, 10*time.Millisecond, "%+v", c)
+	require.Equal(t, relay.StatusEstablished, c.Status)
+
+	// The server restarts mid-call: the stream retries, then publishes again, and the
+	// call stays up throughout.
+	require.NoError(t, srv.Close())
+	require.Eventually(t, func() bool { return f.find(t, "down").StreamStatus == relay.StreamRetrying }, 30*time.Second, 10*time.Millisecond)
+	srv2, err := rtmp.NewServer()
+	require.NoError(t, err)
+	defer srv2.Close()
+	_, err = srv2.Listen(addr)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		c = f.find(t, "down")
