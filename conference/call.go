@@ -108,9 +108,14 @@ type call struct {
 	// dtmfKeys the digits Bridge.SendDTMF queued for the generator to send (RFC 4733).
 	genDTMF  uint8
 	dtmfKeys chan byte
-	// noVideo: a dialled leg that offers audio alone (DialRequest.NoVideo).
-	noVideo    bool
-	genSession *media.Session
+	// noVideo: a dialled leg that offers audio alone (DialRequest.NoVideo); sendVideo
+	// one that sends its callee black pictures (DialRequest.SendVideo): vgen in
+	// payload type vgenPT on vgenSession, nil when none is sent.
+	noVideo, sendVideo bool
+	vgen               *mixer.BlackVideo
+	vgenPT             uint8
+	vgenSession        *media.Session
+	genSession         *media.Session
 	// infoTracks are the outputs' tracks (copies), as the media announced them.
 	infoTracks []media.Track
 	started    time.Time
@@ -247,6 +252,9 @@ func (c *call) offerConfig() sdp.Config {
 	if c.noVideo {
 		cfg.Resolution = sdp.ResolutionAudioOnly
 	}
+	if c.sendVideo {
+		cfg.VideoDirection = "sendrecv"
+	}
 
 	return cfg
 }
@@ -302,6 +310,11 @@ func (c *call) setupMedia(ms []sdp.Media) error {
 			if src, err := mixer.NewSilenceSource(media.Encoding(m.Codec).Codec()); err == nil {
 				c.gen, c.genPT, c.genSession = src, m.PayloadType, s
 				c.genDTMF = m.DTMFPayloadType
+			}
+		}
+		if m.Kind == "video" && c.sendVideo && (m.Direction == "sendrecv" || m.Direction == "sendonly") && m.Codec == "H264" {
+			if src, err := mixer.NewBlackVideo(); err == nil {
+				c.vgen, c.vgenPT, c.vgenSession = src, m.PayloadType, s
 			}
 		}
 		if m.Kind == "audio" && m.DTMFPayloadType != 0 {
@@ -527,6 +540,44 @@ func (c *call) generate() {
 	}
 }
 
+// generateVideo sends the callee black pictures (5 fps, an IDR every 2 s, each NAL unit
+// one RTP packet) and a Sender Report every 5 s, until the call ends (one of the
+// call's background goroutines).
+func (c *call) generateVideo() {
+	var r [10]byte
+	_, _ = rand.Read(r[:])
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.vgenPT,
+		SequenceNumber: binary.BigEndian.Uint16(r[0:]), Timestamp: binary.BigEndian.Uint32(r[2:]), SSRC: binary.BigEndian.Uint32(r[6:])}}
+	tick := time.NewTicker(time.Second / mixer.BlackFrameRate)
+	defer tick.Stop()
+	var packets, octets uint32
+	nextSR := time.Now().Add(time.Second)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.sig.Done():
+			return
+		case now := <-tick.C:
+			nalus, step := c.vgen.Next()
+			for i, n := range nalus {
+				p.Payload, p.Marker = n, i == len(nalus)-1
+				if c.vgenSession.WriteRTP(&p) == nil {
+					packets++
+					octets += uint32(len(n))
+				}
+				p.SequenceNumber++
+			}
+			p.Timestamp += step
+			if now.After(nextSR) {
+				nextSR = now.Add(5 * time.Second)
+				_ = c.vgenSession.WriteRTCP(&rtcp.SenderReport{SSRC: p.SSRC, NTPTime: ntp(now), RTPTime: p.Timestamp,
+					PacketCount: packets, OctetCount: octets})
+			}
+		}
+	}
+}
+
 // ntp is t as a 64-bit NTP timestamp (RFC 3550 §4).
 func ntp(t time.Time) uint64 {
 	secs := uint64(t.Unix()) + 2208988800
@@ -659,6 +710,9 @@ func (c *call) run() {
 	}
 	if c.gen != nil {
 		c.background(c.generate)
+	}
+	if c.vgen != nil {
+		c.background(c.generateVideo)
 	}
 	timeout := time.NewTimer(c.b.cfg.StartTimeout)
 	defer timeout.Stop()

@@ -69,8 +69,9 @@ type DialRequest struct {
 	// Options are the INVITE's: credentials for a digest challenge, an outbound proxy,
 	// the From (a dial plan rule's domains take precedence).
 	Options sip.DialOptions
-	// NoVideo offers audio alone.
-	NoVideo bool
+	// NoVideo offers audio alone; SendVideo sends the callee black pictures (H.264,
+	// 320x240 at 5 fps) from the answer on, for callees that want video both ways.
+	NoVideo, SendVideo bool
 	// Outputs are the call's outputs once answered (SetOutputs changes them).
 	Outputs Outputs
 }
@@ -91,7 +92,7 @@ func (b *Bridge) Dial(ctx context.Context, req DialRequest) error {
 	if err != nil {
 		return err
 	}
-	c.controlled, c.noVideo = true, req.NoVideo
+	c.controlled, c.noVideo, c.sendVideo = true, req.NoVideo, req.SendVideo && !req.NoVideo
 	c.wantURL, c.wantRec, c.spaceID = req.Outputs.URL, req.Outputs.Record, req.Outputs.SpaceID
 	fail := func(err error) error {
 		c.closeMedia()

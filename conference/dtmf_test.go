@@ -253,3 +253,48 @@ func TestSendDTMFGoOnly(t *testing.T) {
 	require.Error(t, caller.SendDTMF(ctx, "nobody", "1", false))
 	require.NoError(t, caller.EndCall(ctx, "keys"))
 }
+
+// A dialled leg with SendVideo sends its callee black pictures from the answer on: the
+// callee Bridge receives them as H.264 frames. Without it, nothing is sent on video
+// (our offer receives only).
+func TestSendVideoGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	callee, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, StreamURL: "rtmp://127.0.0.1:1/live/unused"})
+	require.NoError(t, err)
+	defer callee.Close()
+	caller, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}})
+	require.NoError(t, err)
+	defer caller.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	target := "sip:video@" + callee.UA().UDPAddr().String()
+	require.NoError(t, caller.Dial(ctx, conference.DialRequest{ID: "black", Target: target, SendVideo: true}))
+	require.NoError(t, caller.Dial(ctx, conference.DialRequest{ID: "none", Target: target}))
+	frames := func() map[string]uint64 {
+		out := map[string]uint64{}
+		for _, c := range callee.Calls() {
+			out[c.Remote] += c.VideoFrames
+		}
+		return out
+	}
+	require.Eventually(t, func() bool {
+		var total uint64
+		for _, n := range frames() {
+			total += n
+		}
+		return total >= 10
+	}, 10*time.Second, 10*time.Millisecond)
+	var black, none int
+	for _, c := range callee.Calls() {
+		if c.VideoFrames > 0 {
+			black++
+			require.Positive(t, c.Media["video"].Packets)
+		} else {
+			none++
+		}
+	}
+	require.Equal(t, 1, black, "one call sends video: %v", frames())
+	require.Equal(t, 1, none)
+	require.NoError(t, caller.EndCall(ctx, "black"))
+	require.NoError(t, caller.EndCall(ctx, "none"))
+}

@@ -1,8 +1,10 @@
 package mixer_test
 
 import (
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -220,5 +222,39 @@ func BenchmarkTranscodePCMU(b *testing.B) {
 			_ = tc.WriteFrame(&f)
 			pts += 20 * time.Millisecond
 		}
+	}
+}
+
+// The black video: ten pictures a loop, the first an IDR with SPS and PPS, every NAL
+// unit small enough for one RTP packet; ffmpeg decodes a loop to ten 320x240 pictures.
+func TestInteropBlackVideoDecodedByFFmpeg(t *testing.T) {
+	ffmpeg := peer.Require(t, "ffmpeg", "ffmpeg")
+	v, err := mixer.NewBlackVideo()
+	require.NoError(t, err)
+	var annexB []byte
+	for i := range 10 {
+		nalus, step := v.Next()
+		require.EqualValues(t, 18000, step)
+		types := ""
+		for _, n := range nalus {
+			require.Less(t, len(n), 1200)
+			types += fmt.Sprint(n[0] & 0x1f)
+			annexB = append(append(annexB, 0, 0, 0, 1), n...)
+		}
+		if i == 0 {
+			require.Equal(t, "785", types, "SPS, PPS, IDR")
+		} else {
+			require.Equal(t, "1", types)
+		}
+	}
+	nalus, _ := v.Next()
+	require.EqualValues(t, 5, nalus[len(nalus)-1][0]&0x1f, "the loop starts again at the IDR")
+	in := filepath.Join(t.TempDir(), "black.264")
+	require.NoError(t, os.WriteFile(in, annexB, 0o644))
+	out, err := exec.Command(ffmpeg, "-hide_banner", "-v", "error", "-i", in, "-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
+	require.NoError(t, err)
+	require.Len(t, out, 10*320*240, "ten 320x240 pictures")
+	for _, y := range out {
+		require.LessOrEqual(t, y, byte(20), "black")
 	}
 }

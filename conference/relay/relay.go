@@ -567,7 +567,7 @@ func (s *Service) run(ctx context.Context, c *call, pl *place) {
 		s.update(c, "RegistrationStatusEvent", func(c *call) { c.Registration = "REGISTERED" })
 	}
 	s.update(c, "CallStatusEvent", func(c *call) { c.Status = StatusTrying })
-	err := s.b.Dial(ctx, conference.DialRequest{ID: c.CallID, Target: pl.target, NoVideo: !pl.video,
+	err := s.b.Dial(ctx, conference.DialRequest{ID: c.CallID, Target: pl.target, NoVideo: !pl.video, SendVideo: pl.video,
 		Options: sip.DialOptions{Username: pl.auth, Password: pl.password, Proxy: pl.proxy, FromUser: pl.login, FromDomain: pl.domain},
 		Outputs: conference.Outputs{URL: c.streamURL}})
 	if err != nil {

@@ -66,6 +66,9 @@ type Config struct {
 	// AudioDirection, when set, is Direction for audio m-lines (a streamer that sends its
 	// callers generated audio but no video: "sendrecv").
 	AudioDirection string
+	// VideoDirection, when set, is Direction for video m-lines (a relay that sends its
+	// callee generated video: "sendrecv").
+	VideoDirection string
 	// RTCPMux accepts rtcp-mux when offered.
 	RTCPMux bool
 	// SRTP accepts RTP/SAVP offers (with SDES keys); otherwise they are rejected.
@@ -427,6 +430,9 @@ func answerMedia(sd *psdp.SessionDescription, md *psdp.MediaDescription, cfg *Co
 	want := cfg.Direction
 	if res.Kind == "audio" && cfg.AudioDirection != "" {
 		want = cfg.AudioDirection
+	}
+	if res.Kind == "video" && cfg.VideoDirection != "" {
+		want = cfg.VideoDirection
 	}
 	res.Direction = answerDirection(offeredDir, want)
 	attrs = append(attrs, psdp.Attribute{Key: res.Direction})

@@ -15,8 +15,8 @@ import (
 // nil), and telephone-event, and unless cfg.Resolution is ResolutionAudioOnly a video
 // m-line with H.264 in packetization modes 1 and 0, NACK, PLI and FIR. AAC is not
 // offered: a receiver cannot name the sender's AudioSpecificConfig. The audio m-line's
-// direction is cfg.AudioDirection when set (a caller that sends generated audio),
-// cfg.Direction otherwise. cfg.Video is not consulted; SRTP offers are not made
+// direction is cfg.AudioDirection when set (a caller that sends generated audio), the
+// video m-line's cfg.VideoDirection, cfg.Direction otherwise. cfg.Video is not consulted; SRTP offers are not made
 // (RTP/AVP only). Negotiate reads the answer.
 func Offer(cfg Config) ([]byte, error) {
 	audio := cfg.Audio // nil: every codec (defaults fills it)
@@ -44,6 +44,9 @@ func Offer(cfg Config) ([]byte, error) {
 		dir := cfg.Direction
 		if kind == "audio" && cfg.AudioDirection != "" {
 			dir = cfg.AudioDirection
+		}
+		if kind == "video" && cfg.VideoDirection != "" {
+			dir = cfg.VideoDirection
 		}
 		md.Attributes = append(md.Attributes, psdp.Attribute{Key: dir})
 		sd.MediaDescriptions = append(sd.MediaDescriptions, md)
