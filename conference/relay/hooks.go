@@ -35,6 +35,10 @@ type hooks struct {
 	client *http.Client
 	log    *slog.Logger
 
+	// ctx ends the request in flight when close gives up waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu      sync.Mutex
 	queue   []Hook
 	wake    chan struct{}
@@ -46,6 +50,7 @@ type hooks struct {
 
 func newHooks(url string, client *http.Client, log *slog.Logger) *hooks {
 	h := &hooks{url: url, client: client, log: log, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if h.client == nil {
 		h.client = &http.Client{Timeout: 5 * time.Second}
 	}
@@ -118,7 +123,7 @@ func (h *hooks) deliver(hk Hook) {
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 		if err != nil {
 			cancel()
@@ -153,6 +158,7 @@ func (h *hooks) close() {
 	h.mu.Unlock()
 	if !first || h.url == "" {
 		<-h.done
+		h.cancel()
 		return
 	}
 	select {
@@ -163,6 +169,8 @@ func (h *hooks) close() {
 	case <-h.done:
 	case <-time.After(closeGrace):
 		close(h.stop)
+		h.cancel()
 		<-h.done
 	}
+	h.cancel()
 }

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -366,4 +367,64 @@ func TestRelayRTMPDownAtStartGoOnly(t *testing.T) {
 		return c.StreamStatus == relay.StreamPublishing
 	}, 30*time.Second, 10*time.Millisecond, "%+v", c)
 	require.Equal(t, relay.StatusEstablished, c.Status)
+}
+
+// The callee hangs up: the call ends with that reason. REST hooks are tried again when
+// the hook server fails (a 500 first), and a hook server that never answers holds no
+// call back (the call connects and ends while its hooks wait).
+func TestRelayCalleeHangsUpAndHooksGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	release := make(chan struct{})
+	hookSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var h relay.Hook
+		_ = json.Unmarshal(b, &h)
+		key := h.CallID + " " + h.Event + " " + h.Status + " " + h.StreamStatus
+		mu.Lock()
+		attempts[key]++
+		n := attempts[key]
+		mu.Unlock()
+		switch {
+		case h.CallID == "stuck":
+			<-release // never answers while the test runs
+		case n == 1:
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer hookSrv.Close()
+	f := newFixture(t)
+	for _, id := range []string{"bye", "stuck"} {
+		svc, err := relay.New(relay.Config{Bridge: conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}},
+			Keys: []string{apiKey}, RTMPHosts: []string{"127.0.0.1"}, SIPDomains: []string{"127.0.0.1"}, Hook: hookSrv.URL})
+		require.NoError(t, err)
+		g := &fixture{svc: svc, api: httptestServer(t, svc.Handler()), rtmpURL: f.rtmpURL, callee: f.callee}
+		code, body := g.post(t, "startup", apiKey, g.startup(id))
+		require.Equal(t, http.StatusOK, code, body)
+		require.Eventually(t, func() bool { return g.find(t, id).Status == relay.StatusEstablished }, 20*time.Second, 10*time.Millisecond)
+		// The callee hangs up.
+		var calleeID string
+		for _, c := range f.callee.Calls() {
+			if strings.Contains(c.Remote, "alice") {
+				calleeID = c.ID
+			}
+		}
+		require.NotEmpty(t, calleeID)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		require.NoError(t, f.callee.EndCall(ctx, calleeID))
+		cancel()
+		require.Eventually(t, func() bool { return g.find(t, id).Status == relay.StatusFinished }, 20*time.Second, 10*time.Millisecond)
+		require.Equal(t, "the callee hung up", g.find(t, id).EndReason)
+		if id == "bye" {
+			require.NoError(t, svc.Close())
+			mu.Lock()
+			n := attempts["bye CallStatusEvent ESTABLISHED PENDING"]
+			mu.Unlock()
+			require.Equal(t, 2, n, "the ESTABLISHED hook, failed once, sent again: %v", attempts)
+		} else {
+			close(release)
+			require.NoError(t, svc.Close())
+		}
+	}
 }
