@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -319,7 +320,7 @@ type startupRequest struct {
 
 var (
 	idRe   = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,64}$`)
-	userRe = regexp.MustCompile(`^[A-Za-z0-9.+*#_~!$&'()=,;-]{1,64}$`)
+	userRe = regexp.MustCompile(`^[A-Za-z0-9.+*#_~!$-]{1,64}$`)
 	hostRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)
 	nameRe = regexp.MustCompile(`^[^\x00-\x1f\x7f]{0,256}$`)
 )
@@ -342,7 +343,7 @@ func (s *Service) validate(req *startupRequest) (*place, string, error) {
 	case req.Callee == "":
 		return bad("callee", "required")
 	case !userRe.MatchString(req.Callee):
-		return bad("callee", "a SIP user part (1 to 64 characters, no '@', ':' or spaces)")
+		return bad("callee", "a SIP user part: 1 to 64 letters, digits or . + * # _ ~ ! $ -")
 	case req.SIPDomain == "":
 		return bad("sipDomain", "required")
 	case !hostRe.MatchString(req.SIPDomain):
@@ -462,7 +463,8 @@ func (s *Service) startup(_ *http.Request, body []byte) (any, error) {
 		c.Registration = "PENDING"
 	}
 	if s.cfg.PlayerURL != "" {
-		c.Player = strings.NewReplacer("{toStream}", req.ToStream, "{callId}", req.CallID).Replace(s.cfg.PlayerURL)
+		// The client's values are escaped: they cannot change where the link goes.
+		c.Player = strings.NewReplacer("{toStream}", url.PathEscape(req.ToStream), "{callId}", url.PathEscape(req.CallID)).Replace(s.cfg.PlayerURL)
 	}
 	s.mu.Lock()
 	switch {

@@ -428,3 +428,26 @@ func TestRelayCalleeHangsUpAndHooksGoOnly(t *testing.T) {
 		}
 	}
 }
+
+// The page's player link is the operator's PlayerURL with the client's toStream and
+// callId escaped: a client cannot make it point elsewhere.
+func TestRelayPlayerLinkEscapedGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	f := newFixture(t)
+	svc, err := relay.New(relay.Config{Bridge: conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}},
+		Keys: []string{apiKey}, RTMPHosts: []string{"127.0.0.1"}, SIPDomains: []string{"127.0.0.1"}, PlayerURL: "https://watch.example/{toStream}"})
+	require.NoError(t, err)
+	defer svc.Close()
+	g := &fixture{svc: svc, api: httptestServer(t, svc.Handler()), rtmpURL: f.rtmpURL, callee: f.callee}
+	m := g.startup("p1")
+	m["toStream"] = `x/../../evil.example?"><script>`
+	code, body := g.post(t, "startup", apiKey, m)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "https://watch.example/x%2F..%2F..%2Fevil.example%3F%22%3E%3Cscript%3E", g.find(t, "p1").Player)
+	code, body = g.post(t, "terminate", apiKey, map[string]string{"callId": "p1"})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Eventually(t, func() bool {
+		s := g.find(t, "p1").Status
+		return s == relay.StatusFinished || s == relay.StatusFailed
+	}, 10*time.Second, 10*time.Millisecond)
+}
