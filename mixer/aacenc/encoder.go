@@ -92,6 +92,7 @@ type Encoder struct {
 	msBands                 int
 	gain                    [2]int
 	last                    int // the last frame's global gain: where the next search starts
+	slope                   float64
 	invStep                 [256]float64
 	budget, reserve, maxRes int
 	// The psychoacoustic model's figures per channel and unit: energy per line, masking
@@ -587,10 +588,42 @@ func (e *Encoder) fit(avail int) int {
 	// then bisect it (a few quantizations, not the eight a search of 0..255 takes).
 	done, bits := -1, 0 // the gain quantized last, and its bits
 	fits := func(g int) bool {
+		prevG, prevBits := done, bits
 		done, bits = g, e.quantizeAll(g)
+		if prevG >= 0 {
+			e.learn(prevG, prevBits, g, bits)
+		}
 		return bits <= avail
 	}
-	if g := min(max(e.last, lo), hi); fits(g) {
+	g := min(max(e.last, lo), hi)
+	ok := fits(g)
+	// A step of the gain changes the bits by about e.slope (learned from the frames
+	// before): one quantization at the gain that predicts, then a gallop from there.
+	if b0 := bits; e.slope > 0 {
+		var p int
+		if ok {
+			p = max(lo, g-int(float64(avail-b0)/e.slope))
+		} else {
+			p = min(hi, g+int(math.Ceil(float64(b0-avail)/e.slope)))
+		}
+		if p != g {
+			okP := fits(p)
+			switch {
+			case ok && okP, !ok && !okP: // the same side: gallop on from p
+				g = p
+			case ok: // p < g does not fit: the answer is in (p, g]
+				lo, hi = p+1, g
+				g = -1
+			default: // p > g fits: in (g, p]
+				lo, hi = g+1, p
+				g = -1
+			}
+			ok = okP
+		}
+	}
+	switch {
+	case g < 0: // bracketed
+	case ok:
 		hi = g
 		for d := 1; hi > lo; d *= 2 {
 			g := max(lo, hi-d)
@@ -600,7 +633,7 @@ func (e *Encoder) fit(avail int) int {
 			}
 			hi = g
 		}
-	} else {
+	default:
 		lo = g + 1
 		for d := 1; lo < hi; d *= 2 {
 			g := min(hi, lo+d-1)
@@ -624,6 +657,20 @@ func (e *Encoder) fit(avail int) int {
 		bits = e.quantizeAll(lo)
 	}
 	return bits
+}
+
+// learn updates slope, the bits one step of the global gain saves, from two frames'
+// quantizations (g1, b1) and (g2, b2).
+func (e *Encoder) learn(g1, b1, g2, b2 int) {
+	if g1 == g2 || b1 == b2 {
+		return
+	}
+	s := math.Abs(float64(b1-b2) / float64(g1-g2))
+	if e.slope == 0 {
+		e.slope = s
+		return
+	}
+	e.slope = 0.7*e.slope + 0.3*s
 }
 
 // icsInfoBits is the size of ics_info: long windows, and eight short ones.
