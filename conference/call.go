@@ -471,27 +471,18 @@ const (
 // (SSRC, sequence numbers, clock): an event's packets keep its start's timestamp and
 // give its duration so far.
 func (c *call) generate() {
-	var r [10]byte
-	_, _ = rand.Read(r[:])
-	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.genPT, Marker: true,
-		SequenceNumber: binary.BigEndian.Uint16(r[0:]), Timestamp: binary.BigEndian.Uint32(r[2:]), SSRC: binary.BigEndian.Uint32(r[6:])}}
+	out := newGenStream(c.genSession, c.genPT)
+	out.p.Marker = true
 	tick := time.NewTicker(mixer.FramePeriod * time.Millisecond)
 	defer tick.Stop()
-	var packets, octets uint32
-	nextSR := time.Now().Add(time.Second)
 	var event [4]byte
 	key, sent, gap := -1, 0, 0 // the key being sent (-1: none), its packets so far, audio packets since the last key
 	var eventTS uint32
 	send := func(pt uint8, payload []byte, ts uint32) {
-		p.PayloadType, p.Payload, p.Timestamp = pt, payload, ts
-		if c.genSession.WriteRTP(&p) == nil {
-			packets++
-			octets += uint32(len(payload))
-		}
-		p.Marker = false
-		p.SequenceNumber++
+		out.p.PayloadType, out.p.Timestamp = pt, ts
+		out.write(payload, false)
 	}
-	ts := p.Timestamp // the audio clock, running on through events
+	ts := out.p.Timestamp // the audio clock, running on through events
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -504,7 +495,7 @@ func (c *call) generate() {
 				select {
 				case k := <-c.dtmfKeys:
 					key, sent, eventTS = int(k), 0, ts
-					p.Marker = true // an event's first packet (RFC 4733 §2.5.1.3)
+					out.p.Marker = true // an event's first packet (RFC 4733 §2.5.1.3)
 				default:
 				}
 			}
@@ -531,11 +522,8 @@ func (c *call) generate() {
 				gap++
 			}
 			ts += step
-			if now.After(nextSR) {
-				nextSR = now.Add(5 * time.Second)
-				_ = c.genSession.WriteRTCP(&rtcp.SenderReport{SSRC: p.SSRC, NTPTime: ntp(now), RTPTime: ts,
-					PacketCount: packets, OctetCount: octets})
-			}
+			out.p.Timestamp = ts
+			out.report(now)
 		}
 	}
 }
@@ -544,14 +532,9 @@ func (c *call) generate() {
 // one RTP packet) and a Sender Report every 5 s, until the call ends (one of the
 // call's background goroutines).
 func (c *call) generateVideo() {
-	var r [10]byte
-	_, _ = rand.Read(r[:])
-	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: c.vgenPT,
-		SequenceNumber: binary.BigEndian.Uint16(r[0:]), Timestamp: binary.BigEndian.Uint32(r[2:]), SSRC: binary.BigEndian.Uint32(r[6:])}}
+	out := newGenStream(c.vgenSession, c.vgenPT)
 	tick := time.NewTicker(time.Second / mixer.BlackFrameRate)
 	defer tick.Stop()
-	var packets, octets uint32
-	nextSR := time.Now().Add(time.Second)
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -561,20 +544,51 @@ func (c *call) generateVideo() {
 		case now := <-tick.C:
 			nalus, step := c.vgen.Next()
 			for i, n := range nalus {
-				p.Payload, p.Marker = n, i == len(nalus)-1
-				if c.vgenSession.WriteRTP(&p) == nil {
-					packets++
-					octets += uint32(len(n))
-				}
-				p.SequenceNumber++
+				out.write(n, i == len(nalus)-1)
 			}
-			p.Timestamp += step
-			if now.After(nextSR) {
-				nextSR = now.Add(5 * time.Second)
-				_ = c.vgenSession.WriteRTCP(&rtcp.SenderReport{SSRC: p.SSRC, NTPTime: ntp(now), RTPTime: p.Timestamp,
-					PacketCount: packets, OctetCount: octets})
-			}
+			out.p.Timestamp += step
+			out.report(now)
 		}
+	}
+}
+
+// genStream is an RTP stream the Bridge makes (generated audio or video): random SSRC,
+// first sequence number and timestamp (RFC 3550 §5.1), its counts, and a Sender Report
+// a second after it starts and every 5 s after.
+type genStream struct {
+	s               *media.Session
+	p               rtp.Packet
+	packets, octets uint32
+	nextSR          time.Time
+}
+
+func newGenStream(s *media.Session, pt uint8) *genStream {
+	var r [10]byte
+	_, _ = rand.Read(r[:])
+	return &genStream{s: s, nextSR: time.Now().Add(time.Second), p: rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt,
+		SequenceNumber: binary.BigEndian.Uint16(r[0:]), Timestamp: binary.BigEndian.Uint32(r[2:]), SSRC: binary.BigEndian.Uint32(r[6:])}}}
+}
+
+// write sends a packet of payload at the current timestamp; the marker is set for this
+// packet when marker (or when the caller set it), and cleared after.
+func (g *genStream) write(payload []byte, marker bool) {
+	g.p.Payload = payload
+	g.p.Marker = g.p.Marker || marker
+	if g.s.WriteRTP(&g.p) == nil {
+		g.packets++
+		g.octets += uint32(len(payload))
+	}
+	g.p.Marker = false
+	g.p.SequenceNumber++
+}
+
+// report sends the Sender Report when one is due: now is presented at the current
+// timestamp.
+func (g *genStream) report(now time.Time) {
+	if now.After(g.nextSR) {
+		g.nextSR = now.Add(5 * time.Second)
+		_ = g.s.WriteRTCP(&rtcp.SenderReport{SSRC: g.p.SSRC, NTPTime: ntp(now), RTPTime: g.p.Timestamp,
+			PacketCount: g.packets, OctetCount: g.octets})
 	}
 }
 
