@@ -130,7 +130,6 @@ type call struct {
 	streamURL   string // with its key: never shown
 	answered    time.Time
 	ended       time.Time
-	done        chan struct{} // closed by the call's goroutine when it has finished
 	endedByAPI  bool
 	cancel      context.CancelFunc
 	bridgeEnded chan struct{} // closed when the Bridge reported the call's end
@@ -458,7 +457,7 @@ func (s *Service) startup(_ *http.Request, body []byte) (any, error) {
 	c := &call{Call: Call{CallID: req.CallID, Callee: req.Callee, ToStream: req.ToStream, AppKey: req.AppKey,
 		RTMPURL: strings.TrimSuffix(redacted, "/"+redactedTail(redacted)), HasAudio: true, HasVideo: pl.video,
 		Status: StatusNew, StreamStatus: StreamPending, Created: time.Now()},
-		streamURL: streamURL, done: make(chan struct{}), bridgeEnded: make(chan struct{})}
+		streamURL: streamURL, bridgeEnded: make(chan struct{})}
 	if pl.register {
 		c.Registration = "PENDING"
 	}
@@ -544,7 +543,6 @@ func (s *Service) update(c *call, event string, f func(*call)) {
 // run is a call's life: register, dial, wait for the end, unregister.
 func (s *Service) run(ctx context.Context, c *call, pl *place) {
 	defer s.wg.Done()
-	defer close(c.done)
 	defer c.cancel()
 	if pl.register {
 		s.update(c, "RegistrationStatusEvent", func(c *call) { c.Status, c.Registration = StatusRegistering, "REGISTERING" })

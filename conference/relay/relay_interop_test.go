@@ -40,7 +40,8 @@ func tone(x []float32, rate int, f float64) float64 {
 // streaming; nginx-rtmp records H.264 and AAC whose audio is the tone; keys pressed on
 // the page's keypad reach baresip as RFC 4733 events (its log says which); Terminate
 // ends the call (baresip sees the BYE) and the stream, and the relay unregisters. Alice
-// with a wrong password fails with Kamailio's 403, said on the page. The SIP passwords
+// with a wrong password fails with Kamailio's 403, and a callee Kamailio does not know
+// with its 404, each said on the page. The SIP passwords
 // and the stream key are nowhere in the page, the answers or the log.
 // SIPCAST_SCREENSHOT=path writes a screenshot of the page mid-call (docs/relay.png).
 func TestInteropRelayPageInChromium(t *testing.T) {
@@ -123,6 +124,13 @@ func TestInteropRelayPageInChromium(t *testing.T) {
 	require.Equal(t, 403, failed.SIPStatus, "%+v", failed)
 	require.Equal(t, "registration refused by the SIP server (403 Forbidden)", failed.EndReason)
 	require.Eventually(t, func() bool { return strings.Contains(row(), "registration refused by the SIP server (403 Forbidden)") }, 10*time.Second, 100*time.Millisecond)
+
+	// A callee Kamailio does not know: its 404, said on the page.
+	code, body = f.post(t, "startup", apiKey, map[string]any{"callId": "web3", "callee": "nobody", "sipDomain": "127.0.0.1", "sipPort": kam.Port,
+		"sipLogin": "alice", "sipPassword": alicePW, "rtmpUrl": rtmpApp, "rtmpStream": key + "3"})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Eventually(t, func() bool { return strings.Contains(row(), "no such callee (404 Not Found)") }, 20*time.Second, 100*time.Millisecond, "%s", row())
+	require.Equal(t, 404, f.find(t, "web3").SIPStatus)
 
 	// What nginx recorded: H.264 and AAC, the audio baresip's 440 Hz tone.
 	require.Eventually(t, func() bool { return len(ng.Recordings()) >= 1 }, 10*time.Second, 10*time.Millisecond)
