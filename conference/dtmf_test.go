@@ -223,13 +223,7 @@ func TestInteropDTMFFromSipp(t *testing.T) {
 func TestSendDTMFGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	var got eventLog
-	callee, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, Events: got.add,
-		StreamURL: "rtmp://127.0.0.1:1/live/unused"})
-	require.NoError(t, err)
-	defer callee.Close()
-	caller, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}})
-	require.NoError(t, err)
-	defer caller.Close()
+	caller, callee := bridgePair(t, got.add)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, caller.Dial(ctx, conference.DialRequest{ID: "keys", Target: "sip:ivr@" + callee.UA().UDPAddr().String(), NoVideo: true}))
@@ -259,12 +253,7 @@ func TestSendDTMFGoOnly(t *testing.T) {
 // (our offer receives only).
 func TestSendVideoGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
-	callee, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, StreamURL: "rtmp://127.0.0.1:1/live/unused"})
-	require.NoError(t, err)
-	defer callee.Close()
-	caller, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}})
-	require.NoError(t, err)
-	defer caller.Close()
+	caller, callee := bridgePair(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	target := "sip:video@" + callee.UA().UDPAddr().String()
@@ -297,4 +286,18 @@ func TestSendVideoGoOnly(t *testing.T) {
 	require.Equal(t, 1, none)
 	require.NoError(t, caller.EndCall(ctx, "black"))
 	require.NoError(t, caller.EndCall(ctx, "none"))
+}
+
+// bridgePair is a caller Bridge and a callee Bridge (its events to events), on UDP
+// loopback, closed when the test ends.
+func bridgePair(t *testing.T, events func(conference.Event)) (caller, callee *conference.Bridge) {
+	t.Helper()
+	callee, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, Events: events,
+		StreamURL: "rtmp://127.0.0.1:1/live/unused"})
+	require.NoError(t, err)
+	t.Cleanup(func() { callee.Close() })
+	caller, err = conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}})
+	require.NoError(t, err)
+	t.Cleanup(func() { caller.Close() })
+	return caller, callee
 }

@@ -130,10 +130,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	defer os.RemoveAll(tmp)
 	if o.streamer == "" {
 		o.streamer = filepath.Join(tmp, "streamer")
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.streamer, "github.com/sipcast/sipcast/examples/streamer")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building the streamer: %w", err)
+		if err := goBuild(ctx, o.streamer, "streamer"); err != nil {
+			return err
 		}
 	}
 	sink, err := newSink()
@@ -721,6 +719,16 @@ func measureFFmpeg(ctx context.Context, sched *schedule_, sink *sink, d time.Dur
 		return 0, err
 	}
 	return float64((cpu1 - cpu0).Microseconds()) / 1000 / time.Since(t0).Seconds(), nil
+}
+
+// goBuild builds examples/<name> into bin.
+func goBuild(ctx context.Context, bin, name string) error {
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/sipcast/sipcast/examples/"+name)
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the %s: %w", name, err)
+	}
+	return nil
 }
 
 // start starts a program; exited is closed when it has ended, stop asks it to end

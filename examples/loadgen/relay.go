@@ -34,10 +34,8 @@ func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, 
 	if bin == "" || bin == "build" {
 		bin = filepath.Join(os.TempDir(), fmt.Sprintf("loadgen-relay-%d", rand.Uint32()))
 		defer os.Remove(bin)
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/sipcast/sipcast/examples/relay")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return r, fmt.Errorf("building the relay: %w", err)
+		if err := goBuild(ctx, bin, "relay"); err != nil {
+			return r, err
 		}
 	}
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
