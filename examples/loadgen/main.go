@@ -23,8 +23,10 @@
 //	go run ./examples/loadgen -streams 100 -duration 20s -audio pcmu -compare-ffmpeg
 //
 // With -relay build (or a binary's path) it measures examples/relay instead: the relay
-// places the calls through its REST API, loadgen answers each as a phone (PCMU and
-// H.264) and sends the schedule, and the relay streams them to the same RTMP sink.
+// places the calls through its REST API, a callee answers each as a phone (PCMU and
+// H.264) and sends the schedule, and the relay streams them to the same RTMP sink. The
+// callee is sipp (-callee sipp, the default: it replays captures loadgen writes of the
+// schedule, with Sender Reports) or loadgen's own UA (-callee loadgen).
 //
 //	go run ./examples/loadgen -relay build -streams 50 -duration 20s
 package main
@@ -75,6 +77,8 @@ type options struct {
 	pollInterval  time.Duration
 	// relay, when set, measures examples/relay (its binary, or "build") dialling loadgen.
 	relay string
+	// callee answers the relay's calls: "sipp" (captures of the schedule) or "loadgen".
+	callee string
 	// audio is the calls' audio codec: "aac" (the clip's, passed through) or "pcmu"
 	// (a synthesized voice-like signal the streamer transcodes to AAC).
 	audio string
@@ -92,6 +96,7 @@ func main() {
 	fs.StringVar(&o.profile, "cpuprofile", "", "have the streamer write a CPU profile here")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "the streamer's -poll-interval (0: its default)")
 	fs.StringVar(&o.relay, "relay", "", `measure examples/relay instead: it places the calls to loadgen, which answers with PCMU and H.264 ("build" builds it; or a binary's path)`)
+	fs.StringVar(&o.callee, "callee", "sipp", "with -relay, who answers the calls: sipp (playing captures of the clip and PCMU; needs root for its raw socket) or loadgen (its own UA and senders)")
 	fs.StringVar(&o.audio, "audio", "aac", "the calls' audio: aac (the clip's, passed through) or pcmu (transcoded to AAC by the streamer; -compare-ffmpeg then has ffmpeg transcode it too)")
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -118,6 +123,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if o.relay != "" {
 		o.audio = "pcmu" // a phone's
+		if o.callee == "" {
+			o.callee = "sipp"
+		}
+		if o.callee != "sipp" && o.callee != "loadgen" {
+			return fmt.Errorf("-callee %q: sipp or loadgen", o.callee)
+		}
 	}
 	sched, err := schedule(clip, o.bitrate, o.audio == "pcmu")
 	if err != nil {
@@ -821,22 +832,29 @@ func freeUDPPort() (int, error) {
 }
 
 // freeUDPPair returns an even port whose next port was free too (RTP and RTCP).
-func freeUDPPair() (int, error) {
+func freeUDPPair() (int, error) { return freeUDPRun(2) }
+
+// freeUDPRun returns an even port p such that p … p+n-1 were free.
+func freeUDPRun(n int) (int, error) {
+next:
 	for range 100 {
 		p, err := freeUDPPort()
 		if err != nil {
 			return 0, err
 		}
-		if p%2 != 0 {
+		if p%2 != 0 || p+n > 65535 {
 			continue
 		}
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + 1})
-		if err == nil {
+		for q := p + 1; q < p+n; q++ {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: q})
+			if err != nil {
+				continue next
+			}
 			c.Close()
-			return p, nil
 		}
+		return p, nil
 	}
-	return 0, errors.New("no free UDP port pair")
+	return 0, fmt.Errorf("no run of %d free UDP ports", n)
 }
 
 func freeTCPAddr() (string, error) {

@@ -71,8 +71,13 @@ func TestInteropLoadgenSmoke(t *testing.T) {
 	for _, audio := range []string{"aac", "pcmu"} {
 		t.Run(audio, func(t *testing.T) { smoke(t, options{streamer: bin, audio: audio}) })
 	}
-	// The relay placing the calls to loadgen (a phone: PCMU and H.264).
-	t.Run("relay", func(t *testing.T) { smoke(t, options{relay: "build"}) })
+	// The relay placing the calls to a phone (PCMU and H.264): sipp replaying captures,
+	// and loadgen's own UA.
+	t.Run("relay-sipp", func(t *testing.T) {
+		peer.Require(t, "sipp", "sip-tester")
+		smoke(t, options{relay: "build", callee: "sipp"})
+	})
+	t.Run("relay-loadgen", func(t *testing.T) { smoke(t, options{relay: "build", callee: "loadgen"}) })
 }
 
 func smoke(t *testing.T, o options) {

@@ -24,9 +24,10 @@ import (
 	"github.com/sipcast/sipcast/sip"
 )
 
-// measureRelay measures examples/relay placing n calls to loadgen, which answers as a
-// phone with PCMU and H.264 (the clip, padded) and sends the schedule: the relay
-// transcodes the audio to AAC and streams each call to the sink. It returns the relay
+// measureRelay measures examples/relay placing n calls to a callee that answers as a
+// phone with PCMU and H.264 (the clip, padded) and sends the schedule: sipp playing
+// captures of it (o.callee "sipp"), or loadgen's own UA and senders ("loadgen"). The
+// relay transcodes the audio to AAC and streams each call to the sink. It returns the relay
 // process's CPU per stream-second over o.duration.
 func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, n int, out io.Writer) (result, error) {
 	var r result
@@ -38,37 +39,40 @@ func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, 
 			return r, err
 		}
 	}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return r, err
-	}
-	defer conn.Close()
-	_ = conn.SetWriteBuffer(4 << 20)
-	local := conn.LocalAddr().(*net.UDPAddr)
-	answer := []byte(fmt.Sprintf("v=0\r\no=loadgen 1 1 IN IP4 127.0.0.1\r\ns=loadgen\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
-		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"+
-		"m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401f;sprop-parameter-sets=%s,%s\r\na=sendonly\r\n",
-		local.Port, local.Port, base64.StdEncoding.EncodeToString(sched.sps), base64.StdEncoding.EncodeToString(sched.pps)))
-	var mu sync.Mutex
+	var logs syncBuffer
+	var calleePort int
 	var calls []*call
 	answered := make(chan struct{}, n)
-	ua, err := sip.New(sip.WithUDP("127.0.0.1:0"), sip.WithUserAgentName("sipcast loadgen callee"), sip.WithCallLimit(n+10),
-		sip.WithInviteHandler(func(c *sip.Call) ([]byte, error) {
-			cl, err := callFromOffer(c.Offer)
-			if err != nil {
-				return nil, &sip.StatusError{Code: 488, Reason: "Not Acceptable Here"}
-			}
-			mu.Lock()
-			cl.offset = time.Duration(len(calls)) * sched.length / time.Duration(n)
-			calls = append(calls, cl)
-			mu.Unlock()
-			answered <- struct{}{}
-			return answer, nil
-		}))
-	if err != nil {
-		return r, err
+	var conn *net.UDPConn
+	if o.callee == "sipp" {
+		port, err := freeUDPPort()
+		if err != nil {
+			return r, err
+		}
+		dir, err := os.MkdirTemp("", "loadgen-sipp")
+		if err != nil {
+			return r, err
+		}
+		defer os.RemoveAll(dir)
+		// The captures last the measured window, the loop before it and a margin for the
+		// calls' setup.
+		// A sipp that exits answers nothing more: waitPublishing says so, with its log.
+		_, stopSipp, err := startSippCallee(ctx, sched, dir, port, o.duration+sched.length+15*time.Second, &logs)
+		if err != nil {
+			return r, err
+		}
+		defer stopSipp()
+		calleePort = port
+	} else {
+		ua, c, err := loadgenCallee(sched, n, answered, &calls)
+		if err != nil {
+			return r, err
+		}
+		defer ua.Close()
+		defer c.Close()
+		conn = c
+		calleePort = ua.UDPAddr().(*net.UDPAddr).Port
 	}
-	defer ua.Close()
 	httpAddr, err := freeTCPAddr()
 	if err != nil {
 		return r, err
@@ -83,7 +87,6 @@ func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, 
 	cmd := exec.CommandContext(ctx, bin, "-http", httpAddr, "-sip-udp", fmt.Sprintf("127.0.0.1:%d", sipPort), "-media-ip", "127.0.0.1",
 		"-rtmp-hosts", "127.0.0.1", "-sip-domains", "127.0.0.1", "-max-calls", strconv.Itoa(n+10), "-log-level", "warn")
 	cmd.Env = append(os.Environ(), "SIPCAST_RELAY_KEY="+key)
-	var logs syncBuffer
 	cmd.Stderr = &logs
 	exited, stopProc, err := start(cmd, 20*time.Second)
 	if err != nil {
@@ -108,7 +111,6 @@ func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, 
 	prefix := fmt.Sprintf("relay%d", rand.Uint32())
 	base := sink.url("")
 	base = base[:len(base)-1] // rtmp://host/live
-	calleePort := ua.UDPAddr().(*net.UDPAddr).Port
 	for i := range n {
 		body := map[string]any{"callId": fmt.Sprintf("%s-%d", prefix, i), "callee": "load", "sipDomain": "127.0.0.1", "sipPort": calleePort,
 			"rtmpUrl": base, "rtmpStream": fmt.Sprintf("%s-%d", prefix, i)}
@@ -126,16 +128,18 @@ func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, 
 			return r, err
 		}
 	}
-	for range n {
-		select {
-		case <-answered:
-		case <-time.After(30 * time.Second):
-			return r, fmt.Errorf("not every call arrived:\n%s", tail(logs.String(), 20))
-		case <-ctx.Done():
-			return r, ctx.Err()
+	if o.callee != "sipp" {
+		for range n {
+			select {
+			case <-answered:
+			case <-time.After(30 * time.Second):
+				return r, fmt.Errorf("not every call arrived:\n%s", tail(logs.String(), 20))
+			case <-ctx.Done():
+				return r, ctx.Err()
+			}
 		}
+		defer startSending(ctx, conn, sched, calls, o.senders)()
 	}
-	defer startSending(ctx, conn, sched, calls, o.senders)()
 	if err := waitPublishing(ctx, sink, prefix, n, exited, &logs); err != nil {
 		return r, err
 	}
@@ -147,6 +151,41 @@ func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, 
 		_ = post("terminate", map[string]string{"callId": fmt.Sprintf("%s-%d", prefix, i)})
 	}
 	return r, nil
+}
+
+// loadgenCallee is loadgen's own callee: a UA that answers each call with PCMU and
+// H.264 from one socket, appending the call to *calls (for startSending) and telling
+// answered.
+func loadgenCallee(sched *schedule_, n int, answered chan<- struct{}, calls *[]*call) (*sip.UA, *net.UDPConn, error) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = conn.SetWriteBuffer(4 << 20)
+	local := conn.LocalAddr().(*net.UDPAddr)
+	answer := []byte(fmt.Sprintf("v=0\r\no=loadgen 1 1 IN IP4 127.0.0.1\r\ns=loadgen\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"+
+		"m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401f;sprop-parameter-sets=%s,%s\r\na=sendonly\r\n",
+		local.Port, local.Port, base64.StdEncoding.EncodeToString(sched.sps), base64.StdEncoding.EncodeToString(sched.pps)))
+	var mu sync.Mutex
+	ua, err := sip.New(sip.WithUDP("127.0.0.1:0"), sip.WithUserAgentName("sipcast loadgen callee"), sip.WithCallLimit(n+10),
+		sip.WithInviteHandler(func(c *sip.Call) ([]byte, error) {
+			cl, err := callFromOffer(c.Offer)
+			if err != nil {
+				return nil, &sip.StatusError{Code: 488, Reason: "Not Acceptable Here"}
+			}
+			mu.Lock()
+			cl.offset = time.Duration(len(*calls)) * sched.length / time.Duration(n)
+			*calls = append(*calls, cl)
+			mu.Unlock()
+			answered <- struct{}{}
+			return answer, nil
+		}))
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return ua, conn, nil
 }
 
 // callFromOffer is the sending state of a call whose offer is the relay's: where its
