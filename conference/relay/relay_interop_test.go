@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +43,9 @@ func tone(x []float32, rate int, f float64) float64 {
 // the page's keypad reach baresip as RFC 4733 events (its log says which); Terminate
 // ends the call (baresip sees the BYE) and the stream, and the relay unregisters. Alice
 // with a wrong password fails with Kamailio's 403, and a callee Kamailio does not know
-// with its 404, each said on the page. The SIP passwords
+// with its 404, and carol (sipp, through Kamailio) busy with her 486, each said on the
+// page; a call whose RTMP server is down connects and the page says its stream retries
+// and why. The SIP passwords
 // and the stream key are nowhere in the page, the answers or the log.
 // SIPCAST_SCREENSHOT=path writes a screenshot of the page mid-call (docs/relay.png).
 func TestInteropRelayPageInChromium(t *testing.T) {
@@ -51,8 +55,14 @@ func TestInteropRelayPageInChromium(t *testing.T) {
 	baresip := peer.Require(t, "baresip", "baresip-core")
 	peer.RequireFile(t, "/usr/lib/baresip/modules/avcodec.so", "baresip-ffmpeg")
 	const alicePW, key = "alice-Secret-9", "relay-stream-key"
-	bobPort := peer.FreePort(t)
-	kam := peer.StartKamailio(t, map[string]string{"alice": alicePW}, map[string]string{"bob": fmt.Sprintf("sip:bs@127.0.0.1:%d", bobPort)})
+	bobPort, carolPort := peer.FreePort(t), peer.FreeUDPPorts(t, 1)
+	kam := peer.StartKamailio(t, map[string]string{"alice": alicePW}, map[string]string{
+		"bob": fmt.Sprintf("sip:bs@127.0.0.1:%d", bobPort), "carol": fmt.Sprintf("sip:carol@127.0.0.1:%d", carolPort)})
+	// carol is sipp, busy: 180 then 486.
+	sipp := peer.Require(t, "sipp", "sip-tester")
+	carol := peer.Start(t, sipp, "-sf", filepath.Join("..", "..", "sip", "testdata", "uas_busy.xml"), "-i", "127.0.0.1", "-p", fmt.Sprint(carolPort),
+		"-m", "1", "-nostdin", "-timeout", "120s")
+	t.Cleanup(func() { carol.Kill() })
 	ng := peer.StartNginx(t, peer.NginxOptions{})
 	dir := peer.BaresipConfig(t, peer.BaresipOptions{Listen: bobPort, Account: "regint=0;answermode=auto;audio_codecs=PCMU;video_codecs=H264"})
 	bob := peer.Start(t, baresip, "-f", dir, "-v", "-n", "127.0.0.1", "-t", "120")
@@ -131,6 +141,31 @@ func TestInteropRelayPageInChromium(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	require.Eventually(t, func() bool { return strings.Contains(row(), "no such callee (404 Not Found)") }, 20*time.Second, 100*time.Millisecond, "%s", row())
 	require.Equal(t, 404, f.find(t, "web3").SIPStatus)
+
+	// carol (sipp) is busy: its 486, through Kamailio, said on the page.
+	code, body = f.post(t, "startup", apiKey, map[string]any{"callId": "web4", "callee": "carol", "sipDomain": "127.0.0.1", "sipPort": kam.Port,
+		"sipLogin": "alice", "sipPassword": alicePW, "rtmpUrl": rtmpApp, "rtmpStream": key + "4"})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Eventually(t, func() bool { return strings.Contains(row(), "the callee is busy (486 Busy Here)") }, 20*time.Second, 100*time.Millisecond,
+		"%s\nsipp: %s", row(), carol.Output())
+	require.Equal(t, 486, f.find(t, "web4").SIPStatus)
+
+	// The RTMP server is down when a call to bob starts: the call connects, and the page
+	// says the stream retries and why. Terminate on the page ends it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	code, body = f.post(t, "startup", apiKey, map[string]any{"callId": "web5", "callee": "bob", "sipDomain": "127.0.0.1", "sipPort": kam.Port,
+		"sipLogin": "alice", "sipPassword": alicePW, "rtmpUrl": "rtmp://" + down + "/live", "rtmpStream": key + "5"})
+	require.Equal(t, http.StatusOK, code, body)
+	require.Eventually(t, func() bool {
+		s := row()
+		i := strings.Index(s, "web5")
+		return i >= 0 && strings.Contains(s[i:], "ESTABLISHED") && strings.Contains(s[i:], "RETRYING: ") && strings.Contains(s[i:], "RTMP server refused the connection")
+	}, 30*time.Second, 100*time.Millisecond, "%s", row())
+	require.NoError(t, chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#calls tr[data-call-id=web5] button.terminate`), chromedp.NodeVisible)))
+	require.Eventually(t, func() bool { return f.find(t, "web5").Status == relay.StatusFinished }, 20*time.Second, 20*time.Millisecond)
 
 	// What nginx recorded: H.264 and AAC, the audio baresip's 440 Hz tone.
 	require.Eventually(t, func() bool { return len(ng.Recordings()) >= 1 }, 10*time.Second, 10*time.Millisecond)
