@@ -95,6 +95,10 @@ type call struct {
 	// Counted on the media path, read by Calls.
 	video, audio atomic.Uint64
 
+	// timedOut is the silence that ended the call by the media timeout (0: none): the
+	// owner writes it before it starts the hang-up, run reads it after that has ended.
+	timedOut time.Duration
+
 	// infoMu guards what Calls reads of run's state, published by run.
 	infoMu  sync.Mutex
 	infoURL string
@@ -444,6 +448,7 @@ func (c *call) onSessionEvent(e media.SessionEvent) {
 	case media.EventMediaTimeout:
 		c.b.log.Warn("conference: media timeout", "call", c.id, "silence", e.Silence)
 		c.post(func() {
+			c.timedOut = e.Silence
 			c.background(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -770,6 +775,15 @@ func (c *call) run() {
 	reason := ""
 	if end != nil {
 		reason = end.Error()
+	}
+	if c.timedOut > 0 {
+		silence := c.timedOut.Round(time.Second)
+		reason = fmt.Sprintf("no media from the remote side for %v (media timeout)", silence)
+		if end != nil {
+			end = fmt.Errorf("%w after %v: %w", ErrMediaTimeout, silence, end)
+		} else {
+			end = fmt.Errorf("%w after %v", ErrMediaTimeout, silence)
+		}
 	}
 	c.b.emit(Event{Type: EventCallEnded, CallID: c.id, Remote: c.remote, Reason: reason, Err: end})
 }

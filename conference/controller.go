@@ -46,6 +46,10 @@ type Outputs struct {
 // ErrClosed is returned for what a closing Bridge no longer does.
 var ErrClosed = errors.New("conference: the bridge is closing")
 
+// ErrMediaTimeout is in the Err of an EventCallEnded when the call ended because its
+// media stopped for Config.MediaTimeout (the Bridge hung up).
+var ErrMediaTimeout = errors.New("conference: media timeout")
+
 // SetOutputs moves a controlled call's outputs (a request to the call, like SetStream;
 // why is the reason its events give for a stream it stops). SpaceID is kept from the
 // start.

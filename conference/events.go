@@ -66,7 +66,8 @@ type Event struct {
 	// Reason says why (call ended, streaming retrying or stopped, recording failed).
 	Reason string
 	// Err is why a call ended (EventCallEnded): the dialog's *sip.EndError, which
-	// unwraps to its class (sip.ErrHangupLocal, sip.ErrHangupRemote, ...).
+	// unwraps to its class (sip.ErrHangupLocal, sip.ErrHangupRemote, ...), wrapped with
+	// ErrMediaTimeout when the media timeout ended it.
 	Err error
 	// Digit is the key of EventDTMF: 0-9, *, #, A-D.
 	Digit string

@@ -650,6 +650,8 @@ func (s *Service) onEvent(e conference.Event) {
 				c.EndReason = "terminated through the API"
 			case errors.Is(e.Err, sip.ErrHangupRemote):
 				c.EndReason = "the callee hung up"
+			case errors.Is(e.Err, conference.ErrMediaTimeout):
+				c.EndReason = strings.Replace(redact.Text(e.Reason), "the remote side", "the callee", 1)
 			case e.Reason != "":
 				c.EndReason = redact.Text(e.Reason)
 			default:

@@ -449,3 +449,38 @@ func TestRelayPlayerLinkEscapedGoOnly(t *testing.T) {
 		return s == relay.StatusFinished || s == relay.StatusFailed
 	}, 10*time.Second, 10*time.Millisecond)
 }
+
+// A callee that answers and then sends nothing: the Bridge's media timeout ends the
+// call (BYE to the callee), and find says why in words.
+func TestRelayMediaTimeoutGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	srv, err := rtmp.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	addr, err := srv.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	silent := make(chan *sip.Call, 1)
+	callee, err := sip.New(sip.WithUDP("127.0.0.1:0"), sip.WithInviteHandler(func(c *sip.Call) ([]byte, error) {
+		silent <- c
+		return []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"), nil
+	}))
+	require.NoError(t, err)
+	defer callee.Close()
+	svc, err := relay.New(relay.Config{Bridge: conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaTimeout: time.Second},
+		Keys: []string{apiKey}, RTMPHosts: []string{"127.0.0.1"}, SIPDomains: []string{"127.0.0.1"}})
+	require.NoError(t, err)
+	defer svc.Close()
+	f := &fixture{svc: svc, api: httptestServer(t, svc.Handler())}
+	code, body := f.post(t, "startup", apiKey, map[string]any{"callId": "quiet", "callee": "ivr", "sipDomain": "127.0.0.1",
+		"sipPort": callee.UDPAddr().(*net.UDPAddr).Port, "rtmpUrl": "rtmp://" + addr.String() + "/live", "rtmpStream": "q", "hasVideo": false})
+	require.Equal(t, http.StatusOK, code, body)
+	c := <-silent
+	var got relay.Call
+	require.Eventually(t, func() bool { got = f.find(t, "quiet"); return got.Status == relay.StatusFinished }, 20*time.Second, 10*time.Millisecond, "%+v", got)
+	require.Equal(t, "no media from the callee for 1s (media timeout)", got.EndReason)
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee got no BYE")
+	}
+}
