@@ -20,6 +20,7 @@ import (
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/conference/relay"
 	"github.com/sipcast/sipcast/internal/peer"
+	"github.com/sipcast/sipcast/rtmp"
 	"github.com/sipcast/sipcast/sip"
 )
 
@@ -45,7 +46,8 @@ func tone(x []float32, rate int, f float64) float64 {
 // with a wrong password fails with Kamailio's 403, and a callee Kamailio does not know
 // with its 404, and carol (sipp, through Kamailio) busy with her 486, each said on the
 // page; a call whose RTMP server is down connects and the page says its stream retries
-// and why. The SIP passwords
+// and why, then that it publishes once a server listens there, retries while it
+// restarts and publishes again, the call up throughout. The SIP passwords
 // and the stream key are nowhere in the page, the answers or the log.
 // SIPCAST_SCREENSHOT=path writes a screenshot of the page mid-call (docs/relay.png).
 func TestInteropRelayPageInChromium(t *testing.T) {
@@ -164,6 +166,37 @@ func TestInteropRelayPageInChromium(t *testing.T) {
 		i := strings.Index(s, "web5")
 		return i >= 0 && strings.Contains(s[i:], "ESTABLISHED") && strings.Contains(s[i:], "RETRYING: ") && strings.Contains(s[i:], "RTMP server refused the connection")
 	}, 30*time.Second, 100*time.Millisecond, "%s", row())
+	// A server comes up there, and restarts mid-call: the page follows the stream
+	// (PUBLISHING, RETRYING with the reason, PUBLISHING), the call up throughout.
+	web5 := func(want ...string) func() bool {
+		return func() bool {
+			s := row()
+			i := strings.Index(s, "web5")
+			if i < 0 {
+				return false
+			}
+			for _, w := range want {
+				if !strings.Contains(s[i:], w) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	serve := func() *rtmp.Server {
+		srv, err := rtmp.NewServer()
+		require.NoError(t, err)
+		_, err = srv.Listen(down)
+		require.NoError(t, err)
+		return srv
+	}
+	srv := serve()
+	require.Eventually(t, web5("ESTABLISHED", "PUBLISHING"), 30*time.Second, 100*time.Millisecond, "%s", row())
+	require.NoError(t, srv.Close())
+	require.Eventually(t, web5("ESTABLISHED", "RETRYING: "), 30*time.Second, 100*time.Millisecond, "%s", row())
+	srv = serve()
+	defer srv.Close()
+	require.Eventually(t, web5("ESTABLISHED", "PUBLISHING"), 30*time.Second, 100*time.Millisecond, "%s", row())
 	require.NoError(t, chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#calls tr[data-call-id=web5] button.terminate`), chromedp.NodeVisible)))
 	require.Eventually(t, func() bool { return f.find(t, "web5").Status == relay.StatusFinished }, 20*time.Second, 20*time.Millisecond)
 
