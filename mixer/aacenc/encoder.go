@@ -18,13 +18,21 @@ type Config struct {
 	// Bandwidth is the highest frequency worth coding, in Hz: a band-limited source's
 	// (4000 for G.711). 0, or more than the bitrate affords, means what the bitrate
 	// affords (4 kHz plus a fifth of the bitrate per channel, up to the Nyquist
-	// frequency). Bands above it are not coded, which costs neither bits nor time.
+	// frequency). Bands above it are not coded, which costs neither bits nor time, and
+	// the lines of the band it falls in above it are zeroed.
 	Bandwidth int
 	// LongOnly turns block switching off: every frame is coded with a long window
 	// (what the first version did; for comparisons).
 	LongOnly bool
 	// NoMidSide codes stereo as left and right in every band (for comparisons).
 	NoMidSide bool
+	// ZeroStuffed, when above 1, says the input is a signal at SampleRate/ZeroStuffed
+	// with ZeroStuffed-1 zeros after each of its samples: upsampled with no filter.
+	// The encoder restores its level (×ZeroStuffed) and codes nothing above that
+	// signal's Nyquist frequency, so the images the zeros make, which all lie above
+	// it, are never coded: the band limit is the interpolation filter, and a G.711 or
+	// G.722 call needs no resampler (the Transcoder's path).
+	ZeroStuffed int
 }
 
 // inputScale maps full scale (±1) to the spectrum's units: with the sine window and
@@ -83,6 +91,10 @@ type Encoder struct {
 	ustart                  [maxUnits + 1]int
 	maxSFB                  int
 	maxSFBLong, maxSFBShort int
+	// cutLong and cutShort are the first line of a long and a short transform above the
+	// source's band (Bandwidth or ZeroStuffed): zeroed before coding.
+	cutLong, cutShort       int
+	scale                   float64 // inputScale, times ZeroStuffed
 	ngroups                 int
 	glen                    [8]int
 	cbs                     [2][maxUnits]uint8
@@ -148,6 +160,9 @@ func New(cfg Config) (*Encoder, error) {
 	if cfg.Bitrate < 16000*cfg.Channels || cfg.Bitrate > 192000 {
 		return nil, fmt.Errorf("aacenc: bitrate %d: 16 to 192 kb/s (at least 16 kb/s per channel)", cfg.Bitrate)
 	}
+	if cfg.ZeroStuffed < 0 || cfg.ZeroStuffed > 12 {
+		return nil, fmt.Errorf("aacenc: ZeroStuffed %d: 0 to 12", cfg.ZeroStuffed)
+	}
 	e := &Encoder{cfg: cfg, long: newMDCT(2 * FrameSamples), short: newMDCT(256),
 		asc: aac.Config{ObjectType: aac.ObjectTypeAACLC, SampleRate: cfg.SampleRate, Channels: cfg.Channels}}
 	e.windows()
@@ -156,10 +171,26 @@ func New(cfg Config) (*Encoder, error) {
 	// The bandwidth the bitrate affords per channel, as the last band coded.
 	perCh := float64(cfg.Bitrate) / float64(cfg.Channels)
 	bw := math.Min(float64(cfg.SampleRate)/2, 4000+perCh*0.2)
+	e.scale = inputScale
+	source := 0.0 // the source's own band limit, when known
 	if cfg.Bandwidth > 0 {
-		bw = math.Min(bw, float64(cfg.Bandwidth))
+		source = float64(cfg.Bandwidth)
+	}
+	if cfg.ZeroStuffed > 1 {
+		e.scale *= float64(cfg.ZeroStuffed)
+		nyq := float64(cfg.SampleRate) / float64(2*cfg.ZeroStuffed)
+		if source == 0 || source > nyq {
+			source = nyq
+		}
+	}
+	if source > 0 {
+		bw = math.Min(bw, source)
 	}
 	frac := bw / (float64(cfg.SampleRate) / 2)
+	e.cutLong, e.cutShort = FrameSamples, 128
+	if source > 0 {
+		e.cutLong, e.cutShort = int(frac*FrameSamples), int(frac*128)
+	}
 	for e.maxSFBLong < 49 && float64(swbOffsetLong48[e.maxSFBLong]) < frac*FrameSamples {
 		e.maxSFBLong++
 	}
@@ -270,7 +301,7 @@ func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 			default:
 				v = 0 // NaN
 			}
-			h[2*FrameSamples+i] = v * inputScale
+			h[2*FrameSamples+i] = v * e.scale
 		}
 	}
 	e.att[0], e.att[1], e.att[2] = e.att[1], e.att[2], e.attacks(pcm)
@@ -425,6 +456,7 @@ func (e *Encoder) transform(c int) {
 			e.x[i] = h[i] * w[i]
 		}
 		e.long.transform(e.x[:], e.spec[c][:])
+		clear(e.spec[c][e.cutLong:])
 		return
 	}
 	for win := range 8 {
@@ -433,6 +465,7 @@ func (e *Encoder) transform(c int) {
 			e.xs[i] = h[from+i] * e.winShort[i]
 		}
 		e.short.transform(e.xs[:], e.sx[win][:])
+		clear(e.sx[win][e.cutShort:])
 	}
 	at, w0 := 0, 0
 	for g := range e.ngroups {
@@ -561,6 +594,10 @@ func (e *Encoder) noiseBelowThreshold() bool {
 	return true
 }
 
+// log2MaxQuant is log2 of the largest magnitude a quantized value can stand for at a
+// step of 1: (8191 - 0.4054)^(4/3).
+var log2MaxQuant = 4.0 / 3 * math.Log2(8191-0.4054)
+
 // fit chooses the global gain so that the frame fits in avail bits (as fine as it can
 // be), and returns the frame's bits.
 func (e *Encoder) fit(avail int) int {
@@ -579,7 +616,7 @@ func (e *Encoder) fit(avail int) int {
 				peak = math.Max(peak, math.Abs(v))
 			}
 			if peak > 0 {
-				lo = max(lo, int(math.Ceil(100+4*math.Log2(peak/math.Pow(8191-0.4054, 4.0/3))))-off)
+				lo = max(lo, int(math.Ceil(100+4*(math.Log2(peak)-log2MaxQuant)))-off)
 			}
 		}
 	}
@@ -795,7 +832,7 @@ func bestCodebook(q []int32, peak int32) (uint8, int) {
 	default:
 		return 11, bandBits(q, 11)
 	}
-	a, b := bandBits(q, first), bandBits(q, first+1)
+	a, b := bandBits2(q, first)
 	if b < a {
 		return first + 1, b
 	}
@@ -839,6 +876,20 @@ func bandBits(q []int32, cb uint8) int {
 		bits += int(spectral[cb].bits[idx]) + extra
 	}
 	return bits
+}
+
+// bandBits2 is bandBits of codebooks cb and cb+1, a pair (1-2, 3-4, 5-6, 7-8, 9-10)
+// whose tuples index alike and whose sign bits are alike: one pass for both.
+func bandBits2(q []int32, cb uint8) (int, int) {
+	dim := int(books[cb].dim)
+	ta, tb := spectral[cb].bits, spectral[cb+1].bits
+	a, b := 0, 0
+	for i := 0; i+dim <= len(q); i += dim {
+		idx, extra := index(q[i:i+dim], cb)
+		a += int(ta[idx]) + extra
+		b += int(tb[idx]) + extra
+	}
+	return a, b
 }
 
 // write writes the frame quantized last.

@@ -174,6 +174,8 @@ func TestBandLimitedCostsLess(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.Encode(make([]float32, 10))
 	require.Error(t, err, "a frame is 1024 samples")
+	_, err = aacenc.New(aacenc.Config{SampleRate: 48000, Channels: 1, ZeroStuffed: 13})
+	require.Error(t, err, "ZeroStuffed beyond 12")
 }
 
 // A frame through an Encoder that has run allocates nothing.

@@ -5,23 +5,27 @@ import (
 	"math/cmplx"
 )
 
-// mdct computes the 1024 coefficients of 2048 windowed samples through a DCT-IV of
-// the folded input, computed with a 256-point complex FFT.
+// mdct computes the n/2 coefficients of n windowed samples through a DCT-IV of the
+// folded input, computed with an n/4-point complex FFT (512 points for a long block).
 type mdct struct {
-	n        int // input length (2048)
-	pre, pos []complex128
-	fft      fft
-	v        []float64
-	z        []complex128
+	n          int // input length (2048 or 256)
+	preR, preI []float64
+	posR, posI []float64
+	fft        fft
+	v          []float64
+	zr, zi     []float64
 }
 
 func newMDCT(n int) *mdct {
 	m := n / 2
-	t := &mdct{n: n, pre: make([]complex128, m/2), pos: make([]complex128, m/2), v: make([]float64, m), z: make([]complex128, m/2)}
+	t := &mdct{n: n, v: make([]float64, m)}
 	for k := range m / 2 {
-		t.pre[k] = cmplx.Exp(complex(0, -math.Pi*(4*float64(k)+1)/(4*float64(m))))
-		t.pos[k] = cmplx.Exp(complex(0, -math.Pi*float64(k)/float64(m)))
+		pre := cmplx.Exp(complex(0, -math.Pi*(4*float64(k)+1)/(4*float64(m))))
+		pos := cmplx.Exp(complex(0, -math.Pi*float64(k)/float64(m)))
+		t.preR, t.preI = append(t.preR, real(pre)), append(t.preI, imag(pre))
+		t.posR, t.posI = append(t.posR, real(pos)), append(t.posI, imag(pos))
 	}
+	t.zr, t.zi = make([]float64, m/2), make([]float64, m/2)
 	t.fft = newFFT(m / 2)
 	return t
 }
@@ -30,34 +34,49 @@ func newMDCT(n int) *mdct {
 // out[k] = Σ x[i]·cos(2π/n·(i + 1/2 + n/4)·(k + 1/2)).
 func (t *mdct) transform(x, out []float64) {
 	m, q := t.n/2, t.n/4
+	x, out = x[:t.n], out[:m]
+	v := t.v[:m]
 	// Fold the four quarters a, b, c, d into (-c_r - d, a - b_r).
 	for i := range q {
-		t.v[i] = -x[3*q-1-i] - x[3*q+i]
-		t.v[q+i] = x[i] - x[2*q-1-i]
+		v[i] = -x[3*q-1-i] - x[3*q+i]
+		v[q+i] = x[i] - x[2*q-1-i]
 	}
-	// DCT-IV of v through an m/2-point complex FFT.
-	for k := range m / 2 {
-		t.z[k] = complex(t.v[2*k], t.v[m-1-2*k]) * t.pre[k]
+	// DCT-IV of v through an m/2-point complex FFT: z = (v[2k] + i·v[m-1-2k])·pre[k].
+	h := m / 2
+	zr, zi := t.zr[:h], t.zi[:h]
+	preR, preI := t.preR[:h], t.preI[:h]
+	for k := range h {
+		a, b := v[2*k], v[m-1-2*k]
+		zr[k] = a*preR[k] - b*preI[k]
+		zi[k] = a*preI[k] + b*preR[k]
 	}
-	t.fft.transform(t.z)
-	for k := range m / 2 {
-		y := t.z[k] * t.pos[k]
-		out[2*k] = real(y)
-		out[m-1-2*k] = -imag(y)
+	t.fft.transform(zr, zi)
+	posR, posI := t.posR[:h], t.posI[:h]
+	for k := range h {
+		yr := zr[k]*posR[k] - zi[k]*posI[k]
+		yi := zr[k]*posI[k] + zi[k]*posR[k]
+		out[2*k] = yr
+		out[m-1-2*k] = -yi
 	}
 }
 
-// fft is an in-place radix-2 complex FFT of a fixed power-of-two size.
+// fft is an in-place radix-2 complex FFT of a fixed power-of-two size (at least 4),
+// on separate real and imaginary parts.
 type fft struct {
 	n   int
-	w   []complex128
-	rev []int
+	rev []int32
+	// wr, wi hold each pass's twiddles in a row: the pass whose butterflies span half
+	// finds its half twiddles at [half, 2·half).
+	wr, wi []float64
 }
 
 func newFFT(n int) fft {
-	f := fft{n: n, w: make([]complex128, n/2), rev: make([]int, n)}
-	for i := range n / 2 {
-		f.w[i] = cmplx.Exp(complex(0, -2*math.Pi*float64(i)/float64(n)))
+	f := fft{n: n, rev: make([]int32, n), wr: make([]float64, n), wi: make([]float64, n)}
+	for half := 1; half < n; half *= 2 {
+		for j := range half {
+			w := cmplx.Exp(complex(0, -math.Pi*float64(j)/float64(half)))
+			f.wr[half+j], f.wi[half+j] = real(w), imag(w)
+		}
 	}
 	bits := 0
 	for 1<<bits < n {
@@ -70,34 +89,78 @@ func newFFT(n int) fft {
 				r |= 1 << (bits - 1 - b)
 			}
 		}
-		f.rev[i] = r
+		f.rev[i] = int32(r)
 	}
 	return f
 }
 
-func (f *fft) transform(a []complex128) {
-	a = a[:f.n]
+func (f *fft) transform(re, im []float64) {
+	n := f.n
+	re, im = re[:n], im[:n]
 	for i, r := range f.rev {
-		if i < r {
-			a[i], a[r] = a[r], a[i]
+		if i < int(r) {
+			re[i], re[r] = re[r], re[i]
+			im[i], im[r] = im[r], im[i]
 		}
 	}
 	// The first two passes' twiddles are 1 and -i: no multiplications.
-	for s := 0; s+4 <= f.n; s += 4 {
-		x0, x1, x2, x3 := a[s], a[s+1], a[s+2], a[s+3]
-		u0, u1 := x0+x1, x0-x1
-		v0, v1 := x2+x3, x2-x3
-		v1 = complex(imag(v1), -real(v1)) // ·(-i)
-		a[s], a[s+2] = u0+v0, u0-v0
-		a[s+1], a[s+3] = u1+v1, u1-v1
+	for s := 0; s+4 <= n; s += 4 {
+		r, i := re[s:s+4], im[s:s+4]
+		ur0, ui0 := r[0]+r[1], i[0]+i[1]
+		ur1, ui1 := r[0]-r[1], i[0]-i[1]
+		vr0, vi0 := r[2]+r[3], i[2]+i[3]
+		vr1, vi1 := i[2]-i[3], r[3]-r[2] // (x2 - x3)·(-i)
+		r[0], i[0] = ur0+vr0, ui0+vi0
+		r[2], i[2] = ur0-vr0, ui0-vi0
+		r[1], i[1] = ur1+vr1, ui1+vi1
+		r[3], i[3] = ur1-vr1, ui1-vi1
 	}
-	for size := 8; size <= f.n; size <<= 1 {
-		half, step := size/2, f.n/size
-		for j := range half {
-			w := f.w[j*step]
-			for start := j; start < f.n; start += size {
-				u, v := a[start], a[start+half]*w
-				a[start], a[start+half] = u+v, u-v
+	half := 4
+	// Two passes at a time (spans h and 2h): each point is loaded and stored once for
+	// both, with the four multiplications the two passes take.
+	for ; 4*half <= n; half *= 4 {
+		w1r, w1i := f.wr[half:2*half], f.wi[half:2*half]
+		w2r, w2i := f.wr[2*half:3*half], f.wi[2*half:3*half]
+		for start := 0; start < n; start += 4 * half {
+			ar, ai := re[start:start+half], im[start:start+half]
+			br, bi := re[start+half:start+2*half], im[start+half:start+2*half]
+			cr, ci := re[start+2*half:start+3*half], im[start+2*half:start+3*half]
+			dr, di := re[start+3*half:start+4*half], im[start+3*half:start+4*half]
+			ai, br, bi, cr, ci, dr, di = ai[:len(ar)], br[:len(ar)], bi[:len(ar)], cr[:len(ar)], ci[:len(ar)], dr[:len(ar)], di[:len(ar)]
+			w1r, w1i, w2r, w2i := w1r[:len(ar)], w1i[:len(ar)], w2r[:len(ar)], w2i[:len(ar)]
+			for j := range ar {
+				// The first pass: (a, b) and (c, d) with w1.
+				xr, xi := br[j]*w1r[j]-bi[j]*w1i[j], br[j]*w1i[j]+bi[j]*w1r[j]
+				a1r, a1i := ar[j]+xr, ai[j]+xi
+				b1r, b1i := ar[j]-xr, ai[j]-xi
+				yr, yi := dr[j]*w1r[j]-di[j]*w1i[j], dr[j]*w1i[j]+di[j]*w1r[j]
+				c1r, c1i := cr[j]+yr, ci[j]+yi
+				d1r, d1i := cr[j]-yr, ci[j]-yi
+				// The second: (a, c) with w2, (b, d) with w2·(-i).
+				ur, ui := c1r*w2r[j]-c1i*w2i[j], c1r*w2i[j]+c1i*w2r[j]
+				vr, vi := d1r*w2r[j]-d1i*w2i[j], d1r*w2i[j]+d1i*w2r[j]
+				vr, vi = vi, -vr
+				ar[j], ai[j] = a1r+ur, a1i+ui
+				cr[j], ci[j] = a1r-ur, a1i-ui
+				br[j], bi[j] = b1r+vr, b1i+vi
+				dr[j], di[j] = b1r-vr, b1i-vi
+			}
+		}
+	}
+	for ; half < n; half *= 2 { // a last single pass
+		wr, wi := f.wr[half:2*half], f.wi[half:2*half]
+		for start := 0; start < n; start += 2 * half {
+			ar, ai := re[start:start+half], im[start:start+half]
+			br, bi := re[start+half:start+2*half], im[start+half:start+2*half]
+			ai, br, bi, wr, wi := ai[:len(ar)], br[:len(ar)], bi[:len(ar)], wr[:len(ar)], wi[:len(ar)]
+			for j := range ar {
+				cr, ci := wr[j], wi[j]
+				xr, xi := br[j], bi[j]
+				vr := xr*cr - xi*ci
+				vi := xr*ci + xi*cr
+				ur, ui := ar[j], ai[j]
+				ar[j], ai[j] = ur+vr, ui+vi
+				br[j], bi[j] = ur-vr, ui-vi
 			}
 		}
 	}

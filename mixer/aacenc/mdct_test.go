@@ -26,3 +26,15 @@ func TestMDCTMatchesDefinition(t *testing.T) {
 		require.InDelta(t, want, got[k], 1e-6*math.Max(1, math.Abs(want)), "k=%d", k)
 	}
 }
+
+func BenchmarkMDCTLong(b *testing.B) {
+	m := newMDCT(2048)
+	x := make([]float64, 2048)
+	for i := range x {
+		x[i] = float64(i%17) - 8
+	}
+	out := make([]float64, 1024)
+	for b.Loop() {
+		m.transform(x, out)
+	}
+}
