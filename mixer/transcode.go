@@ -104,6 +104,9 @@ func NewTranscoder(w media.FrameWriter, in media.Codec) (*Transcoder, error) {
 	return t, nil
 }
 
+// EncoderStats is what the AAC encoder has made so far.
+func (t *Transcoder) EncoderStats() aacenc.Stats { return t.enc.Stats() }
+
 // Track is the AAC track the Transcoder makes.
 func (t *Transcoder) Track() media.Track { return t.track }
 
@@ -170,12 +173,14 @@ func (t *Transcoder) feed(pcm []int16, silence int) error {
 	return nil
 }
 
-// push appends a sample at 48 kHz: it, then the zeros that make up the rate.
+// push appends a sample at 48 kHz: it, then the zeros that make up the rate. pending
+// has room: it is encoded whenever it holds a frame.
 func (t *Transcoder) push(v float32) {
-	t.pending = append(t.pending, v)
-	for range t.up - 1 {
-		t.pending = append(t.pending, 0)
-	}
+	n := len(t.pending)
+	p := t.pending[:n+t.up]
+	p[n] = v
+	clear(p[n+1:])
+	t.pending = p
 }
 
 func (t *Transcoder) encodeReady() error {

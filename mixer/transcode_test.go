@@ -225,6 +225,8 @@ func BenchmarkTranscodePCMU(b *testing.B) {
 			pts += 20 * time.Millisecond
 		}
 	}
+	st := tc.EncoderStats()
+	b.ReportMetric(float64(st.Quantizations)/float64(st.Frames), "quantizations/frame")
 }
 
 // The black video: ten pictures a loop, the first an IDR with SPS and PPS, every NAL

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/sipcast/sipcast/media/aac"
 )
@@ -67,10 +68,7 @@ type Encoder struct {
 	cfg         Config
 	asc         aac.Config
 	long, short *mdct
-	// winLong are the long windows by sequence (only long, long start, long stop);
-	// winShort the short sine window.
-	winLong  [4][2 * FrameSamples]float64
-	winShort [256]float64
+	*tables     // shared by every Encoder, read only
 	// hist holds each channel's last three frames (scaled): the block being coded is
 	// the first two, the third the look-ahead that block switching needs.
 	hist [2][3 * FrameSamples]float64
@@ -79,8 +77,6 @@ type Encoder struct {
 	segE   [8]float64 // the last eight segments' high-passed energies
 	hpPrev float64
 	seq    int // the window sequence of the frame being coded
-	x      [2 * FrameSamples]float64
-	xs     [256]float64
 	sx     [8][128]float64
 	spec   [2][FrameSamples]float64 // the frame's spectrum, short windows interleaved by group and band
 	mag    [2][FrameSamples]float64 // |spec|^(3/4), what the quantizer scales
@@ -105,7 +101,6 @@ type Encoder struct {
 	gain                    [2]int
 	last                    int // the last frame's global gain: where the next search starts
 	slope                   float64
-	invStep                 [256]float64
 	budget, reserve, maxRes int
 	// The psychoacoustic model's figures per channel and unit: energy per line, masking
 	// threshold per line, form factor (Σ |x|^(1/2)); and whether the last frame's noise
@@ -138,6 +133,9 @@ type Stats struct {
 	// scalefactor bands of the frames (per channel, coded or not, by window group for
 	// short windows); MidSideBands the stereo bands coded as mid and side.
 	ShortFrames, Bands, MidSideBands int64
+	// Quantizations counts the spectra quantized (and their bits counted) in the search
+	// for each frame's global gain: Quantizations/Frames is the search's cost.
+	Quantizations int64
 	// GlobalGains sums the frames' global gains: GlobalGains/Frames is the mean
 	// quantizer step, in steps of 1.5 dB (lower is finer).
 	GlobalGains int64
@@ -163,9 +161,8 @@ func New(cfg Config) (*Encoder, error) {
 	if cfg.ZeroStuffed < 0 || cfg.ZeroStuffed > 12 {
 		return nil, fmt.Errorf("aacenc: ZeroStuffed %d: 0 to 12", cfg.ZeroStuffed)
 	}
-	e := &Encoder{cfg: cfg, long: newMDCT(2 * FrameSamples), short: newMDCT(256),
+	e := &Encoder{cfg: cfg, long: newMDCT(2 * FrameSamples), short: newMDCT(256), tables: sharedTables(),
 		asc: aac.Config{ObjectType: aac.ObjectTypeAACLC, SampleRate: cfg.SampleRate, Channels: cfg.Channels}}
-	e.windows()
 	e.budget = cfg.Bitrate * FrameSamples / cfg.SampleRate
 	e.maxRes = 6144*cfg.Channels - e.budget // the decoder's input buffer, less one frame
 	// The bandwidth the bitrate affords per channel, as the last band coded.
@@ -196,9 +193,6 @@ func New(cfg Config) (*Encoder, error) {
 	}
 	for e.maxSFBShort < 14 && float64(swbOffsetShort48[e.maxSFBShort]) < frac*128 {
 		e.maxSFBShort++
-	}
-	for sf := range e.invStep {
-		e.invStep[sf] = 1 / math.Pow(step(sf), 0.75)
 	}
 	bark := func(f float64) float64 { return 13*math.Atan(0.00076*f) + 3.5*math.Atan(f*f/(7500*7500)) }
 	hz := float64(cfg.SampleRate) / 2 / FrameSamples
@@ -238,9 +232,28 @@ func quiet(f float64, n int) float64 {
 	return full * full * math.Pow(10, (math.Min(db, quietCap)-96)/10)
 }
 
+// tables are what every Encoder reads and none writes.
+type tables struct {
+	// winLong are the long windows by sequence (only long, long start, long stop);
+	// winShort the short sine window.
+	winLong  [4][2 * FrameSamples]float64
+	winShort [256]float64
+	// invStep is 1/step(sf)^(3/4) by scalefactor.
+	invStep [256]float64
+}
+
+var sharedTables = sync.OnceValue(func() *tables {
+	t := &tables{}
+	t.windows()
+	for sf := range t.invStep {
+		t.invStep[sf] = 1 / math.Pow(step(sf), 0.75)
+	}
+	return t
+})
+
 // windows makes the sine windows: long ones for each sequence (ISO/IEC 14496-3
 // §4.6.11.3.2), whose halves next to short windows fall or rise as a short one does.
-func (e *Encoder) windows() {
+func (e *tables) windows() {
 	const n, half = 2 * FrameSamples, FrameSamples
 	for i := range e.winShort {
 		e.winShort[i] = math.Sin(math.Pi * (float64(i) + 0.5) / 256)
@@ -290,18 +303,13 @@ func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 	for c := range ch {
 		h := &e.hist[c]
 		copy(h[:2*FrameSamples], h[FrameSamples:])
-		for i := range FrameSamples {
+		dst := h[2*FrameSamples:]
+		for i := range dst {
 			v := float64(pcm[i*ch+c])
-			switch {
-			case v >= -1 && v <= 1:
-			case v > 1:
-				v = 1 // beyond full scale: clipped
-			case v < -1:
-				v = -1
-			default:
-				v = 0 // NaN
+			if !(v >= -1 && v <= 1) {
+				v = clip(v)
 			}
-			h[2*FrameSamples+i] = v * e.scale
+			dst[i] = v * e.scale
 		}
 	}
 	e.att[0], e.att[1], e.att[2] = e.att[1], e.att[2], e.attacks(pcm)
@@ -350,6 +358,17 @@ func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 		}
 	}
 	return e.write(), nil
+}
+
+// clip brings a sample beyond full scale to it, and NaN to 0.
+func clip(v float64) float64 {
+	switch {
+	case v > 1:
+		return 1
+	case v < -1:
+		return -1
+	}
+	return 0 // NaN
 }
 
 // attacks finds the attacks in a frame: the bit of each 128-sample segment whose
@@ -451,20 +470,13 @@ func (e *Encoder) layout() {
 func (e *Encoder) transform(c int) {
 	h := &e.hist[c]
 	if e.seq != eightShort {
-		w := &e.winLong[e.seq]
-		for i := range e.x {
-			e.x[i] = h[i] * w[i]
-		}
-		e.long.transform(e.x[:], e.spec[c][:])
+		e.long.transformWindowed(h[:2*FrameSamples], e.winLong[e.seq][:], e.spec[c][:])
 		clear(e.spec[c][e.cutLong:])
 		return
 	}
 	for win := range 8 {
 		from := 448 + 128*win
-		for i := range e.xs {
-			e.xs[i] = h[from+i] * e.winShort[i]
-		}
-		e.short.transform(e.xs[:], e.sx[win][:])
+		e.short.transformWindowed(h[from:from+256], e.winShort[:], e.sx[win][:])
 		clear(e.sx[win][e.cutShort:])
 	}
 	at, w0 := 0, 0
@@ -721,6 +733,7 @@ func (e *Encoder) icsInfoBits() int {
 // quantizeAll quantizes every channel with the global gain g and returns the frame's
 // bits.
 func (e *Encoder) quantizeAll(g int) int {
+	e.stats.Quantizations++
 	total := 3 + 4 // element id and tag
 	if e.cfg.Channels == 2 {
 		total += 1 + e.icsInfoBits() + 2 // common_window, ics_info, ms_mask_present

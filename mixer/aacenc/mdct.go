@@ -3,45 +3,90 @@ package aacenc
 import (
 	"math"
 	"math/cmplx"
+	"sync"
 )
 
 // mdct computes the n/2 coefficients of n windowed samples through a DCT-IV of the
 // folded input, computed with an n/4-point complex FFT (512 points for a long block).
+// Its tables are shared by every Encoder (read only); its scratch is its own.
 type mdct struct {
+	*mdctTables
+	v      []float64
+	zr, zi []float64
+}
+
+type mdctTables struct {
 	n          int // input length (2048 or 256)
 	preR, preI []float64
 	posR, posI []float64
 	fft        fft
-	v          []float64
-	zr, zi     []float64
 }
 
-func newMDCT(n int) *mdct {
+var (
+	longTables  = sync.OnceValue(func() *mdctTables { return newMDCTTables(2 * FrameSamples) })
+	shortTables = sync.OnceValue(func() *mdctTables { return newMDCTTables(256) })
+)
+
+func newMDCTTables(n int) *mdctTables {
 	m := n / 2
-	t := &mdct{n: n, v: make([]float64, m)}
+	t := &mdctTables{n: n}
 	for k := range m / 2 {
 		pre := cmplx.Exp(complex(0, -math.Pi*(4*float64(k)+1)/(4*float64(m))))
 		pos := cmplx.Exp(complex(0, -math.Pi*float64(k)/float64(m)))
 		t.preR, t.preI = append(t.preR, real(pre)), append(t.preI, imag(pre))
 		t.posR, t.posI = append(t.posR, real(pos)), append(t.posI, imag(pos))
 	}
-	t.zr, t.zi = make([]float64, m/2), make([]float64, m/2)
 	t.fft = newFFT(m / 2)
 	return t
+}
+
+func newMDCT(n int) *mdct {
+	var tb *mdctTables
+	switch n {
+	case 2 * FrameSamples:
+		tb = longTables()
+	case 256:
+		tb = shortTables()
+	default:
+		tb = newMDCTTables(n)
+	}
+	m := n / 2
+	return &mdct{mdctTables: tb, v: make([]float64, m), zr: make([]float64, m/2), zi: make([]float64, m/2)}
 }
 
 // transform writes the coefficients of x (len n) into out (len n/2):
 // out[k] = Σ x[i]·cos(2π/n·(i + 1/2 + n/4)·(k + 1/2)).
 func (t *mdct) transform(x, out []float64) {
-	m, q := t.n/2, t.n/4
-	x, out = x[:t.n], out[:m]
-	v := t.v[:m]
+	q := t.n / 4
+	x = x[:t.n]
+	v := t.v[:2*q]
 	// Fold the four quarters a, b, c, d into (-c_r - d, a - b_r).
 	for i := range q {
 		v[i] = -x[3*q-1-i] - x[3*q+i]
 		v[q+i] = x[i] - x[2*q-1-i]
 	}
-	// DCT-IV of v through an m/2-point complex FFT: z = (v[2k] + i·v[m-1-2k])·pre[k].
+	t.dct4(out)
+}
+
+// transformWindowed is transform of x·w (each len n), the window applied as it folds.
+func (t *mdct) transformWindowed(x, w, out []float64) {
+	q := t.n / 4
+	x, w = x[:t.n], w[:t.n]
+	v := t.v[:2*q]
+	for i := range q {
+		j, k := 3*q-1-i, 3*q+i
+		v[i] = -x[j]*w[j] - x[k]*w[k]
+		j, k = i, 2*q-1-i
+		v[q+i] = x[j]*w[j] - x[k]*w[k]
+	}
+	t.dct4(out)
+}
+
+// dct4 writes the DCT-IV of the folded input (v) into out, through an m/2-point
+// complex FFT: z = (v[2k] + i·v[m-1-2k])·pre[k], transformed, times pos[k].
+func (t *mdct) dct4(out []float64) {
+	m := t.n / 2
+	out, v := out[:m], t.v[:m]
 	h := m / 2
 	zr, zi := t.zr[:h], t.zi[:h]
 	preR, preI := t.preR[:h], t.preI[:h]
