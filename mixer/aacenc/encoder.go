@@ -610,6 +610,10 @@ func (e *Encoder) noiseBelowThreshold() bool {
 // step of 1: (8191 - 0.4054)^(4/3).
 var log2MaxQuant = 4.0 / 3 * math.Log2(8191-0.4054)
 
+// acceptSlack is the share of the learned slope (bits per gain step) that the bits left
+// over at a fitting gain must reach for the search to try a finer one.
+const acceptSlack = 1.0
+
 // fit chooses the global gain so that the frame fits in avail bits (as fine as it can
 // be), and returns the frame's bits.
 func (e *Encoder) fit(avail int) int {
@@ -644,8 +648,17 @@ func (e *Encoder) fit(avail int) int {
 		}
 		return bits <= avail
 	}
+	// A gain that fits with fewer bits to spare than a step finer would take (by the
+	// slope) is the answer, as far as the slope can tell: the search ends there.
+	close := func(g int) bool {
+		return e.slope > 0 && g > lo && float64(avail-bits) < e.slope*acceptSlack
+	}
 	g := min(max(e.last, lo), hi)
 	ok := fits(g)
+	if ok && close(g) {
+		e.last = g
+		return bits
+	}
 	// A step of the gain changes the bits by about e.slope (learned from the frames
 	// before): one quantization at the gain that predicts, then a gallop from there.
 	if b0 := bits; e.slope > 0 {
@@ -657,6 +670,10 @@ func (e *Encoder) fit(avail int) int {
 		}
 		if p != g {
 			okP := fits(p)
+			if okP && close(p) {
+				e.last = p
+				return bits
+			}
 			switch {
 			case ok && okP, !ok && !okP: // the same side: gallop on from p
 				g = p
