@@ -663,11 +663,14 @@ func measureFFmpeg(ctx context.Context, sched *schedule_, sink *sink, d time.Dur
 		"m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;sprop-parameter-sets=%s,%s\r\n"+
 		"m=audio %d RTP/AVP 97\r\na=rtpmap:97 mpeg4-generic/%d/%d\r\na=fmtp:97 streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=%x\r\n",
 		vport, base64.StdEncoding.EncodeToString(sched.sps), base64.StdEncoding.EncodeToString(sched.pps), aport, sched.audioRate, sched.audioChannel, sched.audioConfig)
-	codecs := []string{"-c", "copy"}
+	// ffmpeg 5.1's RTP demuxer can hand the first H.264 packet on with no timestamp (then
+	// its FLV muxer stops: "Packet is missing PTS"); the clip has no B-frames, so the
+	// presentation time is the decoding time: setts says so.
+	codecs := []string{"-c", "copy", "-bsf:v", "setts=pts=DTS"}
 	if sched.pcmu {
 		// The same transcode the streamer makes: PCMU to AAC-LC, 48 kHz mono, 32 kb/s.
 		sdp = sdp[:strings.Index(sdp, "m=audio")] + fmt.Sprintf("m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", aport)
-		codecs = []string{"-c:v", "copy", "-c:a", "aac", "-b:a", "32k", "-ar", "48000", "-ac", "1"}
+		codecs = []string{"-c:v", "copy", "-bsf:v", "setts=pts=DTS", "-c:a", "aac", "-b:a", "32k", "-ar", "48000", "-ac", "1"}
 	}
 	sdpFile := filepath.Join(dir, "stream.sdp")
 	if err := os.WriteFile(sdpFile, []byte(sdp), 0o644); err != nil {
