@@ -470,14 +470,15 @@ func (e *Encoder) layout() {
 func (e *Encoder) transform(c int) {
 	h := &e.hist[c]
 	if e.seq != eightShort {
-		e.long.transformWindowed(h[:2*FrameSamples], e.winLong[e.seq][:], e.spec[c][:])
-		clear(e.spec[c][e.cutLong:])
+		// The lines above the cut are not made; those up to the last band's end are
+		// zeroed (a short block's layout may have left values there).
+		e.long.transformWindowed(h[:2*FrameSamples], e.winLong[e.seq][:], e.spec[c][:], e.cutLong)
+		clear(e.spec[c][e.cutLong:max(e.cutLong, swbOffsetLong48[e.maxSFBLong])])
 		return
 	}
 	for win := range 8 {
 		from := 448 + 128*win
-		e.short.transformWindowed(h[from:from+256], e.winShort[:], e.sx[win][:])
-		clear(e.sx[win][e.cutShort:])
+		e.short.transformWindowed(h[from:from+256], e.winShort[:], e.sx[win][:], e.cutShort)
 	}
 	at, w0 := 0, 0
 	for g := range e.ngroups {

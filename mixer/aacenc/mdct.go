@@ -65,11 +65,12 @@ func (t *mdct) transform(x, out []float64) {
 		v[i] = -x[3*q-1-i] - x[3*q+i]
 		v[q+i] = x[i] - x[2*q-1-i]
 	}
-	t.dct4(out)
+	t.dct4(out, t.n/2)
 }
 
-// transformWindowed is transform of x·w (each len n), the window applied as it folds.
-func (t *mdct) transformWindowed(x, w, out []float64) {
+// transformWindowed is transform of x·w (each len n), the window applied as it folds,
+// writing out[:lines] alone (the rest of out is left as it was).
+func (t *mdct) transformWindowed(x, w, out []float64, lines int) {
 	q := t.n / 4
 	x, w = x[:t.n], w[:t.n]
 	v := t.v[:2*q]
@@ -79,12 +80,13 @@ func (t *mdct) transformWindowed(x, w, out []float64) {
 		j, k = i, 2*q-1-i
 		v[q+i] = x[j]*w[j] - x[k]*w[k]
 	}
-	t.dct4(out)
+	t.dct4(out, lines)
 }
 
-// dct4 writes the DCT-IV of the folded input (v) into out, through an m/2-point
-// complex FFT: z = (v[2k] + i·v[m-1-2k])·pre[k], transformed, times pos[k].
-func (t *mdct) dct4(out []float64) {
+// dct4 writes the DCT-IV of the folded input (v) into out[:lines], through an m/2-point
+// complex FFT: z = (v[2k] + i·v[m-1-2k])·pre[k], transformed, times pos[k], which
+// gives out[2k] and out[m-1-2k].
+func (t *mdct) dct4(out []float64, lines int) {
 	m := t.n / 2
 	out, v := out[:m], t.v[:m]
 	h := m / 2
@@ -97,11 +99,20 @@ func (t *mdct) dct4(out []float64) {
 	}
 	t.fft.transform(zr, zi)
 	posR, posI := t.posR[:h], t.posI[:h]
-	for k := range h {
-		yr := zr[k]*posR[k] - zi[k]*posI[k]
-		yi := zr[k]*posI[k] + zi[k]*posR[k]
-		out[2*k] = yr
-		out[m-1-2*k] = -yi
+	if lines >= m {
+		for k := range h {
+			yr := zr[k]*posR[k] - zi[k]*posI[k]
+			yi := zr[k]*posI[k] + zi[k]*posR[k]
+			out[2*k] = yr
+			out[m-1-2*k] = -yi
+		}
+		return
+	}
+	for k := 0; 2*k < lines; k++ { // the even lines below lines
+		out[2*k] = zr[k]*posR[k] - zi[k]*posI[k]
+	}
+	for k := max(0, (m-lines+1)/2); k < h; k++ { // the odd ones: m-1-2k < lines
+		out[m-1-2*k] = -(zr[k]*posI[k] + zi[k]*posR[k])
 	}
 }
 

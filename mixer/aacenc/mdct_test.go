@@ -38,3 +38,31 @@ func BenchmarkMDCTLong(b *testing.B) {
 		m.transform(x, out)
 	}
 }
+
+// Asked for the first lines only, the transform writes those, equal to the full
+// transform's, and leaves the rest alone.
+func TestMDCTFirstLines(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{2048, 256} {
+		x, w := make([]float64, n), make([]float64, n)
+		for i := range x {
+			x[i], w[i] = rng.NormFloat64(), 1
+		}
+		full := make([]float64, n/2)
+		newMDCT(n).transform(x, full)
+		for _, lines := range []int{1, 2, 21, 170, 171, n/2 - 1} {
+			got := make([]float64, n/2)
+			for i := range got {
+				got[i] = 42
+			}
+			newMDCT(n).transformWindowed(x, w, got, lines)
+			for i := range got {
+				if i < lines {
+					require.InDelta(t, full[i], got[i], 1e-9, "n %d lines %d: line %d", n, lines, i)
+				} else {
+					require.Equal(t, 42.0, got[i], "n %d lines %d: line %d untouched", n, lines, i)
+				}
+			}
+		}
+	}
+}
