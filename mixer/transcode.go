@@ -55,12 +55,11 @@ type Transcoder struct {
 	law   g711.Codec
 	g722  *g722.Decoder
 	opus  *opusdec.Decoder
-	up    int // OutputRate/rate: the zeros after each input sample, plus one
 	enc   *aacenc.Encoder
 	track media.Track
 
 	pcm     []int16
-	pending []float32 // samples at 48 kHz not yet encoded
+	pending []float32 // samples (at the input's rate) not yet encoded
 	started bool
 	anchor  time.Duration // the input time of the stream's first sample
 	expect  time.Duration // the input time the next frame should start at
@@ -88,19 +87,19 @@ func NewTranscoder(w media.FrameWriter, in media.Codec) (*Transcoder, error) {
 	default:
 		return nil, fmt.Errorf("mixer: no transcoding from %v", in)
 	}
-	// To 48 kHz with no filter: each input sample followed by zeros. The encoder codes
-	// nothing above the input's Nyquist frequency, and every image the zeros make lies
-	// above it: within the coded band the result is the ideal interpolation's (see
-	// TestInteropTranscodeAsSharpResampling), and it costs nothing.
-	t.up = OutputRate / t.rate
+	// The encoder takes the input at its own rate and brings it to 48 kHz with no
+	// filter: each sample followed by zeros. It codes nothing above the input's Nyquist
+	// frequency, and every image the zeros make lies above it: within the coded band the
+	// result is the ideal interpolation's (see TestInteropTranscodeAsSharpResampling),
+	// and it costs nothing.
 	br := bitrates[t.rate]
 	var err error
-	if t.enc, err = aacenc.New(aacenc.Config{SampleRate: OutputRate, Channels: 1, Bitrate: br[0], Bandwidth: br[1], ZeroStuffed: t.up}); err != nil {
+	if t.enc, err = aacenc.New(aacenc.Config{SampleRate: OutputRate, Channels: 1, Bitrate: br[0], Bandwidth: br[1], InputRate: t.rate}); err != nil {
 		return nil, err
 	}
 	t.track = media.Track{Codec: media.CodecAAC, ClockRate: OutputRate, Channels: 1, Config: t.enc.AudioSpecificConfig()}
 	t.pcm = make([]int16, 0, opusdec.MaxFrameSamples)
-	t.pending = make([]float32, 0, aacenc.FrameSamples+OutputRate/t.rate)
+	t.pending = make([]float32, 0, aacenc.FrameSamples+1)
 	return t, nil
 }
 
@@ -152,62 +151,46 @@ func (t *Transcoder) WriteFrame(f *media.Frame) error {
 	return t.feed(t.pcm, 0)
 }
 
-// feed resamples pcm (or silent samples of silence) and encodes what completes frames.
+// feed takes pcm (or silent samples of silence) and encodes what completes frames.
 func (t *Transcoder) feed(pcm []int16, silence int) error {
+	next := t.enc.NextFrameSamples()
 	for _, s := range pcm {
-		t.push(float32(s) / 32768)
-		if len(t.pending) >= aacenc.FrameSamples {
-			if err := t.encodeReady(); err != nil {
+		if t.pending = append(t.pending, float32(s)/32768); len(t.pending) == next {
+			if err := t.encode(); err != nil {
 				return err
 			}
+			next = t.enc.NextFrameSamples()
 		}
 	}
 	for range silence {
-		t.push(0)
-		if len(t.pending) >= aacenc.FrameSamples {
-			if err := t.encodeReady(); err != nil {
+		if t.pending = append(t.pending, 0); len(t.pending) == next {
+			if err := t.encode(); err != nil {
 				return err
 			}
+			next = t.enc.NextFrameSamples()
 		}
 	}
 	return nil
 }
 
-// push appends a sample at 48 kHz: it, then the zeros that make up the rate. pending
-// has room: it is encoded whenever it holds a frame.
-func (t *Transcoder) push(v float32) {
-	n := len(t.pending)
-	p := t.pending[:n+t.up]
-	p[n] = v
-	clear(p[n+1:])
-	t.pending = p
-}
-
-func (t *Transcoder) encodeReady() error {
-	n := 0
-	for len(t.pending)-n >= aacenc.FrameSamples {
-		data, err := t.enc.Encode(t.pending[n : n+aacenc.FrameSamples])
-		if err != nil {
-			return err
-		}
-		n += aacenc.FrameSamples
-		t.encoded++
-		priming := int64(t.enc.Delay() / aacenc.FrameSamples)
-		if t.encoded <= priming {
-			continue // the priming frames: their decoded samples precede the input
-		}
-		// Frame k (from 0) decodes to the input's frame k-priming.
-		pts := t.anchor + time.Duration(t.encoded-1-priming)*aacenc.FrameSamples*time.Second/OutputRate
-		t.out = media.Frame{Codec: media.CodecAAC, PTS: pts, DTS: pts, Keyframe: true, Data: data}
-		if !t.sent {
-			t.sent = true
-			t.out.Track = &t.track
-		}
-		if err := t.w.WriteFrame(&t.out); err != nil {
-			return err
-		}
+// encode encodes pending, a frame's samples, and writes the AAC frame.
+func (t *Transcoder) encode() error {
+	data, err := t.enc.Encode(t.pending)
+	t.pending = t.pending[:0]
+	if err != nil {
+		return err
 	}
-	rest := copy(t.pending, t.pending[n:])
-	t.pending = t.pending[:rest]
-	return nil
+	t.encoded++
+	priming := int64(t.enc.Delay() / aacenc.FrameSamples)
+	if t.encoded <= priming {
+		return nil // the priming frames: their decoded samples precede the input
+	}
+	// Frame k (from 0) decodes to the input's frame k-priming.
+	pts := t.anchor + time.Duration(t.encoded-1-priming)*aacenc.FrameSamples*time.Second/OutputRate
+	t.out = media.Frame{Codec: media.CodecAAC, PTS: pts, DTS: pts, Keyframe: true, Data: data}
+	if !t.sent {
+		t.sent = true
+		t.out.Track = &t.track
+	}
+	return t.w.WriteFrame(&t.out)
 }

@@ -27,13 +27,15 @@ type Config struct {
 	LongOnly bool
 	// NoMidSide codes stereo as left and right in every band (for comparisons).
 	NoMidSide bool
-	// ZeroStuffed, when above 1, says the input is a signal at SampleRate/ZeroStuffed
-	// with ZeroStuffed-1 zeros after each of its samples: upsampled with no filter.
-	// The encoder restores its level (×ZeroStuffed) and codes nothing above that
-	// signal's Nyquist frequency, so the images the zeros make, which all lie above
-	// it, are never coded: the band limit is the interpolation filter, and a G.711 or
-	// G.722 call needs no resampler (the Transcoder's path).
-	ZeroStuffed int
+	// InputRate is the rate of the samples Encode takes: SampleRate (0 means that), or
+	// SampleRate divided by an integer up to 12 (8000 or 16000 at 48 kHz: a G.711 or
+	// G.722 call). Below SampleRate each frame takes NextFrameSamples() samples per
+	// channel (1024 at the lower rate, as near as whole samples go), and the encoder
+	// upsamples with no filter: each sample followed by zeros. It codes nothing above
+	// the input's Nyquist frequency, and every image the zeros make lies above it, so
+	// the band limit is the interpolation filter; and it computes only with the samples
+	// that are there.
+	InputRate int
 }
 
 // inputScale maps full scale (±1) to the spectrum's units: with the sine window and
@@ -88,9 +90,17 @@ type Encoder struct {
 	maxSFB                  int
 	maxSFBLong, maxSFBShort int
 	// cutLong and cutShort are the first line of a long and a short transform above the
-	// source's band (Bandwidth or ZeroStuffed): zeroed before coding.
-	cutLong, cutShort       int
-	scale                   float64 // inputScale, times ZeroStuffed
+	// source's band (Bandwidth or InputRate): zeroed before coding.
+	cutLong, cutShort int
+	scale             float64 // inputScale, times up
+	// up is SampleRate/InputRate. Above 1, low holds each channel's input samples
+	// (scaled) from the block's start on, lowFirst is the index in the stream of
+	// low[c][0] (its time at SampleRate: up·lowFirst), and frames counts the frames
+	// taken.
+	up                      int
+	low                     [2][]float64
+	lowFirst                int64
+	frames                  int64
 	ngroups                 int
 	glen                    [8]int
 	cbs                     [2][maxUnits]uint8
@@ -158,8 +168,12 @@ func New(cfg Config) (*Encoder, error) {
 	if cfg.Bitrate < 16000*cfg.Channels || cfg.Bitrate > 192000 {
 		return nil, fmt.Errorf("aacenc: bitrate %d: 16 to 192 kb/s (at least 16 kb/s per channel)", cfg.Bitrate)
 	}
-	if cfg.ZeroStuffed < 0 || cfg.ZeroStuffed > 12 {
-		return nil, fmt.Errorf("aacenc: ZeroStuffed %d: 0 to 12", cfg.ZeroStuffed)
+	up := 1
+	if cfg.InputRate != 0 && cfg.InputRate != cfg.SampleRate {
+		up = cfg.SampleRate / max(1, cfg.InputRate)
+		if cfg.InputRate < 0 || up < 2 || up > 12 || cfg.InputRate*up != cfg.SampleRate {
+			return nil, fmt.Errorf("aacenc: input rate %d: the sample rate (%d) divided by 1 to 12", cfg.InputRate, cfg.SampleRate)
+		}
 	}
 	e := &Encoder{cfg: cfg, long: newMDCT(2 * FrameSamples), short: newMDCT(256), tables: sharedTables(),
 		asc: aac.Config{ObjectType: aac.ObjectTypeAACLC, SampleRate: cfg.SampleRate, Channels: cfg.Channels}}
@@ -173,9 +187,13 @@ func New(cfg Config) (*Encoder, error) {
 	if cfg.Bandwidth > 0 {
 		source = float64(cfg.Bandwidth)
 	}
-	if cfg.ZeroStuffed > 1 {
-		e.scale *= float64(cfg.ZeroStuffed)
-		nyq := float64(cfg.SampleRate) / float64(2*cfg.ZeroStuffed)
+	e.up = up
+	if up > 1 {
+		e.scale *= float64(up)
+		for c := range cfg.Channels {
+			e.low[c] = make([]float64, 0, 3*FrameSamples/up+4)
+		}
+		nyq := float64(cfg.SampleRate) / float64(2*up)
 		if source == 0 || source > nyq {
 			source = nyq
 		}
@@ -297,6 +315,13 @@ func (e *Encoder) Delay() int { return 2 * FrameSamples }
 // next call.
 func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 	ch := e.cfg.Channels
+	if e.up > 1 {
+		if n := e.NextFrameSamples(); len(pcm) != n*ch {
+			return nil, fmt.Errorf("aacenc: %d samples: want %d per channel", len(pcm), n)
+		}
+		e.takeLow(pcm)
+		return e.encode(), nil
+	}
 	if len(pcm) != FrameSamples*ch {
 		return nil, fmt.Errorf("aacenc: %d samples: want %d per channel", len(pcm), FrameSamples)
 	}
@@ -313,6 +338,67 @@ func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 		}
 	}
 	e.att[0], e.att[1], e.att[2] = e.att[1], e.att[2], e.attacks(pcm)
+	return e.encode(), nil
+}
+
+// NextFrameSamples is how many samples per channel the next Encode takes: FrameSamples,
+// or below SampleRate those of the next 1024 at SampleRate (InputRate).
+func (e *Encoder) NextFrameSamples() int {
+	if e.up == 1 {
+		return FrameSamples
+	}
+	return int(e.lowIndex(e.frames+1) - e.lowIndex(e.frames))
+}
+
+// lowIndex is the index of the first input sample at or after frame f's start.
+func (e *Encoder) lowIndex(f int64) int64 {
+	up := int64(e.up)
+	return (f*FrameSamples + up - 1) / up
+}
+
+// takeLow takes a frame of input below SampleRate: its samples appended to low (those
+// before the new block's start let go), its attacks found.
+func (e *Encoder) takeLow(pcm []float32) {
+	ch := e.cfg.Channels
+	f := e.frames // the frame taken: the block coded is frames f-2 and f-1
+	e.frames++
+	drop := int(max(0, e.lowIndex(f-2)-e.lowFirst))
+	for c := range ch {
+		l := e.low[c]
+		n := copy(l, l[min(drop, len(l)):])
+		l = l[:n]
+		for i := c; i < len(pcm); i += ch {
+			v := float64(pcm[i])
+			if !(v >= -1 && v <= 1) {
+				v = clip(v)
+			}
+			l = append(l, v*e.scale)
+		}
+		e.low[c] = l
+	}
+	e.lowFirst = max(e.lowFirst, e.lowIndex(f-2))
+	// The attacks, by 128-sample segment (at SampleRate) of the frame.
+	var en [8]float64
+	pos := int(e.lowIndex(f)*int64(e.up) - f*FrameSamples) // the first sample's, in the frame
+	for i := 0; i < len(pcm); i, pos = i+ch, pos+e.up {
+		v := float64(pcm[i])
+		if ch == 2 {
+			v += float64(pcm[i+1])
+		}
+		d := v - e.hpPrev
+		e.hpPrev = v
+		en[pos/128] += d * d
+	}
+	var bits uint8
+	for s := range en {
+		bits |= e.attack(s, en[s])
+	}
+	e.att[0], e.att[1], e.att[2] = e.att[1], e.att[2], bits
+}
+
+// encode codes the block in hist (or low) once the frame's attacks are known.
+func (e *Encoder) encode() []byte {
+	ch := e.cfg.Channels
 	e.seq = e.sequence(e.seq)
 	e.layout()
 	for c := range ch {
@@ -357,7 +443,7 @@ func (e *Encoder) Encode(pcm []float32) ([]byte, error) {
 			}
 		}
 	}
-	return e.write(), nil
+	return e.write()
 }
 
 // clip brings a sample beyond full scale to it, and NaN to 0.
@@ -388,17 +474,25 @@ func (e *Encoder) attacks(pcm []float32) uint8 {
 			e.hpPrev = v
 			en += d * d
 		}
-		var mean float64
-		for _, x := range e.segE {
-			mean += x
-		}
-		if mean /= 8; en > attackRatio*mean && en > minAttack {
-			bits |= 1 << s
-		}
-		copy(e.segE[:], e.segE[1:])
-		e.segE[7] = en
+		bits |= e.attack(s, en)
 	}
 	return bits
+}
+
+// attack is segment s's bit if its energy en makes it an attack, and moves the
+// segments' energies on.
+func (e *Encoder) attack(s int, en float64) uint8 {
+	var mean float64
+	for _, x := range e.segE {
+		mean += x
+	}
+	var bit uint8
+	if mean /= 8; en > attackRatio*mean && en > minAttack {
+		bit = 1 << s
+	}
+	copy(e.segE[:], e.segE[1:])
+	e.segE[7] = en
+	return bit
 }
 
 // The segments a block's short windows cover: the last four of its first frame and the
@@ -469,7 +563,16 @@ func (e *Encoder) layout() {
 // ones interleaved by window group and band (§4.6.11.3: the order the bitstream has).
 func (e *Encoder) transform(c int) {
 	h := &e.hist[c]
+	// Below SampleRate the samples are low[c], from the block's start (at SampleRate)
+	// at up·lowFirst - start, one every up.
+	start := (e.frames - 3) * FrameSamples
+	at := int(int64(e.up)*e.lowFirst - start)
 	if e.seq != eightShort {
+		if e.up > 1 {
+			e.long.transformSparse(e.low[c], at, e.up, e.winLong[e.seq][:], e.spec[c][:], e.cutLong)
+			clear(e.spec[c][e.cutLong:max(e.cutLong, swbOffsetLong48[e.maxSFBLong])])
+			return
+		}
 		// The lines above the cut are not made; those up to the last band's end are
 		// zeroed (a short block's layout may have left values there).
 		e.long.transformWindowed(h[:2*FrameSamples], e.winLong[e.seq][:], e.spec[c][:], e.cutLong)
@@ -478,6 +581,10 @@ func (e *Encoder) transform(c int) {
 	}
 	for win := range 8 {
 		from := 448 + 128*win
+		if e.up > 1 {
+			e.short.transformSparse(e.low[c], at-from, e.up, e.winShort[:], e.sx[win][:], e.cutShort)
+			continue
+		}
 		e.short.transformWindowed(h[from:from+256], e.winShort[:], e.sx[win][:], e.cutShort)
 	}
 	at, w0 := 0, 0

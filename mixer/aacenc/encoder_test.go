@@ -174,8 +174,10 @@ func TestBandLimitedCostsLess(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.Encode(make([]float32, 10))
 	require.Error(t, err, "a frame is 1024 samples")
-	_, err = aacenc.New(aacenc.Config{SampleRate: 48000, Channels: 1, ZeroStuffed: 13})
-	require.Error(t, err, "ZeroStuffed beyond 12")
+	for _, rate := range []int{-8000, 1, 3000, 7000, 44100} {
+		_, err = aacenc.New(aacenc.Config{SampleRate: 48000, Channels: 1, InputRate: rate})
+		require.Error(t, err, "input rate %d", rate)
+	}
 }
 
 // A frame through an Encoder that has run allocates nothing.

@@ -83,6 +83,35 @@ func (t *mdct) transformWindowed(x, w, out []float64, lines int) {
 	t.dct4(out, lines)
 }
 
+// transformSparse is transformWindowed of a signal that is zero but at x's samples:
+// x[i] at at + step·i (from the transform's start; those outside it are left out).
+func (t *mdct) transformSparse(x []float64, at, step int, w, out []float64, lines int) {
+	n, q := t.n, t.n/4
+	w = w[:n]
+	v := t.v[:2*q]
+	clear(v)
+	i := 0
+	if at < 0 {
+		i = (-at + step - 1) / step
+	}
+	for ; i < len(x); i++ {
+		j := at + step*i
+		if j >= n {
+			break
+		}
+		y := x[i] * w[j]
+		switch {
+		case j < q: // a
+			v[q+j] += y
+		case j < 3*q: // b and c: -b_r, -c_r
+			v[3*q-1-j] -= y
+		default: // d
+			v[j-3*q] -= y
+		}
+	}
+	t.dct4(out, lines)
+}
+
 // dct4 writes the DCT-IV of the folded input (v) into out[:lines], through an m/2-point
 // complex FFT: z = (v[2k] + i·v[m-1-2k])·pre[k], transformed, times pos[k], which
 // gives out[2k] and out[m-1-2k].

@@ -66,3 +66,35 @@ func TestMDCTFirstLines(t *testing.T) {
 		}
 	}
 }
+
+// The sparse transform (samples every step, from at) equals the windowed transform of
+// the signal with zeros between them, those before the start and beyond the end left
+// out.
+func TestMDCTSparse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{2048, 256} {
+		w := make([]float64, n)
+		for i := range w {
+			w[i] = math.Sin(math.Pi * (float64(i) + 0.5) / float64(n))
+		}
+		for _, c := range []struct{ at, step int }{{0, 6}, {2, 6}, {-4, 6}, {-700, 3}, {5, 3}, {n - 1, 6}} {
+			x := make([]float64, n/c.step+300)
+			for i := range x {
+				x[i] = rng.NormFloat64()
+			}
+			dense := make([]float64, n)
+			for i, v := range x {
+				if j := c.at + c.step*i; j >= 0 && j < n {
+					dense[j] = v
+				}
+			}
+			want, got := make([]float64, n/2), make([]float64, n/2)
+			m := newMDCT(n)
+			m.transformWindowed(dense, w, want, n/2)
+			m.transformSparse(x, c.at, c.step, w, got, n/2)
+			for k := range want {
+				require.InDelta(t, want[k], got[k], 1e-9, "n %d at %d step %d: line %d", n, c.at, c.step, k)
+			}
+		}
+	}
+}
