@@ -1,7 +1,9 @@
 // Package aacenc is a pure-Go AAC-LC encoder (ISO/IEC 14496-3): mono or stereo, 44.1 or
 // 48 kHz, a target bitrate held constant. Each Encode call takes 1024 samples per
 // channel and returns one raw_data_block, the access unit that RTMP (FLV) and MP4 carry
-// with the AudioSpecificConfig of Config.
+// with the AudioSpecificConfig of Config. With Config.InputRate (8 or 16 kHz at 48) it
+// takes a call's samples at their own rate, NextFrameSamples a frame: upsampled with
+// no filter, its band limit the interpolation filter.
 //
 // What it does with each frame, after 3GPP TS 26.403 (the published reference
 // encoder's model) where that fits:
@@ -24,9 +26,10 @@
 //     bands' scalefactors three steps finer; each band's Huffman codebook by its cost.
 //   - Constant bitrate within the decoder's buffer: a bit reservoir (6144 bits per
 //     channel, less a frame), and fill elements for what it cannot hold.
-//   - Bandwidth from the bitrate, or from Config.Bandwidth for a band-limited source such
-//     as G.711: bands above it cost neither bits nor time, so the same bits quantize
-//     the band-limited source finer (TestBandLimitedCostsLess).
+//   - Bandwidth from the bitrate, or from Config.Bandwidth (or InputRate) for a
+//     band-limited source such as G.711: bands above it cost neither bits nor time, so
+//     the same bits quantize the band-limited source finer (TestBandLimitedCostsLess),
+//     and the MDCT makes only the lines coded.
 //
 // Quality against ffmpeg's native encoder, and speed, are measured side by side by
 // TestInteropAgainstFFmpegAAC (docs/PERFORMANCE.md). The delay is two frames (Delay):
