@@ -2,6 +2,9 @@
 // (G.711 in mixer/g711, G.722 in mixer/g722), the resampler (mixer/resample), the
 // AAC-LC encoder (mixer/aacenc), the call's transcoding path (Transcoder: decode, AAC
 // at 48 kHz, the encoder taking 8 and 16 kHz input as it is), the generated media sent
-// to callers (SilenceSource, BlackVideo) and, to come, the conference mixer (issue 17). Everything is pure Go and allocates nothing in
+// to callers (SilenceSource, BlackVideo) and the conference audio mixer (Mixer: a 20 ms
+// clock its owner steps, per-input jitter handling, gain and mutes, mix-minus for each
+// participant and a full mix through limiters, levels and the dominant speaker with a
+// hold-off). The Mixer is not yet wired into conference or its CMS backend (issue 17). Everything is pure Go and allocates nothing in
 // steady state; what reads bytes from the network is fuzzed.
 package mixer
