@@ -7,20 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/mixer"
 )
 
-// goertzel is the power of frequency f in x (rate Hz), per sample squared.
-func goertzel(x []float32, rate int, f float64) float64 {
-	w := 2 * math.Pi * f / float64(rate)
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range x {
-		s0 := float64(v) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(x)*len(x))
-}
+var goertzel = peer.Goertzel
 
 // party is a participant sending a tone: its frames, made on demand.
 type party struct {

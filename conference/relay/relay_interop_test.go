@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -24,17 +23,7 @@ import (
 	"github.com/sipcast/sipcast/sip"
 )
 
-// tone is the energy of frequency f in x (Goertzel), per sample.
-func tone(x []float32, rate int, f float64) float64 {
-	w := 2 * math.Pi * f / float64(rate)
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range x {
-		s0 := float64(v) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(x)*len(x))
-}
+var tone = peer.Goertzel
 
 // The page, in Debian's Chromium driven from Go, starts a relayed call with
 // registration: the relay registers as alice with Kamailio (digest), calls bob through

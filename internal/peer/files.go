@@ -2,6 +2,7 @@ package peer
 
 import (
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,4 +30,17 @@ func (r *FileRecorder) List() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.files...)
+}
+
+// Goertzel is the power of frequency f (Hz) in x (sampled at rate), per sample squared:
+// the tone checks of the tests that decode audio.
+func Goertzel(x []float32, rate int, f float64) float64 {
+	w := 2 * math.Pi * f / float64(rate)
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, v := range x {
+		s0 := float64(v) + c*s1 - s2
+		s2, s1 = s1, s0
+	}
+	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(x)*len(x))
 }
