@@ -25,6 +25,14 @@
 // seconds; the uploader therefore trusts an empty search only SearchLag after the
 // attempt started and after it first found the attempt unanswered.
 //
+// Several uploaders can share one share (Config.Claims; uploader/pgclaim keeps the
+// claims in PostgreSQL): each recording is worked on by one of them at a time, under a
+// lease it renews, and every journal step is first recorded beside the claim, fenced by
+// its epoch. An uploader whose claim was taken over (it was stopped past its lease, or
+// cut off) gets ErrStale at its next step and does nothing more with the recording; the
+// one that took it over resumes from the journal, searching Rev by the upload's tag
+// before any resend, so the recording still lands once.
+//
 // A CMS API that is down, a Rev that answers 5xx or 429, a dropped connection: the
 // recording stays where it is and the next scan tries again; nothing is deleted that Rev
 // has not reported Ready.

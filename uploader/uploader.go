@@ -106,7 +106,36 @@ type Config struct {
 	Hook func(stage Stage, path string)
 	// Now replaces time.Now (tests).
 	Now func() time.Time
+	// Claims shares the recordings among several uploaders on one share
+	// (uploader/pgclaim: PostgreSQL). nil: this uploader takes every recording it finds.
+	Claims Claimer
 }
+
+// Claimer shares the recordings of one share among uploaders: each recording is worked
+// on by one uploader at a time, under a lease it renews, and every step it records is
+// fenced by the claim's epoch, so that an uploader that lost its claim (stopped, cut
+// off, slow) can do nothing more with the recording.
+type Claimer interface {
+	// Claim takes the recording named name (its directory under the share and its
+	// stem) for this uploader. ok is false when another uploader holds it, or it is done.
+	Claim(ctx context.Context, name string) (c Claim, ok bool, err error)
+	// RenewEvery is how often a held claim must be renewed (a fraction of the lease).
+	RenewEvery() time.Duration
+}
+
+// Claim is a recording held by this uploader.
+type Claim interface {
+	// Renew extends the lease; ErrStale when the claim was lost.
+	Renew(ctx context.Context) error
+	// Record stores the recording's progress (the journal's state and the video id)
+	// beside the claim, fenced: ErrStale when another uploader holds it now.
+	Record(ctx context.Context, state, videoID string) error
+	// Release gives the recording up; done marks it finished for good.
+	Release(ctx context.Context, done bool) error
+}
+
+// ErrStale is a claim that another uploader has taken over: the holder must stop.
+var ErrStale = errors.New("uploader: the recording was taken over by another uploader (stale claim)")
 
 // Stats counts what the uploader did since it started.
 type Stats struct {
@@ -200,6 +229,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 
 // recording is one file found by a scan.
 type recording struct {
+	claim   Claim  // nil without Config.Claims
 	path    string // current path
 	dir     string
 	stem    string
@@ -222,7 +252,7 @@ func (u *Uploader) Scan(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		done, err := u.process(ctx, r)
+		done, err := u.processClaimed(ctx, r)
 		if !done {
 			pending++
 		}
@@ -313,6 +343,83 @@ func (u *Uploader) hook(s Stage, path string) {
 }
 
 // process moves one recording on; done reports that nothing is left to do for it.
+// processClaimed is process under a claim when the uploader shares the share
+// (Config.Claims): the claim is taken, renewed while the recording is worked on (its
+// loss cancels the work), and released, done once the recording is finished.
+func (u *Uploader) processClaimed(ctx context.Context, r recording) (bool, error) {
+	if u.cfg.Claims == nil {
+		return u.process(ctx, r)
+	}
+	rel, err := filepath.Rel(u.cfg.Dir, filepath.Join(r.dir, r.stem))
+	if err != nil {
+		return false, err
+	}
+	c, ok, err := u.cfg.Claims.Claim(ctx, filepath.ToSlash(rel))
+	if err != nil || !ok {
+		return false, err
+	}
+	r.claim = c
+	work, cancel := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() { // the lease, renewed until the work ends (joined below)
+		defer close(renewed)
+		t := time.NewTicker(u.cfg.Claims.RenewEvery())
+		defer t.Stop()
+		for {
+			select {
+			case <-work.Done():
+				return
+			case <-t.C:
+				if err := c.Renew(work); err != nil {
+					u.log.Warn("uploader: the claim was lost; stopping work on the recording", "file", r.path, "err", err)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	done, err := u.process(work, r)
+	cancel()
+	<-renewed
+	if errors.Is(err, ErrStale) {
+		return false, err // not ours to release
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	if rerr := c.Release(rctx, done && err == nil); rerr != nil && err == nil {
+		err = rerr
+	}
+	return done, err
+}
+
+// record writes the journal, recording its state beside the claim first (fenced): an
+// uploader whose claim was taken over writes nothing more.
+func (u *Uploader) record(ctx context.Context, r recording, jpath string, j *journal) error {
+	if err := u.fence(ctx, r, j); err != nil {
+		return err
+	}
+	return writeJournal(jpath, j)
+}
+
+// fence checks, before a step that changes something, that the claim still holds (and
+// records the journal's state and video id beside it).
+func (u *Uploader) fence(ctx context.Context, r recording, j *journal) error {
+	if r.claim == nil {
+		return nil
+	}
+	var state, id string
+	if j != nil {
+		state, id = string(j.State), j.VideoID
+	}
+	if err := r.claim.Record(ctx, state, id); err != nil {
+		if errors.Is(err, ErrStale) {
+			u.log.Warn("uploader: another uploader holds the recording now; stopping", "file", r.path)
+		}
+		return err
+	}
+	return nil
+}
+
 func (u *Uploader) process(ctx context.Context, r recording) (done bool, err error) {
 	jpath := journalPath(r.dir, r.stem)
 	j, err := readJournal(jpath)
@@ -331,6 +438,9 @@ func (u *Uploader) process(ctx context.Context, r recording) (done bool, err err
 			}
 		}
 		// Rev has the file: rename to the CMS Uploader's name.
+		if err := u.fence(ctx, r, j); err != nil {
+			return false, err
+		}
 		newPath := filepath.Join(r.dir, uploadedName(r.stem, j.VideoID))
 		if err := renameDurably(r.path, newPath); err != nil {
 			u.log.Error("uploader: renaming the uploaded recording failed", "file", r.path, "video_id", j.VideoID, "err", err)
@@ -384,7 +494,7 @@ func (u *Uploader) upload(ctx context.Context, r recording, j *journal, jpath st
 		}
 		if id != "" {
 			j.VideoID, j.State = id, stateUploaded
-			if err := writeJournal(jpath, j); err != nil {
+			if err := u.record(ctx, r, jpath, j); err != nil {
 				return nil, err
 			}
 			u.log.Info("uploader: Rev already has the recording from an interrupted upload", "file", r.path, "video_id", id)
@@ -402,12 +512,15 @@ func (u *Uploader) upload(ctx context.Context, r recording, j *journal, jpath st
 	u.mu.Lock()
 	delete(u.unresolved, r.path)
 	u.mu.Unlock()
-	if err := writeJournal(jpath, j); err != nil {
+	if err := u.record(ctx, r, jpath, j); err != nil {
 		u.log.Error("uploader: cannot write the journal; not uploading", "file", r.path, "err", err)
 		return nil, err
 	}
 	meta.Tags = append(meta.Tags, Tag(j.Key))
 	u.hook(StageUploading, r.path)
+	if err := u.fence(ctx, r, j); err != nil {
+		return nil, err
+	}
 	u.log.Info("uploader: uploading", "file", r.path, "bytes", size, "title", meta.Title)
 	id, err := u.send(ctx, r, j, jpath, meta)
 	if err != nil {
@@ -428,7 +541,7 @@ func (u *Uploader) upload(ctx context.Context, r recording, j *journal, jpath st
 		return nil, err
 	}
 	j.VideoID, j.State = id, stateUploaded
-	if err := writeJournal(jpath, j); err != nil {
+	if err := u.record(ctx, r, jpath, j); err != nil {
 		u.log.Error("uploader: cannot write the journal after the upload", "file", r.path, "video_id", id, "err", err)
 		return nil, err
 	}
@@ -444,7 +557,7 @@ func (u *Uploader) send(ctx context.Context, r recording, j *journal, jpath stri
 	opts := vbrick.UploadOptions{ChunkSize: u.cfg.ChunkSize, FileName: r.stem + ".mp4",
 		OnVideoID: func(id string) error {
 			j.VideoID, j.State = id, stateChunking
-			if err := writeJournal(jpath, j); err != nil {
+			if err := u.record(ctx, r, jpath, j); err != nil {
 				// Without the id on disk a crash now would upload the recording twice:
 				// the upload stops here and the recording waits for a journal that works.
 				u.log.Error("uploader: cannot write the journal; stopping the upload", "file", r.path, "video_id", id, "err", err)
@@ -571,7 +684,7 @@ func (u *Uploader) poll(ctx context.Context, r recording, j *journal, jpath stri
 		u.mu.Lock()
 		u.stats.Failed++
 		u.mu.Unlock()
-		return true, writeJournal(jpath, j)
+		return true, u.record(ctx, r, jpath, j)
 	case !st.Status.Playable():
 		u.log.Debug("uploader: not ready yet", "file", r.path, "video_id", r.videoID, "status", st.Status)
 		return false, nil
@@ -582,7 +695,7 @@ func (u *Uploader) poll(ctx context.Context, r recording, j *journal, jpath stri
 		return false, err
 	}
 	j.State, j.PlaybackURL = stateReady, playback
-	if err := writeJournal(jpath, j); err != nil {
+	if err := u.record(ctx, r, jpath, j); err != nil {
 		return false, err
 	}
 	u.mu.Lock()

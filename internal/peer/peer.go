@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -405,4 +407,62 @@ func DecodeAudio(t testing.TB, input string, rate, channels int) ([]float32, err
 		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:]))
 	}
 	return x, nil
+}
+
+// Postgres is a PostgreSQL server of the test's own: initdb'd into a temporary
+// directory as the postgres user (initdb refuses root), listening on a Unix socket in
+// that directory only (no TCP).
+type Postgres struct {
+	// Dir is the data directory and the socket's.
+	Dir string
+	// URL is a connection string for pgx (user postgres, database postgres).
+	URL string
+}
+
+// StartPostgres starts one, stopped when the test ends. It needs Debian's postgresql
+// (initdb and pg_ctl on PATH) and root, to run them as postgres.
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	// Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH.
+	if _, err := exec.LookPath("initdb"); err != nil {
+		if found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(found) > 0 {
+			t.Setenv("PATH", filepath.Dir(found[len(found)-1])+string(os.PathListSeparator)+os.Getenv("PATH"))
+		}
+	}
+	initdb := Require(t, "initdb", "postgresql")
+	pgctl := Require(t, "pg_ctl", "postgresql")
+	if os.Geteuid() != 0 {
+		if Strict() {
+			t.Fatal("PostgreSQL tests run initdb as the postgres user: they need root")
+		}
+		t.Skip("PostgreSQL tests run initdb as the postgres user: they need root")
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("no postgres user (Debian's postgresql package makes it): %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir, err := os.MkdirTemp("", "sipcast-pg") // under /tmp, which postgres can reach
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command("runuser", append([]string{"-u", "postgres", "--"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	run(initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	run(pgctl, "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-o", "-c listen_addresses='' -k "+dir+" -c fsync=off", "start")
+	t.Cleanup(func() {
+		_ = exec.Command("runuser", "-u", "postgres", "--", pgctl, "-D", data, "-m", "immediate", "-w", "stop").Run()
+	})
+	return &Postgres{Dir: dir, URL: "host=" + dir + " user=postgres dbname=postgres sslmode=disable"}
 }
