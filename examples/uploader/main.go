@@ -17,6 +17,9 @@
 //     -view-access AllUsers -cospace-member-access edit -recording-owned-by-cospace-owner \
 //     -fallback-owner admin -delete-after-upload
 //
+// -db shares the share with other uploaders through PostgreSQL (uploader/pgclaim): each
+// recording is worked on by one of them at a time, and one that lost its claim stops.
+//
 // -once scans once and exits (0 when nothing failed). SIGINT/SIGTERM stop it after the
 // current step; SIGUSR1 prints the status block again.
 //
@@ -43,10 +46,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/conference/metrics"
 	"github.com/sipcast/sipcast/internal/httpc"
 	"github.com/sipcast/sipcast/uploader"
+	"github.com/sipcast/sipcast/uploader/pgclaim"
 	"github.com/sipcast/sipcast/vbrick"
 )
 
@@ -63,6 +69,8 @@ type config struct {
 	once                                    bool
 	verbose                                 bool
 	metrics                                 string
+	db, holder                              string
+	lease                                   time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -96,6 +104,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.once, "once", false, "scan once and exit")
 	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics and /healthz (a loopback address: no login)")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
+	fs.StringVar(&c.db, "db", "", `share the share with other uploaders through PostgreSQL: a connection string without its password ("host=db.example.com dbname=sipcast user=uploader"; the password from PGPASSWORD or ~/.pgpass)`)
+	fs.StringVar(&c.holder, "holder", "", "with -db, this uploader's name among them (default: host name and process id)")
+	fs.DurationVar(&c.lease, "lease", 30*time.Second, "with -db, how long a claim on a recording holds without renewal")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -269,13 +280,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if c.db != "" {
+		if strings.Contains(strings.ToLower(c.db), "password") {
+			fmt.Fprintln(stderr, "uploader: -db: give the password in PGPASSWORD or ~/.pgpass, not on the command line")
+			return 2
+		}
+		db, err := pgxpool.New(ctx, c.db)
+		if err != nil {
+			fmt.Fprintln(stderr, "uploader: -db:", err)
+			return 2
+		}
+		defer db.Close()
+		holder := c.holder
+		if holder == "" {
+			host, _ := os.Hostname()
+			holder = fmt.Sprintf("%s-%d", host, os.Getpid())
+		}
+		if cfg.Claims, err = pgclaim.New(ctx, db, pgclaim.Config{Holder: holder, Lease: c.lease}); err != nil {
+			fmt.Fprintln(stderr, "uploader:", err)
+			return 2
+		}
+		log.Info("uploader: sharing the share through PostgreSQL", "holder", holder, "lease", c.lease)
+	}
 	u, err := uploader.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "uploader:", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
