@@ -371,6 +371,9 @@ func (u *Uploader) processClaimed(ctx context.Context, r recording) (bool, error
 				return
 			case <-t.C:
 				if err := c.Renew(work); err != nil {
+					if work.Err() != nil {
+						return // the work ended meanwhile
+					}
 					u.log.Warn("uploader: the claim was lost; stopping work on the recording", "file", r.path, "err", err)
 					cancel()
 					return

@@ -25,7 +25,9 @@
 //
 // For tests, SIPCAST_UPLOADER_PAUSE_AT=<stage> (uploading, uploaded, renamed, polling,
 // ready, deleted) stops the program at that stage, printing "paused at <stage>", so a
-// test can kill it exactly there.
+// test can kill it exactly there. SIPCAST_UPLOADER_HOLD_AT=<stage> holds there once
+// (printing "holding at <stage>") until the process gets SIGCONT: a test stops it
+// (SIGSTOP) meanwhile, then lets it go on.
 package main
 
 import (
@@ -271,6 +273,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		cfg.Progress = (&progressBar{w: stderr, last: -1}).update
+	}
+	if stage := os.Getenv("SIPCAST_UPLOADER_HOLD_AT"); stage != "" {
+		var once sync.Once
+		cfg.Hook = func(s uploader.Stage, path string) {
+			if string(s) == stage {
+				once.Do(func() {
+					cont := make(chan os.Signal, 1)
+					signal.Notify(cont, syscall.SIGCONT)
+					defer signal.Stop(cont)
+					fmt.Fprintf(stderr, "holding at %s until SIGCONT: %s\n", s, path)
+					<-cont
+				})
+			}
+		}
 	}
 	if stage := os.Getenv("SIPCAST_UPLOADER_PAUSE_AT"); stage != "" {
 		cfg.Hook = func(s uploader.Stage, path string) {

@@ -357,3 +357,73 @@ func TestProgressBar(t *testing.T) {
 		"\r[############.............]  50% x.mp4"+
 		"\r[#########################] 100% x.mp4\n", out.String())
 }
+
+// Issue 19, must-show 5: three uploaders on one share, sharing it through PostgreSQL
+// (-db, leases of 1 s), against the Rev emulator. a is stopped (SIGSTOP) as it is about
+// to upload the first recording it claimed, for longer than its lease; c is killed
+// (kill -9) in the middle of uploading the other; b takes both over once their leases
+// have run out. Each recording is in Rev exactly once (two uploads accepted in all),
+// and when a goes on (SIGCONT) its next write is refused by the epoch: it sends nothing.
+func TestInteropThreeUploadersShareThroughPostgres(t *testing.T) {
+	pg := peer.StartPostgres(t)
+	w := newWorld(t)
+	sums := w.addRecordings(t)
+	args := func(holder string) []string {
+		return append(append([]string(nil), w.args...), "-db", pg.URL, "-holder", holder, "-lease", "1s")
+	}
+	a := start(t, args("a"), "SIPCAST_UPLOADER_HOLD_AT=uploading")
+	require.Eventually(t, func() bool { return strings.Contains(a.Output(), "holding at uploading") }, 30*time.Second, 5*time.Millisecond, a.Output())
+	a.Send(syscall.SIGSTOP) // stopped: no step, no renewal of its lease
+
+	reached := make(chan string, 1)
+	release := make(chan struct{})
+	w.rev.Inject(revtest.Fault{Path: "/api/v2/uploads/videos", Times: 1, AfterBodyBytes: 100 << 10, Hook: func(r *http.Request) {
+		select {
+		case reached <- r.URL.Path:
+		default:
+		}
+		<-release
+	}})
+	c := start(t, args("c"))
+	select {
+	case <-reached:
+	case <-c.Done():
+		t.Fatalf("c exited before its upload:\n%s", c.Output())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("c never uploaded:\n%s", c.Output())
+	}
+	c.Kill() // kill -9, mid-upload
+	w.rev.ClearFaults()
+	close(release)
+
+	b := start(t, args("b"))
+	require.Eventually(t, func() bool { return strings.Count(w.journals(t), `"state":"ready"`) == 2 }, 60*time.Second, 10*time.Millisecond,
+		"b:\n%s", b.Output())
+	a.Send(syscall.SIGCONT)
+	require.Eventually(t, func() bool {
+		out := a.Output()
+		return strings.Contains(out, "another uploader holds the recording now") || strings.Contains(out, "the claim was lost")
+	}, 30*time.Second, 10*time.Millisecond, "a, going on:\n%s", a.Output())
+	a.Signal(syscall.SIGTERM)
+	b.Signal(syscall.SIGTERM)
+
+	var got []string
+	for _, v := range w.rev.Videos() {
+		if !v.Deleted {
+			got = append(got, v.SHA256)
+		}
+	}
+	sort.Strings(got)
+	require.Equal(t, sums, got, "each recording in Rev exactly once")
+	accepted := 0
+	for _, r := range w.rev.Requests() {
+		if r.Method == "POST" && r.Path == "/api/v2/uploads/videos" && r.Status == 200 {
+			accepted++
+		}
+	}
+	require.Equal(t, 2, accepted, "two uploads accepted in all: b's")
+	require.NotContains(t, a.Output(), `msg="uploader: uploaded"`, "a sent nothing")
+	for _, f := range w.mp4s(t) {
+		require.Regexp(t, `_vid-id=[0-9a-f-]{36}@vbrick\.mp4$`, f)
+	}
+}

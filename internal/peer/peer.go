@@ -466,3 +466,6 @@ func StartPostgres(t testing.TB) *Postgres {
 	})
 	return &Postgres{Dir: dir, URL: "host=" + dir + " user=postgres dbname=postgres sslmode=disable"}
 }
+
+// Pid is the program's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
