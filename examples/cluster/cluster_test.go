@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
+	"github.com/sipcast/sipcast/media/testclip"
 	"github.com/sipcast/sipcast/sip"
 	"github.com/sipcast/sipcast/sip/siptest"
 )
@@ -67,37 +69,11 @@ func freeOnAll(t *testing.T, ips []string) int {
 // and no call failed.
 func TestInteropClusterBehindKamailio(t *testing.T) {
 	peer.Serialize(t)
-	kamailio := peer.Require(t, "kamailio", "kamailio")
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
-	ng := peer.StartNginx(t, peer.NginxOptions{})
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "streamer")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/sipcast/sipcast/examples/streamer").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
-	ips := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
-	port := freeOnAll(t, ips)
 	limits := []int{8, 40, 40}
-	var nodes []*node
-	var list strings.Builder
-	for i, ip := range ips {
-		n := &node{ip: ip, proc: peer.Start(t, bin, "-sip-udp", net.JoinHostPort(ip, strconv.Itoa(port)), "-sip-tcp", "none",
-			"-media-ip", ip, "-call-limit", strconv.Itoa(limits[i]), "-log-level", "info")}
-		nodes = append(nodes, n)
-		fmt.Fprintf(&list, "1 sip:%s:%d 0 0 duid=node%d;maxload=50\n", ip, port, i+1)
-	}
-	dispatcher := filepath.Join(dir, "dispatcher.list")
-	require.NoError(t, os.WriteFile(dispatcher, []byte(list.String()), 0o644))
-	kport := peer.FreeUDPPorts(t, 1)
-	kam := peer.Start(t, kamailio, "-f", "kamailio.cfg", "-DD", "-E", "-m", "64", "-M", "8", "-w", dir, "-Y", dir,
-		"-A", fmt.Sprintf("LISTEN=udp:127.0.0.1:%d", kport), "-A", fmt.Sprintf("DISPATCHER_LIST=%q", dispatcher))
-	require.Eventually(t, func() bool { return strings.Contains(kam.Output(), "Listening on") }, 20*time.Second, 20*time.Millisecond, "%s", kam.Output())
-	front := fmt.Sprintf("127.0.0.1:%d", kport)
-	for _, n := range nodes {
-		require.Eventually(t, func() bool { return strings.Contains(n.proc.Output(), "streamer ready") },
-			20*time.Second, 20*time.Millisecond, "%s", n.proc.Output())
-	}
+	cl := startCluster(t, limits)
+	ips, nodes, kam, ng, front := cl.ips, cl.nodes, cl.kam, cl.ng, cl.front
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -222,4 +198,50 @@ func TestInteropClusterBehindKamailio(t *testing.T) {
 func tailLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// cluster is three streamer nodes (127.0.0.2, .3, .4) behind Kamailio (this
+// directory's kamailio.cfg, a dispatcher.list like its template, maxload 50 each), and
+// nginx-rtmp for their streams.
+type cluster struct {
+	ips   []string
+	nodes []*node
+	kam   *peer.Process
+	ng    *peer.Nginx
+	front string // Kamailio's host:port
+}
+
+func startCluster(t *testing.T, limits []int) *cluster {
+	t.Helper()
+	kamailio := peer.Require(t, "kamailio", "kamailio")
+	cl := &cluster{ng: peer.StartNginx(t, peer.NginxOptions{}), ips: []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "streamer")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/sipcast/sipcast/examples/streamer").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	port := freeOnAll(t, cl.ips)
+	var list strings.Builder
+	for i, ip := range cl.ips {
+		n := &node{ip: ip, proc: peer.Start(t, bin, "-sip-udp", net.JoinHostPort(ip, strconv.Itoa(port)), "-sip-tcp", "none",
+			"-media-ip", ip, "-call-limit", strconv.Itoa(limits[i]), "-log-level", "info")}
+		cl.nodes = append(cl.nodes, n)
+		fmt.Fprintf(&list, "1 sip:%s:%d 0 0 duid=node%d;maxload=50\n", ip, port, i+1)
+	}
+	dispatcher := filepath.Join(dir, "dispatcher.list")
+	require.NoError(t, os.WriteFile(dispatcher, []byte(list.String()), 0o644))
+	kport := peer.FreeUDPPorts(t, 1)
+	cl.kam = peer.Start(t, kamailio, "-f", "kamailio.cfg", "-DD", "-E", "-m", "64", "-M", "8", "-w", dir, "-Y", dir,
+		"-A", fmt.Sprintf("LISTEN=udp:127.0.0.1:%d", kport), "-A", fmt.Sprintf("DISPATCHER_LIST=%q", dispatcher))
+	require.Eventually(t, func() bool { return strings.Contains(cl.kam.Output(), "Listening on") }, 20*time.Second, 20*time.Millisecond, "%s", cl.kam.Output())
+	cl.front = fmt.Sprintf("127.0.0.1:%d", kport)
+	for _, n := range cl.nodes {
+		require.Eventually(t, func() bool { return strings.Contains(n.proc.Output(), "streamer ready") },
+			20*time.Second, 20*time.Millisecond, "%s", n.proc.Output())
+	}
+	return cl
+}
+
+// spropOf is the clip's sprop-parameter-sets.
+func spropOf(clip *testclip.Clip) string {
+	return base64.StdEncoding.EncodeToString(clip.SPS) + "," + base64.StdEncoding.EncodeToString(clip.PPS)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/pion/rtcp"
 
+	"github.com/sipcast/sipcast/internal/pcapgen"
 	"github.com/sipcast/sipcast/media/rtpsend"
 )
 
@@ -136,14 +136,7 @@ func writeCalleePcap(path string, sched *schedule_, video bool, d time.Duration)
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	var hdr [24]byte
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 1) // LINKTYPE_ETHERNET
-	_, _ = w.Write(hdr[:])
+	w := pcapgen.NewWriter(f)
 	rate, first := int64(sched.audioRate), sched.firstAudio
 	if video {
 		rate, first = 90000, sched.firstVideo
@@ -173,7 +166,7 @@ func writeCalleePcap(path string, sched *schedule_, video bool, d time.Duration)
 				rtpTime := uint32(int64(nextSR-first) * rate / int64(time.Second))
 				sr := rtcp.SenderReport{SSRC: ssrc, NTPTime: rtpsend.NTP(ntp0.Add(nextSR)), RTPTime: rtpTime}
 				if b, err := sr.Marshal(); err == nil {
-					writePcapUDP(w, nextSR, 20001, 30001, b)
+					w.UDP(nextSR, 20001, 30001, b)
 				}
 				nextSR += time.Second
 			}
@@ -183,39 +176,7 @@ func writeCalleePcap(path string, sched *schedule_, video bool, d time.Duration)
 			binary.BigEndian.PutUint32(b[4:], p.ts+uint32(int64(loop)*int64(sched.length)*rate/int64(time.Second)))
 			binary.BigEndian.PutUint32(b[8:], ssrc)
 			seq++
-			writePcapUDP(w, at, 20000, 30000, b)
+			w.UDP(at, 20000, 30000, b)
 		}
 	}
-}
-
-// writePcapUDP writes one captured packet: Ethernet, IPv4 (127.0.0.1 to itself), UDP.
-func writePcapUDP(w *bufio.Writer, at time.Duration, sport, dport uint16, payload []byte) {
-	n := 14 + 20 + 8 + len(payload)
-	var rec [16]byte
-	binary.LittleEndian.PutUint32(rec[0:], uint32(at/time.Second))
-	binary.LittleEndian.PutUint32(rec[4:], uint32(at%time.Second/time.Microsecond))
-	binary.LittleEndian.PutUint32(rec[8:], uint32(n))
-	binary.LittleEndian.PutUint32(rec[12:], uint32(n))
-	_, _ = w.Write(rec[:])
-	var h [42]byte
-	h[12], h[13] = 0x08, 0x00 // IPv4
-	ip := h[14:34]
-	ip[0], ip[8], ip[9] = 0x45, 64, 17 // version 4, 20 bytes; TTL; UDP
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(payload)))
-	copy(ip[12:], []byte{127, 0, 0, 1})
-	copy(ip[16:], []byte{127, 0, 0, 1})
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	udp := h[34:42]
-	binary.BigEndian.PutUint16(udp[0:], sport)
-	binary.BigEndian.PutUint16(udp[2:], dport)
-	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
-	_, _ = w.Write(h[:])
-	_, _ = w.Write(payload)
 }
