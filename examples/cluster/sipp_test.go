@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sipcast/sipcast/internal/pcapgen"
@@ -142,36 +141,11 @@ func videoCapture(t *testing.T, clip *testclip.Clip, path string, d time.Duratio
 		cur = sf.At
 		require.NoError(t, snd.Send(&frames[sf.Index]))
 	}
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	w := pcapgen.NewWriter(f)
-	seq, ssrc := uint16(1), uint32(0xcafe0001)
-	nextSR := time.Duration(0)
-	for loop := 0; ; loop++ {
-		base := time.Duration(loop) * clip.Duration
-		if base > d {
-			break
-		}
-		for _, p := range pkts {
-			at := base + p.at
-			for nextSR <= at {
-				sr := rtcp.SenderReport{SSRC: ssrc, NTPTime: rtpsend.NTP(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(nextSR)),
-					RTPTime: uint32(int64(nextSR) * 90000 / int64(time.Second))}
-				b, err := sr.Marshal()
-				require.NoError(t, err)
-				w.UDP(nextSR, 20001, 30001, b)
-				nextSR += time.Second
-			}
-			b := append([]byte(nil), p.data...)
-			binary.BigEndian.PutUint16(b[2:], seq)
-			binary.BigEndian.PutUint32(b[4:], p.ts+uint32(int64(base)*90000/int64(time.Second)))
-			binary.BigEndian.PutUint32(b[8:], ssrc)
-			seq++
-			w.UDP(at, 20000, 30000, b)
-		}
+	l := pcapgen.Loop{Length: clip.Duration, ClockRate: 90000}
+	for _, p := range pkts {
+		l.Packets = append(l.Packets, pcapgen.Packet{At: p.at, TS: p.ts, Data: p.data})
 	}
-	require.NoError(t, w.Flush())
-	require.NoError(t, f.Close())
+	require.NoError(t, pcapgen.WriteLooped(path, l, 0xcafe0001, d))
 }
 
 // Must-shows 1 and 2 of issue 19 with sipp as the Call Bridge: 30 calls from sipp (each

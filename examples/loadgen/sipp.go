@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,10 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/rtcp"
-
 	"github.com/sipcast/sipcast/internal/pcapgen"
-	"github.com/sipcast/sipcast/media/rtpsend"
 )
 
 // The sipp callee: sipp answers the relay's calls with PCMU and H.264 and plays two
@@ -132,51 +128,15 @@ func startSippCallee(ctx context.Context, sched *schedule_, dir string, port int
 // UDP from 127.0.0.1:20000 to 127.0.0.1:30000 (RTCP: ports + 1). sipp replays it on
 // the packets' capture times.
 func writeCalleePcap(path string, sched *schedule_, video bool, d time.Duration) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := pcapgen.NewWriter(f)
-	rate, first := int64(sched.audioRate), sched.firstAudio
+	l := pcapgen.Loop{Length: sched.length, ClockRate: sched.audioRate, First: sched.firstAudio}
+	ssrc := uint32(0x5eed0000)
 	if video {
-		rate, first = 90000, sched.firstVideo
+		l.ClockRate, l.First, ssrc = 90000, sched.firstVideo, ssrc+1
 	}
-	ssrc, seq := uint32(0x5eed0000), uint16(1000)
-	if video {
-		ssrc++
-	}
-	ntp0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	nextSR := first
-	buf := make([]byte, 2048)
-	for loop := 0; ; loop++ {
-		for i := range sched.packets {
-			p := &sched.packets[i]
-			if p.video != video {
-				continue
-			}
-			at := time.Duration(loop)*sched.length + p.at
-			if at > d {
-				if err := w.Flush(); err != nil {
-					f.Close()
-					return err
-				}
-				return f.Close()
-			}
-			for nextSR <= at { // the report for the RTP time presented at nextSR
-				rtpTime := uint32(int64(nextSR-first) * rate / int64(time.Second))
-				sr := rtcp.SenderReport{SSRC: ssrc, NTPTime: rtpsend.NTP(ntp0.Add(nextSR)), RTPTime: rtpTime}
-				if b, err := sr.Marshal(); err == nil {
-					w.UDP(nextSR, 20001, 30001, b)
-				}
-				nextSR += time.Second
-			}
-			b := buf[:len(p.data)]
-			copy(b, p.data)
-			binary.BigEndian.PutUint16(b[2:], seq)
-			binary.BigEndian.PutUint32(b[4:], p.ts+uint32(int64(loop)*int64(sched.length)*rate/int64(time.Second)))
-			binary.BigEndian.PutUint32(b[8:], ssrc)
-			seq++
-			w.UDP(at, 20000, 30000, b)
+	for _, p := range sched.packets {
+		if p.video == video {
+			l.Packets = append(l.Packets, pcapgen.Packet{At: p.at, TS: p.ts, Data: p.data})
 		}
 	}
+	return pcapgen.WriteLooped(path, l, ssrc, d)
 }

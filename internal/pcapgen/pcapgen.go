@@ -7,8 +7,14 @@ package pcapgen
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"io"
+	"os"
 	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/sipcast/sipcast/media/rtpsend"
 )
 
 // Writer writes one capture.
@@ -71,4 +77,73 @@ func (p *Writer) Flush() error {
 		return p.err
 	}
 	return p.w.Flush()
+}
+
+// Packet is one RTP packet of a stream's loop: when it goes (from the loop's start),
+// its RTP time (from the stream's first), and the marshalled packet, whose sequence
+// number, timestamp and SSRC WriteLooped rewrites.
+type Packet struct {
+	At   time.Duration
+	TS   uint32
+	Data []byte
+}
+
+// Loop is one loop of a stream: its packets in sending order, the loop's length, the
+// clock rate, and when the stream's first packet goes (its RTP time 0 is presented
+// then).
+type Loop struct {
+	Packets   []Packet
+	Length    time.Duration
+	ClockRate int
+	First     time.Duration
+}
+
+// WriteLooped writes a capture of l looped for d to path: one stream (SSRC ssrc,
+// sequence numbers and timestamps running on across loops) from port 20000 to 30000,
+// with a Sender Report a second from port 20001 to 30001 (NTP from 2026-01-01, the RTP
+// time presented at each report's time).
+func WriteLooped(path string, l Loop, ssrc uint32, d time.Duration) error {
+	if len(l.Packets) == 0 || l.Length <= 0 {
+		return errors.New("pcapgen: an empty loop")
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := NewWriter(f)
+	rate := int64(l.ClockRate)
+	ntp0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	seq, nextSR := uint16(1000), l.First
+	buf := make([]byte, 2048)
+	for loop := 0; ; loop++ {
+		base := time.Duration(loop) * l.Length
+		if base > d {
+			break
+		}
+		for _, p := range l.Packets {
+			at := base + p.At
+			if at > d {
+				break
+			}
+			for nextSR <= at {
+				sr := rtcp.SenderReport{SSRC: ssrc, NTPTime: rtpsend.NTP(ntp0.Add(nextSR)), RTPTime: uint32(int64(nextSR-l.First) * rate / int64(time.Second))}
+				if b, err := sr.Marshal(); err == nil {
+					w.UDP(nextSR, 20001, 30001, b)
+				}
+				nextSR += time.Second
+			}
+			b := buf[:len(p.Data)]
+			copy(b, p.Data)
+			binary.BigEndian.PutUint16(b[2:], seq)
+			binary.BigEndian.PutUint32(b[4:], p.TS+uint32(int64(base)*rate/int64(time.Second)))
+			binary.BigEndian.PutUint32(b[8:], ssrc)
+			seq++
+			w.UDP(at, 20000, 30000, b)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
