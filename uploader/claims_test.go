@@ -15,15 +15,6 @@ import (
 	"github.com/sipcast/sipcast/uploader/pgclaim"
 )
 
-// stepped is a clock stepped by hand, for the claims' leases.
-type stepped struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepped) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *stepped) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 // Two uploaders on one share, sharing it through PostgreSQL (pgclaim). a claims the
 // recording and stops at StageUploading, as a SIGSTOPped process would (its journal,
 // with the upload's key, written; nothing sent), for longer than its lease. b takes the
@@ -38,10 +29,10 @@ func TestInteropUploadersShareThroughPostgres(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	ctx := context.Background()
-	clk := &stepped{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	clk := peer.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	claimer := func(holder string) *pgclaim.Claimer {
 		// Renewed only when the test says so (the leases run on the stepped clock).
-		c, err := pgclaim.New(ctx, db, pgclaim.Config{Holder: holder, Lease: 30 * time.Second, Renew: time.Hour, Now: clk.now})
+		c, err := pgclaim.New(ctx, db, pgclaim.Config{Holder: holder, Lease: 30 * time.Second, Renew: time.Hour, Now: clk.Now})
 		require.NoError(t, err)
 		return c
 	}
@@ -63,7 +54,7 @@ func TestInteropUploadersShareThroughPostgres(t *testing.T) {
 	<-stopped
 	require.NoError(t, b.Scan(ctx))
 	require.Empty(t, e.rev.Videos(), "a's lease holds: b leaves the recording alone")
-	clk.add(31 * time.Second) // a's lease runs out
+	clk.Add(31 * time.Second) // a's lease runs out
 	scanUntilDone(t, b, 6)
 	require.Len(t, e.rev.Videos(), 1)
 	close(goOn)

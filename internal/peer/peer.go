@@ -469,3 +469,19 @@ func StartPostgres(t testing.TB) *Postgres {
 
 // Pid is the program's process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Clock is a time a test steps by hand (Config.Now of what it tests), safe for
+// concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// Add steps the clock by d.
+func (c *Clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }

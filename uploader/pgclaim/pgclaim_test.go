@@ -15,15 +15,6 @@ import (
 	"github.com/sipcast/sipcast/uploader/pgclaim"
 )
 
-// clock is a time stepped by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func pool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	pg := peer.StartPostgres(t)
@@ -40,10 +31,10 @@ func pool(t *testing.T) *pgxpool.Pool {
 func TestInteropClaimsFenceAStaleHolder(t *testing.T) {
 	db := pool(t)
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	a, err := pgclaim.New(ctx, db, pgclaim.Config{Holder: "a", Lease: 30 * time.Second, Now: clk.now})
+	clk := peer.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	a, err := pgclaim.New(ctx, db, pgclaim.Config{Holder: "a", Lease: 30 * time.Second, Now: clk.Now})
 	require.NoError(t, err)
-	b, err := pgclaim.New(ctx, db, pgclaim.Config{Holder: "b", Lease: 30 * time.Second, Now: clk.now})
+	b, err := pgclaim.New(ctx, db, pgclaim.Config{Holder: "b", Lease: 30 * time.Second, Now: clk.Now})
 	require.NoError(t, err)
 
 	ca, ok, err := a.Claim(ctx, "spaces/1/rec")
@@ -53,13 +44,13 @@ func TestInteropClaimsFenceAStaleHolder(t *testing.T) {
 	_, ok, err = b.Claim(ctx, "spaces/1/rec")
 	require.NoError(t, err)
 	require.False(t, ok, "held: no one else gets it")
-	clk.add(20 * time.Second)
+	clk.Add(20 * time.Second)
 	require.NoError(t, ca.Renew(ctx))
-	clk.add(20 * time.Second)
+	clk.Add(20 * time.Second)
 	_, ok, _ = b.Claim(ctx, "spaces/1/rec")
 	require.False(t, ok, "renewed: still a's")
 
-	clk.add(31 * time.Second) // a stops renewing (stopped, cut off): the lease runs out
+	clk.Add(31 * time.Second) // a stops renewing (stopped, cut off): the lease runs out
 	cb, ok, err := b.Claim(ctx, "spaces/1/rec")
 	require.NoError(t, err)
 	require.True(t, ok, "taken over")
