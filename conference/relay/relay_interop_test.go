@@ -60,7 +60,7 @@ func TestInteropRelayPageInChromium(t *testing.T) {
 	t.Cleanup(func() { bob.Kill() })
 	require.Eventually(t, func() bool { return strings.Contains(bob.Output(), "baresip is ready") }, 20*time.Second, 20*time.Millisecond, "%s", bob.Output())
 
-	var logs syncBuffer
+	var logs peer.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := relay.New(relay.Config{Bridge: conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0"), sip.WithLogger(log)}, Logger: log},
 		Keys: []string{apiKey}, RTMPHosts: []string{"127.0.0.1"}, SIPDomains: []string{"127.0.0.1"}, Log: log})

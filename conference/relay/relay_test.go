@@ -31,24 +31,6 @@ const (
 	streamKey = "live-key-7f3a9c"
 )
 
-// syncBuffer is a log sink the test reads while the relay writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fixture is a relay, an in-process RTMP server, a hook server and a callee Bridge.
 type fixture struct {
 	svc      *relay.Service
@@ -57,7 +39,7 @@ type fixture struct {
 	callee   *conference.Bridge
 	calleeEv *events
 	hooks    *hookLog
-	logs     *syncBuffer
+	logs     *peer.SyncBuffer
 }
 
 type events struct {
@@ -99,7 +81,7 @@ func (h *hookLog) all() string {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{calleeEv: &events{}, hooks: &hookLog{}, logs: &syncBuffer{}}
+	f := &fixture{calleeEv: &events{}, hooks: &hookLog{}, logs: &peer.SyncBuffer{}}
 	srv, err := rtmp.NewServer()
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Close() })
