@@ -312,6 +312,17 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+// A database password on the command line (-db) is refused, and not repeated.
+func TestDBPasswordRefused(t *testing.T) {
+	pw := writeFile(t, filepath.Join(t.TempDir(), "rev.pw"), []byte("x\n"))
+	var out strings.Builder
+	code := run([]string{"-nfs", t.TempDir(), "-rev-host", "127.0.0.1", "-rev-user", "u", "-rev-password-file", pw,
+		"-db", "host=/tmp dbname=sipcast password=Db-Secret-42"}, io.Discard, &out)
+	require.Equal(t, 2, code, out.String())
+	require.Contains(t, out.String(), "PGPASSWORD")
+	require.NotContains(t, out.String(), "Db-Secret-42")
+}
+
 // Must-show 4: a 2 GB (sparse) recording uploads with the program's memory under 64 MB.
 func TestLargeFileConstantMemory(t *testing.T) {
 	if testing.Short() {
