@@ -21,7 +21,9 @@ const pictureFastUpdate = `<?xml version="1.0" encoding="utf-8" ?>
 </media_control>`
 
 // WithDTMF sets a function told about DTMF received in SIP INFO (application/dtmf-relay
-// or application/dtmf). It runs on the transaction's goroutine.
+// or application/dtmf). It runs on the transaction's goroutine before the 200 is sent,
+// so that keys are told in the order they were sent (a sender waits for each key's 200
+// before the next): it must not block.
 func WithDTMF(f func(c *Call, digit byte, duration time.Duration)) Option {
 	return func(u *UA) error { u.onDTMF = f; return nil }
 }
@@ -51,7 +53,7 @@ func (u *UA) handleInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		if u.onDTMF != nil {
-			defer u.onDTMF(c, digit, dur)
+			u.onDTMF(c, digit, dur) // before the 200: the next key waits for it
 		}
 	case "application/dtmf":
 		b := strings.TrimSpace(body)
@@ -60,7 +62,7 @@ func (u *UA) handleInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		if u.onDTMF != nil {
-			defer u.onDTMF(c, b[0], 0)
+			u.onDTMF(c, b[0], 0)
 		}
 	case "application/media_control+xml":
 		if !strings.Contains(body, "picture_fast_update") {
@@ -76,8 +78,8 @@ func (u *UA) handleInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(res)
 		return
 	}
-	// The 200 goes out before the application's callback runs (deferred above): a
-	// callback that answers with a request of its own (our INFO) must not overtake it.
+	// The 200 goes out before the keyframe callback runs (deferred above): a callback
+	// that answers with a request of its own (our INFO) must not overtake it.
 	_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
 }
 
