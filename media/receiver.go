@@ -240,6 +240,10 @@ func (r *receiver) drainHeld() {
 			}
 			t.depacketize(p, lost, r.clock, t.buf.Arrival(), rx.emit, r.onDTMF, func() {})
 		}
+		if t.emit != nil { // it depacketized something: a last picture may wait for its marker
+			t.keyframeNeeded = noKeyframe // closing: no request goes out
+			t.dp.flush(t, t.buf.Arrival())
+		}
 		js := t.buf.Stats()
 		t.packetsLost.Store(js.Lost)
 		t.late.Store(js.Late)
@@ -247,6 +251,8 @@ func (r *receiver) drainHeld() {
 		t.reorder.flush(rx.emit)
 	}
 }
+
+func noKeyframe() {}
 
 func (r *receiver) event(e SessionEvent) {
 	if r.onEvent != nil {

@@ -277,6 +277,8 @@ type depacketizer interface {
 	depacketize(t *track, p *rtp.Packet, arrival time.Time)
 	// lost drops what is in progress: packets are missing before the next one.
 	lost(t *track)
+	// flush gives out what is in progress: the stream ended (the session closes).
+	flush(t *track, arrival time.Time)
 	// reset forgets the stream (a new source).
 	reset()
 	// config is the AAC AudioSpecificConfig, nil for other formats or until known.
@@ -298,6 +300,15 @@ func (d *h264Depacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Tim
 		if au.Damaged {
 			t.breakChain()
 		}
+		t.emitVideo(au.Data, au.Timestamp, au.Keyframe, au.Damaged, arrival)
+	}
+}
+
+// flush gives out a last picture whose marker packet never came: at the hang-up no
+// next picture's timestamp will complete it.
+func (d *h264Depacketizer) flush(t *track, arrival time.Time) {
+	if au, ok := d.dec.Flush(); ok {
+		t.breakChain() // as when the next picture completes it: the loss policy decides
 		t.emitVideo(au.Data, au.Timestamp, au.Keyframe, au.Damaged, arrival)
 	}
 }
@@ -332,9 +343,10 @@ func (d *aacDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Time
 	}
 }
 
-func (d *aacDepacketizer) lost(*track)    { d.dec.Lost() }
-func (d *aacDepacketizer) reset()         { d.dec.Lost() }
-func (d *aacDepacketizer) config() []byte { return d.dec.Config.AudioSpecificConfig }
+func (d *aacDepacketizer) lost(*track)             { d.dec.Lost() }
+func (d *aacDepacketizer) flush(*track, time.Time) {} // a fragment without its end is no frame
+func (d *aacDepacketizer) reset()                  { d.dec.Lost() }
+func (d *aacDepacketizer) config() []byte          { return d.dec.Config.AudioSpecificConfig }
 
 // latmDepacketizer is RFC 6416 MP4A-LATM (cpresent 0 and 1).
 type latmDepacketizer struct{ dec rtplatm.Decoder }
@@ -349,7 +361,8 @@ func (d *latmDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Tim
 	}
 }
 
-func (d *latmDepacketizer) lost(*track) { d.dec.Lost() }
+func (d *latmDepacketizer) lost(*track)             { d.dec.Lost() }
+func (d *latmDepacketizer) flush(*track, time.Time) {} // a fragment without its end is no frame
 func (d *latmDepacketizer) reset() {
 	d.dec.Lost()
 	d.dec.ConfigChanged = false
@@ -368,9 +381,10 @@ func (d *dtmfDepacketizer) depacketize(t *track, p *rtp.Packet, _ time.Time) {
 	}
 }
 
-func (d *dtmfDepacketizer) lost(*track)    {}
-func (d *dtmfDepacketizer) reset()         { d.dec = rtpdtmf.Decoder{} }
-func (d *dtmfDepacketizer) config() []byte { return nil }
+func (d *dtmfDepacketizer) lost(*track)             {}
+func (d *dtmfDepacketizer) flush(*track, time.Time) {}
+func (d *dtmfDepacketizer) reset()                  { d.dec = rtpdtmf.Decoder{} }
+func (d *dtmfDepacketizer) config() []byte          { return nil }
 
 // rawDepacketizer is one packet, one frame: Opus, G.711, G.722.
 type rawDepacketizer struct{}
@@ -381,9 +395,10 @@ func (rawDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Time) {
 	}
 }
 
-func (rawDepacketizer) lost(*track)    {}
-func (rawDepacketizer) reset()         {}
-func (rawDepacketizer) config() []byte { return nil }
+func (rawDepacketizer) lost(*track)             {}
+func (rawDepacketizer) flush(*track, time.Time) {}
+func (rawDepacketizer) reset()                  {}
+func (rawDepacketizer) config() []byte          { return nil }
 
 // LossPolicy says what a receiver does with the video between a loss and the next intact
 // keyframe, the frames whose reference chain is broken.

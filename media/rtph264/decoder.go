@@ -150,6 +150,18 @@ func (d *Decoder) Next() (AccessUnit, bool) {
 	return au, au.Data != nil
 }
 
+// Flush returns the access unit in progress, if any (ok false otherwise): the stream
+// ended before the packet with its marker bit came. It is marked Damaged (its last
+// packets may have been lost). Its Data is valid until the next call to Decode.
+func (d *Decoder) Flush() (AccessUnit, bool) {
+	if !d.auStarted {
+		return AccessUnit{}, false
+	}
+	d.damaged = true
+	au := d.finish(&d.out)
+	return au, au.Data != nil
+}
+
 // finish completes the access unit in progress into *out (its buffer swapped with the
 // one being assembled).
 func (d *Decoder) finish(out *[]byte) AccessUnit {

@@ -164,6 +164,37 @@ func TestLossKeepsCompleteNALUnits(t *testing.T) {
 	require.False(t, got[2].Damaged)
 }
 
+// Flush gives out the unit in progress when the stream ends before its marker (its
+// complete NAL units, marked Damaged; a fragment without its end left out), and nothing
+// when no unit is in progress.
+func TestFlush(t *testing.T) {
+	d := &Decoder{}
+	_, ok := d.Flush()
+	require.False(t, ok, "nothing in progress")
+	_, err := d.Decode(pkt(0, true, ps...))
+	require.NoError(t, err)
+	_, ok = d.Flush()
+	require.False(t, ok, "the unit completed with its marker")
+
+	_, err = d.Decode(pkt(3000, false, idr...))
+	require.ErrorIs(t, err, ErrMorePacketsNeeded)
+	_, err = d.Decode(pkt(3000, false, 0x7c, 0x85, 0x88, 4)) // a second slice's first fragment
+	require.ErrorIs(t, err, ErrMorePacketsNeeded)
+	au, ok := d.Flush()
+	require.True(t, ok)
+	require.Equal(t, AccessUnit{Data: avcc(idr), Timestamp: 3000, Keyframe: true, Damaged: true}, au)
+	_, ok = d.Flush()
+	require.False(t, ok, "given out once")
+
+	_, err = d.Decode(pkt(6000, false, 0x7c, 0x85, 0x88, 4)) // only a fragment
+	require.ErrorIs(t, err, ErrMorePacketsNeeded)
+	_, ok = d.Flush()
+	require.False(t, ok, "no complete NAL unit")
+	au, err = d.Decode(pkt(9000, true, ps...))
+	require.NoError(t, err)
+	require.False(t, au.Damaged, "the flush left nothing behind")
+}
+
 // Packets from pion's payloader (not ours) decode to the access unit that went in.
 func TestPionPayloaderRoundTrip(t *testing.T) {
 	big := append([]byte{0x65}, bytes.Repeat([]byte{0xab, 0xcd, 0xef}, 3000)...)
