@@ -44,15 +44,21 @@ func ExpandTemplate(tmpl string, index int) string {
 // ends complete or failed...; TMS polls it.
 func (s *Server) runBulkSync(syncID string, removeAll bool) {
 	st := s.store
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	syncs := typeOf("cospaceBulkSyncs", nil)
-	sync := st.find(syncs, "", syncID)
-	if sync == nil {
+	var status string
+	err := st.write(func() error {
+		syncs := typeOf("cospaceBulkSyncs", nil)
+		sync := st.find(syncs, "", syncID)
+		if sync == nil {
+			return nil
+		}
+		status = st.bulkSyncLocked(sync.values["cospaceBulkParameterSet"], removeAll)
+		sync.values["status"] = status
+		return nil
+	})
+	if err != nil {
+		s.log.Error("cmsapi: coSpace bulk sync not written", "id", syncID, "err", err)
 		return
 	}
-	status := st.bulkSyncLocked(sync.values["cospaceBulkParameterSet"], removeAll)
-	sync.values["status"] = status
 	s.log.Info("cmsapi: coSpace bulk sync", "id", syncID, "status", status)
 }
 

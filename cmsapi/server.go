@@ -355,7 +355,7 @@ func (s *Server) config(method string, t *objectType, parent string, rest []stri
 }
 
 func (s *Server) parentExists(t *objectType, parent string) bool {
-	s.store.mu.Lock()
+	s.store.lock()
 	defer s.store.mu.Unlock()
 	return s.store.find(t.parent, "", parent) != nil
 }
@@ -368,20 +368,20 @@ func (s *Server) systemProfiles(method string, form url.Values, a *answer) error
 		a.body.WriteString(xmlHeader)
 		return xml.NewEncoder(&a.body).Encode(p)
 	case http.MethodPut:
-		s.store.mu.Lock()
-		defer s.store.mu.Unlock()
-		changes, err := s.store.parse(t, form)
-		if err != nil {
-			return err
-		}
-		for k, v := range changes {
-			if v == "" {
-				delete(s.store.profiles, k)
-			} else {
-				s.store.profiles[k] = v
+		return s.store.write(func() error {
+			changes, err := s.store.parse(t, form)
+			if err != nil {
+				return err
 			}
-		}
-		return nil
+			for k, v := range changes {
+				if v == "" {
+					delete(s.store.profiles, k)
+				} else {
+					s.store.profiles[k] = v
+				}
+			}
+			return nil
+		})
 	}
 	return fail("invalidOperation")
 }

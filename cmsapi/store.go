@@ -57,6 +57,11 @@ type Store struct {
 	mu       sync.Mutex
 	objects  map[*objectType][]*object // in creation order
 	profiles map[string]string         // /system/profiles
+	// journal, when set, is where the objects are kept (NewSharedStore); version is
+	// the journal's version last taken in.
+	journal    Journal
+	version    int64
+	syncErrors int64
 }
 
 // NewStore returns an empty store.
@@ -171,9 +176,18 @@ func (s *Store) find(t *objectType, parent, id string) *object {
 }
 
 // create adds an object from form values and returns it.
-func (s *Store) create(t *objectType, parent string, form url.Values) (*object, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) create(t *objectType, parent string, form url.Values) (o *object, err error) {
+	err = s.write(func() error {
+		o, err = s.createLocked(t, parent, form)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (s *Store) createLocked(t *objectType, parent string, form url.Values) (*object, error) {
 	if t.readOnly {
 		return nil, fail("invalidOperation")
 	}
@@ -204,8 +218,10 @@ func (s *Store) create(t *objectType, parent string, form url.Values) (*object, 
 
 // update applies a PUT: only the parameters given change, "" clears one.
 func (s *Store) update(t *objectType, parent, id string, form url.Values) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return s.write(func() error { return s.updateLocked(t, parent, id, form) })
+}
+
+func (s *Store) updateLocked(t *objectType, parent, id string, form url.Values) error {
 	if t.readOnly {
 		return fail("invalidOperation")
 	}
@@ -297,8 +313,10 @@ func (s *Store) userID(jid string) string {
 }
 
 func (s *Store) delete(t *objectType, parent, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return s.write(func() error { return s.deleteLocked(t, parent, id) })
+}
+
+func (s *Store) deleteLocked(t *objectType, parent, id string) error {
 	if t.readOnly {
 		return fail("invalidOperation")
 	}
@@ -380,7 +398,7 @@ func (s *Store) writeObject(w io.Writer, t *objectType, o *object, listing bool)
 
 // writeGet writes one object's document.
 func (s *Store) writeGet(w io.Writer, t *objectType, parent, id string) error {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if t.parent != nil && s.find(t.parent, "", parent) == nil {
 		return fail(t.parent.notFound)
@@ -406,7 +424,7 @@ type listQuery struct {
 
 // writeList writes a page: <coSpaces total="N">…</coSpaces>.
 func (s *Store) writeList(w io.Writer, t *objectType, parent string, q listQuery) error {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if t.parent != nil && s.find(t.parent, "", parent) == nil {
 		return fail(t.parent.notFound)
@@ -509,15 +527,18 @@ func (s *Store) Create(obj any, parent string) (string, error) {
 	}
 	form := Form(obj)
 	if t.readOnly { // users: not through the API, but the application may add them
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		changes, err := s.parse(t, form)
-		if err != nil {
-			return "", err
-		}
-		o := &object{id: NewID(), values: changes}
-		s.objects[t] = append(s.objects[t], o)
-		return o.id, nil
+		var id string
+		err := s.write(func() error {
+			changes, err := s.parse(t, form)
+			if err != nil {
+				return err
+			}
+			o := &object{id: NewID(), values: changes}
+			s.objects[t] = append(s.objects[t], o)
+			id = o.id
+			return nil
+		})
+		return id, err
 	}
 	o, err := s.create(t, parent, form)
 	if err != nil {
@@ -532,7 +553,7 @@ func (s *Store) Get(id string, out any) bool {
 	if t == nil {
 		return false
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	for _, o := range s.objects[t] {
 		if strings.EqualFold(o.id, id) {
@@ -550,7 +571,7 @@ func All[T any](s *Store) []T {
 	if t == nil {
 		return nil
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	out := make([]T, 0, len(s.objects[t]))
 	for _, o := range s.objects[t] {
@@ -568,7 +589,7 @@ func (s *Store) SpaceFor(user string) (CoSpace, bool) {
 	if user == "" {
 		return CoSpace{}, false
 	}
-	s.mu.Lock()
+	s.lock()
 	spaces := typeOf("coSpaces", nil)
 	var hit *object
 	for _, o := range s.objects[spaces] {
@@ -595,7 +616,7 @@ func (s *Store) SpaceFor(user string) (CoSpace, bool) {
 
 // Profiles returns /system/profiles.
 func (s *Store) Profiles() SystemProfiles {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	var p SystemProfiles
 	rv := reflect.ValueOf(&p).Elem()
