@@ -416,7 +416,26 @@ type Postgres struct {
 	// Dir is the data directory and the socket's.
 	Dir string
 	// URL is a connection string for pgx (user postgres, database postgres).
-	URL string
+	URL         string
+	pgctl, data string
+}
+
+// Stop stops the server at once (pg_ctl -m immediate), as a database host that went
+// away; Start starts it again on the same data.
+func (p *Postgres) Stop(t testing.TB) {
+	t.Helper()
+	if out, err := exec.Command("runuser", "-u", "postgres", "--", p.pgctl, "-D", p.data, "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// Start starts a stopped server again.
+func (p *Postgres) Start(t testing.TB) {
+	t.Helper()
+	if out, err := exec.Command("runuser", "-u", "postgres", "--", p.pgctl, "-D", p.data, "-l", filepath.Join(p.Dir, "log"), "-w",
+		"-o", "-c listen_addresses='' -k "+p.Dir+" -c fsync=off", "start").CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
 }
 
 // StartPostgres starts one, stopped when the test ends. It needs Debian's postgresql
@@ -464,7 +483,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	t.Cleanup(func() {
 		_ = exec.Command("runuser", "-u", "postgres", "--", pgctl, "-D", data, "-m", "immediate", "-w", "stop").Run()
 	})
-	return &Postgres{Dir: dir, URL: "host=" + dir + " user=postgres dbname=postgres sslmode=disable"}
+	return &Postgres{Dir: dir, URL: "host=" + dir + " user=postgres dbname=postgres sslmode=disable", pgctl: pgctl, data: data}
 }
 
 // Pid is the program's process id.
