@@ -319,8 +319,12 @@ func (c *Cluster) Participants() []Participant {
 	return out
 }
 
-// Status implements Backend: this node's figures.
-func (c *Cluster) Status() SystemStatus { return c.cfg.Local.Status() }
+// Status implements Backend: this node's figures, clusterEnabled true.
+func (c *Cluster) Status() SystemStatus {
+	st := c.cfg.Local.Status()
+	st.ClusterEnabled = true
+	return st
+}
 
 // MemoryRegistry is a Registry in this process, for the nodes of a cluster in one
 // test. Its clock is Now (default time.Now).

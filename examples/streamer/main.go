@@ -31,6 +31,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -45,7 +47,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/sipcast/sipcast/cmsapi"
+	"github.com/sipcast/sipcast/cmsapi/pgstore"
 	"github.com/sipcast/sipcast/conference"
 	"github.com/sipcast/sipcast/conference/cms"
 	"github.com/sipcast/sipcast/conference/metrics"
@@ -80,6 +85,9 @@ type config struct {
 	logFormat        string
 	logLevel         string
 	drainTimeout     time.Duration
+	cmsDB            string
+	node, apiURL     string
+	heartbeat        time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -112,7 +120,37 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 0, "after SIGTERM, end the calls still in progress after this long (0: wait for them; a second SIGTERM ends them at once)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", 0, "how often one goroutine drains every call's RTP sockets (0: 40ms; negative: a goroutine per socket); longer costs less CPU and adds latency")
+	fs.StringVar(&c.cmsDB, "cms-db", "", `with -api, keep the API's configuration and the live calls' registry in PostgreSQL, shared with the other nodes of a cluster (package cmsapi/pgstore): a connection string without its password ("host=db.example.com dbname=sipcast user=cms"; the password from PGPASSWORD or ~/.pgpass)`)
+	fs.StringVar(&c.node, "node", "", "with -cms-db, this node's name in the cluster (default: host name and API address)")
+	fs.StringVar(&c.apiURL, "api-url", "", "with -cms-db, this node's API URL as the other nodes reach it (default: from -api's address)")
+	fs.DurationVar(&c.heartbeat, "cluster-heartbeat", 2*time.Second, "with -cms-db, how often this node publishes its calls; a node silent for three is taken as gone")
 	return c, fs.Parse(args)
+}
+
+// trustPool reads a PEM trust bundle.
+func trustPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// dsnHasPassword says whether a PostgreSQL connection string carries a password
+// (keyword password=, or a URL's user:password@).
+func dsnHasPassword(dsn string) bool {
+	if strings.Contains(strings.ToLower(dsn), "password") {
+		return true
+	}
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		_, set := u.User.Password()
+		return set
+	}
+	return false
 }
 
 // apiPassword reads the API password file (first line, trimmed).
@@ -166,6 +204,13 @@ func (c config) apiLines(add func(bool, string)) {
 	}
 	if _, err := c.apiPassword(); err != nil {
 		add(false, "API password: "+err.Error())
+	}
+	if c.cmsDB != "" {
+		if dsnHasPassword(c.cmsDB) {
+			add(false, "cms-db: give the password in PGPASSWORD or ~/.pgpass, not on the command line")
+		} else {
+			add(true, "API state shared through PostgreSQL")
+		}
 	}
 	switch {
 	case c.apiInsecure:
@@ -353,13 +398,71 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var api *cmsapi.Server
 	var ctrl conference.Controller
+	var apiLn net.Listener
 	if c.api != "" {
 		pw, _ := c.apiPassword() // checked above
+		if apiLn, err = net.Listen("tcp", c.api); err != nil {
+			fmt.Fprintln(stderr, "streamer: api:", err)
+			return 1
+		}
+		defer apiLn.Close() // once served, the server closes it
+		scheme := "https"
+		if c.apiInsecure {
+			scheme = "http"
+		}
 		store := cmsapi.NewStore()
-		cdrs := cmsapi.NewStoreCDRSender(store, nil, log)
-		backend := cms.New(cms.Config{Store: store, CDRs: cdrs, Logger: log})
-		api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log, Store: store, CDRs: cdrs, Backend: backend})
-		ctrl = backend
+		var cluster *cmsapi.Cluster
+		var backend cmsapi.Backend
+		if c.cmsDB != "" {
+			db, err := pgxpool.New(ctx, c.cmsDB)
+			if err != nil {
+				fmt.Fprintln(stderr, "streamer: -cms-db:", err)
+				return 1
+			}
+			defer db.Close()
+			shared, err := pgstore.New(ctx, db)
+			if err == nil {
+				store, err = cmsapi.NewSharedStore(ctx, shared)
+			}
+			if err != nil {
+				fmt.Fprintln(stderr, "streamer: -cms-db:", err)
+				return 1
+			}
+			cdrs := cmsapi.NewStoreCDRSender(store, nil, log)
+			local := cms.New(cms.Config{Store: store, CDRs: cdrs, Logger: log})
+			apiURL, node := c.apiURL, c.node
+			if apiURL == "" {
+				apiURL = scheme + "://" + apiLn.Addr().String()
+			}
+			if node == "" {
+				host, _ := os.Hostname()
+				node = host + "/" + apiLn.Addr().String()
+			}
+			hc := &http.Client{Timeout: 10 * time.Second}
+			if c.trust != "" {
+				pool, err := trustPool(c.trust)
+				if err != nil {
+					fmt.Fprintln(stderr, "streamer: -trust:", err)
+					return 1
+				}
+				hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+			}
+			cluster, err = cmsapi.NewCluster(ctx, cmsapi.ClusterConfig{Node: node, URL: apiURL, Local: local, Registry: shared,
+				User: c.apiUser, Password: pw, HTTPClient: hc, Interval: c.heartbeat, Logger: log})
+			if err != nil {
+				fmt.Fprintln(stderr, "streamer: -cms-db:", err)
+				return 1
+			}
+			defer cluster.Close() // after the bridge (deferred later, run earlier)
+			log.Info("cluster node", "node", node, "api", apiURL)
+			backend, ctrl = cluster, local
+			api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log, Store: store, CDRs: cdrs, Backend: backend})
+		} else {
+			cdrs := cmsapi.NewStoreCDRSender(store, nil, log)
+			local := cms.New(cms.Config{Store: store, CDRs: cdrs, Logger: log})
+			api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log, Store: store, CDRs: cdrs, Backend: local})
+			ctrl = local
+		}
 	}
 	bridge, err := conference.New(conference.Config{SIP: opts, MediaIP: mediaIP, Resolution: res,
 		StreamURL: c.streamURL, RecordDir: c.recordDir, Logger: log, Controller: ctrl, PollInterval: c.pollInterval})
@@ -369,11 +472,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer bridge.Close()
 	if api != nil {
-		ln, err := net.Listen("tcp", c.api)
-		if err != nil {
-			fmt.Fprintln(stderr, "streamer: api:", err)
-			return 1
-		}
+		ln := apiLn
 		hs := httpc.NewServer(api, log, httpc.Limits{})
 		scheme := "https"
 		served := make(chan struct{})

@@ -62,6 +62,14 @@ func TestAPI(t *testing.T) {
 	code = run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-api", "127.0.0.1:0", "-api-insecure"}, &out, &out)
 	require.Equal(t, 1, code)
 	require.Contains(t, out.String(), "FAILURE: API password: -api needs -api-password-file")
+	for _, dsn := range []string{"host=db user=cms password=Db-Secret", "postgres://cms:Db-Secret@db/sipcast"} {
+		out.Reset()
+		code = run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-api", "127.0.0.1:0", "-api-insecure",
+			"-api-password-file", pwFile, "-cms-db", dsn}, &out, &out)
+		require.Equal(t, 1, code)
+		require.Contains(t, out.String(), "FAILURE: cms-db: give the password in PGPASSWORD or ~/.pgpass, not on the command line")
+		require.NotContains(t, out.String(), "Db-Secret")
+	}
 
 	logs, stop := runStreamer(t, "-sip-udp", "127.0.0.1:0", "-sip-tcp", "none", "-record-dir", t.TempDir(),
 		"-api", "127.0.0.1:0", "-api-insecure", "-api-user", "tms", "-api-password-file", pwFile)
