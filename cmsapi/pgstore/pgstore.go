@@ -74,8 +74,9 @@ CREATE TABLE IF NOT EXISTS sipcast_cms_nodes (
 	node text PRIMARY KEY,
 	url text NOT NULL,
 	heartbeat timestamptz NOT NULL,
-	live jsonb NOT NULL
-);`)
+	live json NOT NULL
+);
+ALTER TABLE sipcast_cms_nodes ALTER COLUMN live SET STORAGE EXTERNAL;`)
 		return err
 	})
 	if err != nil {

@@ -226,3 +226,37 @@ func TestInteropRegistryThroughPostgres(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, peers, 1, "b sees a")
 }
+
+// BenchmarkInteropHeartbeat is one heartbeat of a full node (500 calls, each with a
+// leg) written, and read back by another node, on a PostgreSQL of the test's own; it
+// reports the server's CPU per heartbeat (pg-cpu-ms/op), for the capacity model in
+// docs/SCALE.md:
+//
+//	go test ./cmsapi/pgstore/ -run '^$' -bench Heartbeat -benchtime 200x
+func BenchmarkInteropHeartbeat(b *testing.B) {
+	pg := peer.StartPostgres(b)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pg.URL)
+	require.NoError(b, err)
+	defer pool.Close()
+	db, err := pgstore.New(ctx, pool)
+	require.NoError(b, err)
+	live := cmsapi.NodeLive{Node: "a", URL: "https://10.0.0.2:9443"}
+	yes := true
+	for i := range 500 {
+		id := cmsapi.NewID()
+		live.Calls = append(live.Calls, cmsapi.Call{ID: id, Name: "Space " + strconv.Itoa(i), CoSpace: cmsapi.NewID(), Streaming: &yes})
+		live.CallLegs = append(live.CallLegs, cmsapi.CallLeg{ID: cmsapi.NewID(), Call: id, RemoteParty: "sip:cms@10.0.0.1",
+			Status: &cmsapi.CallLegStatus{State: "connected", DurationSeconds: int64(i)}})
+	}
+	cpu := pg.CPU()
+	b.ResetTimer()
+	for range b.N {
+		require.NoError(b, db.Publish(ctx, live))
+		peers, err := db.Peers(ctx, "b", time.Minute)
+		require.NoError(b, err)
+		require.Len(b, peers[0].Calls, 500)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(pg.CPU()-cpu)/1e6/float64(b.N), "pg-cpu-ms/op")
+}

@@ -504,3 +504,89 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
 // Add steps the clock by d.
 func (c *Clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// schedCPU is a process's CPU time from /proc (Linux: the sum of its threads'
+// schedstat, in nanoseconds; threads that ended are not counted).
+func schedCPU(pid int) time.Duration {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			total += time.Duration(ns)
+		}
+	}
+	return total
+}
+
+// procStat returns a process's parent and process group (/proc/PID/stat).
+func procStat(pid int) (ppid, pgrp int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command may hold spaces and parentheses
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:]) // state, ppid, pgrp, ...
+	if len(f) < 3 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	pgrp, _ = strconv.Atoi(f[2])
+	return ppid, pgrp, true
+}
+
+// processes calls fn for every process running.
+func processes(fn func(pid int)) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			fn(pid)
+		}
+	}
+}
+
+// GroupCPU is the CPU time used so far by the processes still running in the program's
+// process group (Start puts each program in one of its own: Kamailio's workers are
+// counted with it). Linux only; 0 elsewhere.
+func (p *Process) GroupCPU() time.Duration {
+	pgid := p.cmd.Process.Pid
+	var total time.Duration
+	processes(func(pid int) {
+		if _, pgrp, ok := procStat(pid); ok && pgrp == pgid {
+			total += schedCPU(pid)
+		}
+	})
+	return total
+}
+
+// CPU is the CPU time used so far by the server's processes still running (the
+// postmaster and its children: backends, checkpointer, WAL writer...). Linux only.
+func (p *Postgres) CPU() time.Duration {
+	b, err := os.ReadFile(filepath.Join(p.data, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	master, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 0
+	}
+	total := schedCPU(master)
+	processes(func(pid int) {
+		if ppid, _, ok := procStat(pid); ok && ppid == master {
+			total += schedCPU(pid)
+		}
+	})
+	return total
+}
