@@ -209,13 +209,26 @@ type cluster struct {
 	kam   *peer.Process
 	ng    *peer.Nginx
 	front string // Kamailio's host:port
+	// dir holds the dispatcher list and Kamailio's runtime files; kport is its port.
+	dir   string
+	kport int
+}
+
+// startKamailio starts Kamailio (again) on the cluster's port and waits until it listens.
+func (cl *cluster) startKamailio(t *testing.T) {
+	t.Helper()
+	kamailio := peer.Require(t, "kamailio", "kamailio")
+	cl.kam = peer.Start(t, kamailio, "-f", "kamailio.cfg", "-DD", "-E", "-m", "64", "-M", "8", "-w", cl.dir, "-Y", cl.dir,
+		"-A", fmt.Sprintf("LISTEN=udp:127.0.0.1:%d", cl.kport), "-A", fmt.Sprintf("DISPATCHER_LIST=%q", filepath.Join(cl.dir, "dispatcher.list")))
+	require.Eventually(t, func() bool { return strings.Contains(cl.kam.Output(), "Listening on") }, 20*time.Second, 20*time.Millisecond, "%s", cl.kam.Output())
+	cl.front = fmt.Sprintf("127.0.0.1:%d", cl.kport)
 }
 
 func startCluster(t *testing.T, limits []int) *cluster {
 	t.Helper()
-	kamailio := peer.Require(t, "kamailio", "kamailio")
-	cl := &cluster{ng: peer.StartNginx(t, peer.NginxOptions{}), ips: []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}}
+	peer.Require(t, "kamailio", "kamailio")
 	dir := t.TempDir()
+	cl := &cluster{ng: peer.StartNginx(t, peer.NginxOptions{}), ips: []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}, dir: dir}
 	bin := filepath.Join(dir, "streamer")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/sipcast/sipcast/examples/streamer").CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -229,11 +242,8 @@ func startCluster(t *testing.T, limits []int) *cluster {
 	}
 	dispatcher := filepath.Join(dir, "dispatcher.list")
 	require.NoError(t, os.WriteFile(dispatcher, []byte(list.String()), 0o644))
-	kport := peer.FreeUDPPorts(t, 1)
-	cl.kam = peer.Start(t, kamailio, "-f", "kamailio.cfg", "-DD", "-E", "-m", "64", "-M", "8", "-w", dir, "-Y", dir,
-		"-A", fmt.Sprintf("LISTEN=udp:127.0.0.1:%d", kport), "-A", fmt.Sprintf("DISPATCHER_LIST=%q", dispatcher))
-	require.Eventually(t, func() bool { return strings.Contains(cl.kam.Output(), "Listening on") }, 20*time.Second, 20*time.Millisecond, "%s", cl.kam.Output())
-	cl.front = fmt.Sprintf("127.0.0.1:%d", kport)
+	cl.kport = peer.FreeUDPPorts(t, 1)
+	cl.startKamailio(t)
 	for _, n := range cl.nodes {
 		require.Eventually(t, func() bool { return strings.Contains(n.proc.Output(), "streamer ready") },
 			20*time.Second, 20*time.Millisecond, "%s", n.proc.Output())
@@ -244,4 +254,64 @@ func startCluster(t *testing.T, limits []int) *cluster {
 // spropOf is the clip's sprop-parameter-sets.
 func spropOf(clip *testclip.Clip) string {
 	return base64.StdEncoding.EncodeToString(clip.SPS) + "," + base64.StdEncoding.EncodeToString(clip.PPS)
+}
+
+// Kamailio killed (kill -9, its workers with it) and started again on its address while
+// calls are up: the calls carry on (their media never went through it), their callers'
+// BYEs reach the nodes through the new Kamailio (the Record-Route the dialogs carry, no
+// state of the old one needed), and new calls through it are placed and stream.
+func TestInteropKamailioRestart(t *testing.T) {
+	peer.Serialize(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	cl := startCluster(t, []int{40, 40, 40})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	playing, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+	call := func(i int) *siptest.Call {
+		t.Helper()
+		c, err := siptest.Dial(ctx, cl.front, clip, siptest.Options{
+			Dial: sip.DialOptions{ContactParams: map[string]string{"x-cisco-stream": cl.ng.URL("restart" + strconv.Itoa(i))}}})
+		require.NoError(t, err, "call %d through Kamailio\nkamailio: %s", i, cl.kam.Output())
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Loop(playing, time.Minute) }()
+		return c
+	}
+	streams := func(n int) {
+		t.Helper()
+		require.Eventually(t, func() bool { return len(cl.ng.Recordings()) >= n }, 30*time.Second, 20*time.Millisecond,
+			"%d of %d streams at nginx\nkamailio: %s", len(cl.ng.Recordings()), n, tailLines(cl.kam.Output(), 40))
+	}
+	ended := func() int {
+		n := 0
+		for _, nd := range cl.nodes {
+			n += strings.Count(nd.proc.Output(), ": call ended (") // not "streaming stopped ... (call ended)"
+		}
+		return n
+	}
+	var calls []*siptest.Call
+	for i := range 6 {
+		calls = append(calls, call(i))
+	}
+	streams(6)
+
+	cl.kam.Kill()
+	cl.startKamailio(t)
+	require.Zero(t, ended(), "no call ended with Kamailio")
+	for _, c := range calls[:3] {
+		require.NoError(t, c.Close(), "a BYE through the restarted Kamailio\nkamailio: %s", tailLines(cl.kam.Output(), 40))
+	}
+	require.Eventually(t, func() bool { return ended() == 3 }, 10*time.Second, 20*time.Millisecond, "the nodes ended the three calls: %d\nkamailio: %s\nnode: %s", ended(), tailLines(cl.kam.Output(), 30), tailLines(cl.nodes[0].proc.Output(), 10))
+	for i := 6; i < 10; i++ {
+		calls = append(calls, call(i))
+	}
+	streams(10)
+	stop()
+	for _, c := range calls[3:] {
+		require.NoError(t, c.Close())
+	}
+	require.Eventually(t, func() bool { return ended() == 10 }, 10*time.Second, 20*time.Millisecond, "every call ended on its node")
 }
