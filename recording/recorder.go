@@ -611,6 +611,19 @@ func Recover(dir string) ([]string, error) {
 	return out, err
 }
 
+// RecoverFile recovers one file as Recover does (p ends in TempSuffix): ok false, and
+// nothing done, when a live Recorder holds it, it holds no fragment, or it is gone.
+func RecoverFile(p string) (final string, ok bool, err error) {
+	if !strings.HasSuffix(p, TempSuffix) {
+		return "", false, fmt.Errorf("recording: %s is not a recording in progress (%s)", p, TempSuffix)
+	}
+	final, ok, err = recoverOne(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	return final, ok, err
+}
+
 func recoverOne(p string) (string, bool, error) {
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {

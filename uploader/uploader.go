@@ -17,6 +17,7 @@ import (
 
 	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/internal/durable"
+	rec "github.com/sipcast/sipcast/recording"
 	"github.com/sipcast/sipcast/vbrick"
 )
 
@@ -74,8 +75,16 @@ const (
 
 // Config configures an Uploader.
 type Config struct {
-	// Dir is the recording share (holding spaces/ and forwardedCalls/).
+	// Dir is the recording share: spaces/ and forwardedCalls/ at its top (one recorder,
+	// as CMS lays it out), and under a directory per node (<node>/spaces/…, as
+	// streamers started with -node write them on a shared share); every one is scanned.
 	Dir string
+	// RecoverAfter, when above 0, has the uploader finish the recordings a crashed
+	// recorder left (files ending in recording.TempSuffix) once no live recorder holds
+	// them (the lock the recorder takes) and they have not changed for this long: a node
+	// that died and does not come back loses nothing. 0: left for the recorder's own
+	// crash recovery when it restarts.
+	RecoverAfter time.Duration
 	// Rev is the Rev client (required); Uploader the Rev username sent as the video's
 	// uploader (required, usually the client's user).
 	Rev      *vbrick.Client
@@ -278,12 +287,50 @@ func (u *Uploader) Scan(ctx context.Context) error {
 	return first
 }
 
-// find lists the recordings under spaces/<id>/ and forwardedCalls/ (any depth below it).
+// roots are the directories that hold spaces/ and forwardedCalls/: the share itself and
+// each node's directory in it.
+func (u *Uploader) roots() []string {
+	roots := []string{u.cfg.Dir}
+	entries, err := os.ReadDir(u.cfg.Dir)
+	if err != nil {
+		return roots
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || name == "spaces" || name == "forwardedCalls" || strings.HasPrefix(name, ".") {
+			continue
+		}
+		for _, top := range []string{"spaces", "forwardedCalls"} {
+			if fi, err := os.Stat(filepath.Join(u.cfg.Dir, name, top)); err == nil && fi.IsDir() {
+				roots = append(roots, filepath.Join(u.cfg.Dir, name))
+				break
+			}
+		}
+	}
+	return roots
+}
+
+// find lists the recordings under spaces/<id>/ and forwardedCalls/ (any depth below it)
+// of every root.
 func (u *Uploader) find() ([]recording, error) {
 	var out []recording
 	var errs []error
+	for _, base := range u.roots() {
+		recs, err := u.findIn(base)
+		out = append(out, recs...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out, errors.Join(errs...)
+}
+
+func (u *Uploader) findIn(base string) ([]recording, error) {
+	var out []recording
+	var errs []error
 	for _, top := range []string{"forwardedCalls", "spaces"} {
-		root := filepath.Join(u.cfg.Dir, top)
+		root := filepath.Join(base, top)
 		u.log.Debug("uploader: scanning directory", "dir", root)
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -294,6 +341,10 @@ func (u *Uploader) find() ([]recording, error) {
 				return nil
 			}
 			if d.IsDir() || !d.Type().IsRegular() {
+				return nil
+			}
+			if strings.HasSuffix(d.Name(), rec.TempSuffix) {
+				u.recoverAbandoned(path, d)
 				return nil
 			}
 			stem, id, ok := parseName(d.Name())
@@ -315,8 +366,27 @@ func (u *Uploader) find() ([]recording, error) {
 			errs = append(errs, err)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
 	return out, errors.Join(errs...)
+}
+
+// recoverAbandoned finishes a recording a crashed recorder left, once RecoverAfter has
+// passed since it last changed and no live recorder holds it (recording.RecoverFile
+// tries the recorder's lock): it gets its final name, and the next scan takes it.
+func (u *Uploader) recoverAbandoned(path string, d fs.DirEntry) {
+	if u.cfg.RecoverAfter <= 0 {
+		return
+	}
+	fi, err := d.Info()
+	if err != nil || u.cfg.Now().Sub(fi.ModTime()) < u.cfg.RecoverAfter {
+		return
+	}
+	final, ok, err := rec.RecoverFile(path)
+	switch {
+	case err != nil:
+		u.log.Warn("uploader: recovering an abandoned recording failed", "file", path, "err", err)
+	case ok:
+		u.log.Info("uploader: recovered a recording its recorder left", "file", path, "as", final)
+	}
 }
 
 // stable reports whether a file kept its size and time for StableFor.

@@ -23,7 +23,8 @@ import (
 )
 
 // kill -9 of the streamer mid-recording leaves an MP4 that ffprobe decodes up to within
-// 2 s of the kill (recording.MaxFragmentDuration), and Recover names it.
+// 2 s of the kill (recording.MaxFragmentDuration), and Recover names it. The streamer
+// runs as a cluster node (-node): the recording is under its own directory of the share.
 func TestInteropKillStreamerMidRecording(t *testing.T) {
 	peer.Serialize(t)
 	goTool, err := exec.LookPath("go")
@@ -36,7 +37,7 @@ func TestInteropKillStreamerMidRecording(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	recDir := t.TempDir()
 	port := peer.FreePort(t)
-	p := peer.Start(t, bin, "-sip-udp", fmt.Sprintf("127.0.0.1:%d", port), "-sip-tcp", "none", "-record-dir", recDir)
+	p := peer.Start(t, bin, "-sip-udp", fmt.Sprintf("127.0.0.1:%d", port), "-sip-tcp", "none", "-record-dir", recDir, "-node", "node-1")
 
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
@@ -77,7 +78,7 @@ func TestInteropKillStreamerMidRecording(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Error(t, p.Wait(10*time.Second), "killed")
 
-	partials, err := filepath.Glob(filepath.Join(recDir, "forwardedCalls", "*.mp4"+recording.TempSuffix))
+	partials, err := filepath.Glob(filepath.Join(recDir, "node-1", "forwardedCalls", "*.mp4"+recording.TempSuffix))
 	require.NoError(t, err)
 	require.Len(t, partials, 1, "the recording in progress, under its temporary name")
 	recovered, err := recording.Recover(recDir)

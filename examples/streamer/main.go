@@ -42,6 +42,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"regexp"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -121,11 +123,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 0, "after SIGTERM, end the calls still in progress after this long (0: wait for them; a second SIGTERM ends them at once)")
 	fs.DurationVar(&c.pollInterval, "poll-interval", 0, "how often one goroutine drains every call's RTP sockets (0: 40ms; negative: a goroutine per socket); longer costs less CPU and adds latency")
 	fs.StringVar(&c.cmsDB, "cms-db", "", `with -api, keep the API's configuration and the live calls' registry in PostgreSQL, shared with the other nodes of a cluster (package cmsapi/pgstore): a connection string without its password ("host=db.example.com dbname=sipcast user=cms"; the password from PGPASSWORD or ~/.pgpass)`)
-	fs.StringVar(&c.node, "node", "", "with -cms-db, this node's name in the cluster (default: host name and API address)")
+	fs.StringVar(&c.node, "node", "", "this node's name in a cluster: its recordings go under -record-dir/NAME/ (a directory of its own on a shared share), and with -cms-db it names the node among the API nodes (default there: host name and API address)")
 	fs.StringVar(&c.apiURL, "api-url", "", "with -cms-db, this node's API URL as the other nodes reach it (default: from -api's address)")
 	fs.DurationVar(&c.heartbeat, "cluster-heartbeat", 2*time.Second, "with -cms-db, how often this node publishes its calls; a node silent for three is taken as gone")
 	return c, fs.Parse(args)
 }
+
+// nodeNameRe is a node name: one safe path element.
+var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // trustPool reads a PEM trust bundle.
 func trustPool(file string) (*x509.CertPool, error) {
@@ -275,6 +280,9 @@ func (c config) checkLines() ([]string, bool) {
 			add(true, "Stream URL "+rtmp.Redact(c.streamURL))
 		}
 	}
+	if c.node != "" && !nodeNameRe.MatchString(c.node) || c.node == "spaces" || c.node == "forwardedCalls" {
+		add(false, fmt.Sprintf("node name %q: letters, digits, '.', '_' and '-' (it names the node's recording directory), not spaces or forwardedCalls", c.node))
+	}
 	if c.recordDir != "" {
 		if err := writable(c.recordDir); err != nil {
 			add(false, "record directory "+c.recordDir+": "+err.Error())
@@ -390,6 +398,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				}
 			}
 		}
+	}
+	if c.recordDir != "" && c.node != "" {
+		c.recordDir = filepath.Join(c.recordDir, c.node) // checked: one path element
 	}
 	if c.recordDir != "" {
 		if rec, err := recording.Recover(c.recordDir); err == nil && len(rec) > 0 {

@@ -62,6 +62,10 @@ func TestAPI(t *testing.T) {
 	code = run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-api", "127.0.0.1:0", "-api-insecure"}, &out, &out)
 	require.Equal(t, 1, code)
 	require.Contains(t, out.String(), "FAILURE: API password: -api needs -api-password-file")
+	out.Reset()
+	code = run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-node", "../etc"}, &out, &out)
+	require.Equal(t, 1, code)
+	require.Contains(t, out.String(), `FAILURE: node name "../etc"`)
 	for _, dsn := range []string{"host=db user=cms password=Db-Secret", "postgres://cms:Db-Secret@db/sipcast"} {
 		out.Reset()
 		code = run(context.Background(), []string{"-check", "-sip-udp", "127.0.0.1:0", "-api", "127.0.0.1:0", "-api-insecure",

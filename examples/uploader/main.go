@@ -19,6 +19,9 @@
 //
 // -db shares the share with other uploaders through PostgreSQL (uploader/pgclaim): each
 // recording is worked on by one of them at a time, and one that lost its claim stops.
+// The share may hold a directory per node (<node>/spaces/…, streamer -node); every one
+// is scanned. -recover-after finishes and uploads the recordings of a node that died
+// mid-call and did not come back (those no live recorder holds, unchanged that long).
 //
 // -once scans once and exits (0 when nothing failed). SIGINT/SIGTERM stop it after the
 // current step; SIGUSR1 prints the status block again.
@@ -73,6 +76,7 @@ type config struct {
 	metrics                                 string
 	db, holder                              string
 	lease                                   time.Duration
+	recoverAfter                            time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -109,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.db, "db", "", `share the share with other uploaders through PostgreSQL: a connection string without its password ("host=db.example.com dbname=sipcast user=uploader"; the password from PGPASSWORD or ~/.pgpass)`)
 	fs.StringVar(&c.holder, "holder", "", "with -db, this uploader's name among them (default: host name and process id)")
 	fs.DurationVar(&c.lease, "lease", 30*time.Second, "with -db, how long a claim on a recording holds without renewal")
+	fs.DurationVar(&c.recoverAfter, "recover-after", 0, "finish the recordings a crashed recorder left (no live recorder holding them) once unchanged this long, and upload them: a node that died and does not come back loses nothing (0: leave them for the recorder's restart)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -245,7 +250,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := uploader.Config{Dir: c.nfs, Rev: rev, Uploader: c.revUser, Policy: c.policy, Logger: log,
-		PollInterval: c.pollInterval, StableFor: c.stableFor, SearchLag: c.searchLag}
+		PollInterval: c.pollInterval, StableFor: c.stableFor, SearchLag: c.searchLag, RecoverAfter: c.recoverAfter}
 	if c.searchLag == 0 {
 		cfg.SearchLag = -1 // trust the search at once
 	}
