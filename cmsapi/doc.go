@@ -31,6 +31,14 @@
 // call legs, participants, system status — come from the Backend given to NewServer,
 // which package conference/cms implements on a conference.Bridge.
 //
+// Clusters: several API nodes can share one configuration and one view of the live
+// calls. NewSharedStore keeps a Store in a Journal (each write one transaction on the
+// latest state, each read taking in the other nodes' writes first); Cluster is a
+// Backend over the node's own that lists every node's calls from a Registry (a
+// heartbeat per node) and sends a change to another node's call to that node's API.
+// Package cmsapi/pgstore implements both on PostgreSQL; NewMemoryJournal and
+// NewMemoryRegistry in one process, for tests.
+//
 // CDRs: CDRSender posts CMS-format records (callStart, callLegStart/Update/End,
 // callEnd, recordingStart/End, streamingStart/End) to the /system/cdrReceivers, several
 // per POST, resent until answered 200, numbered per session (recordIndex) and per call

@@ -46,3 +46,24 @@ func Example() {
 	// Board Room ""
 	// 400 coSpaceDoesNotExist true
 }
+
+// Two stores over one journal are two API nodes sharing their configuration (in
+// production the journal is PostgreSQL: package cmsapi/pgstore): a space created
+// through one is routed by the other, and its URI is taken on both.
+func ExampleNewSharedStore() {
+	ctx := context.Background()
+	journal := cmsapi.NewMemoryJournal()
+	a, _ := cmsapi.NewSharedStore(ctx, journal)
+	b, _ := cmsapi.NewSharedStore(ctx, journal)
+
+	if _, err := a.Create(&cmsapi.CoSpace{Name: "Board Room", URI: "board.room"}, ""); err != nil {
+		panic(err)
+	}
+	space, ok := b.SpaceFor("board.room")
+	fmt.Println(ok, space.Name)
+	_, err := b.Create(&cmsapi.CoSpace{Name: "Another", URI: "board.room"}, "")
+	fmt.Println(err)
+	// Output:
+	// true Board Room
+	// duplicateCoSpaceUri
+}
