@@ -167,8 +167,16 @@ func (t *track) reset() {
 	t.broken, t.partial = false, false
 }
 
+// audioSlots is the jitter buffer's capacity for an audio or telephone-event track: at
+// 50 packets a second, 5 s, ten times the longest delay it waits; video keeps the
+// default (1024: a keyframe's burst of a high-rate stream and its delay).
+const audioSlots = 256
+
 func (t *track) init() error {
 	t.buf = jitter.Buffer{ClockRate: t.cfg.ClockRate, MinDelay: t.cfg.JitterMinDelay, MaxDelay: t.cfg.JitterMaxDelay}
+	if t.codec != CodecH264 {
+		t.buf.Capacity = audioSlots
+	}
 	return t.buf.Init()
 }
 

@@ -36,7 +36,9 @@ type conn struct {
 
 func newConn(nc net.Conn) *conn {
 	c := &conn{nc: nc, r: chunk.NewReader(nc)}
-	c.bw = bufio.NewWriterSize(countingWriter{nc, &c.bytesSent}, 64<<10)
+	// 16 KB: a round's P-frames and audio in one write; a keyframe takes a few (64 KB
+	// held 48 KB more per stream for two writes fewer every keyframe).
+	c.bw = bufio.NewWriterSize(countingWriter{nc, &c.bytesSent}, 16<<10)
 	c.w = chunk.NewWriter(c.bw)
 	return c
 }

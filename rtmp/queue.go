@@ -36,7 +36,8 @@ type slot struct {
 type frameQueue struct {
 	mu        sync.Mutex
 	slots     []slot
-	free      [][]byte // LIFO
+	free      [][]byte // LIFO, buffers of at most smallFrame bytes
+	big       []byte   // one spare buffer for a frame above smallFrame (a keyframe)
 	head, n   int
 	bytes     int
 	maxBytes  int
@@ -93,7 +94,7 @@ func (q *frameQueue) push(f *media.Frame) (queued, requestKey bool) {
 	s.codec, s.video, s.key, s.nonRef, s.dropped = f.Codec, video, f.Keyframe, nonRef, false
 	s.dts, s.pts = f.DTS, f.PTS
 	if s.buf == nil {
-		s.buf = q.take()
+		s.buf = q.take(len(f.Data))
 	}
 	s.buf = append(s.buf[:0], f.Data...)
 	s.ps = video && f.Track != nil && f.Track.SPS != nil && f.Track.PPS != nil
@@ -210,18 +211,39 @@ func (q *frameQueue) compact() {
 	q.n = w
 }
 
-// take returns the most recently freed buffer (nil when none is free: append allocates).
-func (q *frameQueue) take() []byte {
-	if n := len(q.free); n > 0 {
-		b := q.free[n-1]
-		q.free = q.free[:n-1]
+// smallFrame is the largest frame a buffer of the free list holds (a P-frame of a 4 Mb/s
+// stream, audio). Larger ones (keyframes) take the one big spare: the queue keeps one
+// keyframe-sized buffer, not one per circulating buffer (each of which would otherwise
+// grow to the largest keyframe it ever held: 200 KB a stream at 720p).
+const smallFrame = 32 << 10
+
+// take returns a freed buffer for a frame of n bytes (nil when none fits: append
+// allocates): the most recently freed small one, or the big spare.
+func (q *frameQueue) take(n int) []byte {
+	if n > smallFrame {
+		b := q.big
+		q.big = nil
 		return b
 	}
-	return nil
+	var b []byte
+	if k := len(q.free); k > 0 {
+		b = q.free[k-1]
+		q.free = q.free[:k-1]
+	}
+	if cap(b) < n { // grown here, never past smallFrame: it stays a small buffer
+		b = make([]byte, 0, min(smallFrame, max(n, 2*cap(b))))
+	}
+	return b
 }
 
 func (q *frameQueue) give(b []byte) {
-	if b != nil && len(q.free) < cap(q.free) {
+	switch {
+	case b == nil:
+	case cap(b) > smallFrame:
+		if cap(b) > cap(q.big) {
+			q.big = b[:0] // the larger of the two is kept; the other goes to the collector
+		}
+	case len(q.free) < cap(q.free):
 		q.free = append(q.free, b[:0])
 	}
 }

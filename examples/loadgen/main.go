@@ -74,6 +74,7 @@ type options struct {
 	compareFFmpeg bool
 	senders       int
 	profile       string
+	memProfile    string
 	pollInterval  time.Duration
 	// relay, when set, measures examples/relay (its binary, or "build") dialling loadgen.
 	relay string
@@ -94,6 +95,7 @@ func main() {
 	fs.BoolVar(&o.compareFFmpeg, "compare-ffmpeg", false, "measure one stream through ffmpeg -c copy and through the streamer first")
 	fs.IntVar(&o.senders, "senders", 2, "sending goroutines")
 	fs.StringVar(&o.profile, "cpuprofile", "", "have the streamer write a CPU profile here")
+	fs.StringVar(&o.memProfile, "memprofile", "", "have the streamer write a heap profile here at the end of the window, the calls up")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "the streamer's -poll-interval (0: its default)")
 	fs.StringVar(&o.relay, "relay", "", `measure examples/relay instead: it places the calls to loadgen, which answers with PCMU and H.264 ("build" builds it; or a binary's path)`)
 	fs.StringVar(&o.callee, "callee", "sipp", "with -relay, who answers the calls: sipp (playing captures of the clip and PCMU; needs root for its raw socket) or loadgen (its own UA and senders)")
@@ -472,7 +474,7 @@ func measureStreamer(ctx context.Context, o options, sched *schedule_, sink *sin
 		return r, err
 	}
 	cmd := exec.CommandContext(ctx, o.streamer, "-sip-udp", fmt.Sprintf("127.0.0.1:%d", sipPort), "-sip-tcp", "none",
-		"-metrics", metrics, "-media-ip", "127.0.0.1", "-cpuprofile", o.profile, "-poll-interval", o.pollInterval.String(), "-call-limit", strconv.Itoa(max(o.streams, 1)+10))
+		"-metrics", metrics, "-media-ip", "127.0.0.1", "-cpuprofile", o.profile, "-memprofile", o.memProfile, "-poll-interval", o.pollInterval.String(), "-call-limit", strconv.Itoa(max(o.streams, 1)+10))
 	var logs syncBuffer
 	cmd.Stderr = &logs
 	exited, stopProc, err := start(cmd, 20*time.Second)
@@ -625,6 +627,9 @@ measure:
 			return r, err
 		}
 		r.framesDropped = drop1 - drop0
+	}
+	if o.memProfile != "" {
+		_ = syscall.Kill(pid, syscall.SIGUSR1) // the streamer writes its heap profile
 	}
 	rss, err := rssBytes(pid)
 	if err != nil {

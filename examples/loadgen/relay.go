@@ -143,6 +143,7 @@ func measureRelay(ctx context.Context, o options, sched *schedule_, sink *sink, 
 	if err := waitPublishing(ctx, sink, prefix, n, exited, &logs); err != nil {
 		return r, err
 	}
+	o.memProfile = "" // the relay writes no heap profile (and SIGUSR1 would end it)
 	r, err = measureProcess(ctx, cmd.Process.Pid, o, sched, sink, prefix, n, "", out)
 	if err != nil {
 		return r, err

@@ -44,6 +44,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -79,6 +80,7 @@ type config struct {
 	check            bool
 	mediaIP          string
 	cpuProfile       string
+	memProfile       string
 	api              string
 	apiInsecure      bool
 	apiUser          string
@@ -114,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.check, "check", false, "validate the configuration, print SUCCESS/FAILURE lines, exit 0 or 1")
 	fs.StringVar(&c.mediaIP, "media-ip", "", "address media is received on and announced in SDP (default: the SIP UDP/TCP host, or 127.0.0.1 for 0.0.0.0)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the streamer stops")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile (go tool pprof) to this file at each SIGUSR1: where the memory of the calls up goes")
 	fs.StringVar(&c.api, "api", "", "serve the CMS-compatible REST API (/api/v1) on ADDR, over HTTPS with -cert and -key")
 	fs.BoolVar(&c.apiInsecure, "api-insecure", false, "serve the API over plain HTTP (loopback addresses only; for tests)")
 	fs.StringVar(&c.apiUser, "api-user", "admin", "API user (HTTP Basic)")
@@ -546,6 +549,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			switch {
 			case s == syscall.SIGUSR1:
 				fmt.Fprintln(stderr, statusLine(bridge))
+				if c.memProfile != "" {
+					if err := writeHeapProfile(c.memProfile); err != nil {
+						log.Warn("heap profile not written", "file", c.memProfile, "err", err)
+					}
+				}
 				continue
 			case s == syscall.SIGTERM && drained == nil:
 				// Drain: no new call (503, OPTIONS too, /readyz 503), the calls in
@@ -618,6 +626,20 @@ func addrString(a net.Addr) string {
 		return "none"
 	}
 	return a.String()
+}
+
+// writeHeapProfile writes the heap profile (after a collection: what is live) to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // statusLine is the one-line status (SIGUSR1).

@@ -115,7 +115,7 @@ func (b *Buffer) Init() error {
 	// circulates the few buffers its delay needs (hot in the CPU's cache) rather than one
 	// per slot.
 	b.slots = make([]slot, c)
-	b.free = make([][]byte, 0, c+1)
+	b.free = nil // grows to the most packets the stream held at once, no more
 	b.mask = uint64(c - 1)
 	b.stats.Delay = b.MinDelay
 	return nil
@@ -207,7 +207,7 @@ func (b *Buffer) take() []byte {
 }
 
 func (b *Buffer) give(buf []byte) {
-	if len(b.free) < cap(b.free) {
+	if len(b.free) <= len(b.slots) {
 		b.free = append(b.free, buf)
 	}
 }
