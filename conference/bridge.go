@@ -116,6 +116,8 @@ type Bridge struct {
 	totals Totals
 	wg     sync.WaitGroup
 	once   sync.Once
+	// gens steps the calls' generated media (one goroutine for all).
+	gens generators
 
 	// events is the queue Config.Events is fed from by deliver, its goroutine.
 	evMu      sync.Mutex
@@ -362,6 +364,7 @@ func (b *Bridge) Close() error {
 		}
 		err = b.ua.Close() // BYE to every call; their Done closes
 		b.wg.Wait()
+		b.gens.wait() // every call removed itself: the generator exits
 		if b.poller != nil {
 			_ = b.poller.Close()
 		}

@@ -120,6 +120,11 @@ type call struct {
 	vgenPT             uint8
 	vgenSession        *media.Session
 	genSession         *media.Session
+	// agen and vgenOut are the streams the Bridge's generator sends (gens), genSteps
+	// its steps of this call: the generator goroutine's alone.
+	agen     *audioGen
+	vgenOut  *genStream
+	genSteps int
 	// infoTracks are the outputs' tracks (copies), as the media announced them.
 	infoTracks []media.Track
 	started    time.Time
@@ -470,92 +475,100 @@ const (
 	keyGap     = 3
 )
 
-// generate sends the caller 20 ms packets of silence in its codec, and a Sender Report
-// every 5 s, until the call ends (one of the call's background goroutines). Queued keys
-// (Bridge.SendDTMF) take the audio's place as RFC 4733 events, in the same stream
-// (SSRC, sequence numbers, clock): an event's packets keep its start's timestamp and
-// give its duration so far.
-func (c *call) generate() {
-	out := newGenStream(c.genSession, c.genPT)
-	out.p.Marker = true
-	tick := time.NewTicker(mixer.FramePeriod * time.Millisecond)
-	defer tick.Stop()
-	var event [4]byte
-	key, sent, gap := -1, 0, 0 // the key being sent (-1: none), its packets so far, audio packets since the last key
-	var eventTS uint32
-	send := func(pt uint8, payload []byte, ts uint32) {
-		out.p.PayloadType, out.p.Timestamp = pt, ts
-		out.write(payload, false)
-	}
-	ts := out.p.Timestamp // the audio clock, running on through events
-	for {
+// audioGen is the state of the audio a call sends its caller: 20 ms packets of silence
+// in its codec, and a Sender Report every 5 s. Queued keys (Bridge.SendDTMF) take the
+// audio's place as RFC 4733 events, in the same stream (SSRC, sequence numbers, clock):
+// an event's packets keep its start's timestamp and give its duration so far. The
+// Bridge's generator goroutine steps it (generators); only it touches the state.
+type audioGen struct {
+	out     *genStream
+	event   [4]byte
+	key     int // the key being sent (-1: none)
+	sent    int // its packets so far
+	gap     int // audio packets since the last key
+	eventTS uint32
+	ts      uint32 // the audio clock, running on through events
+}
+
+func newAudioGen(s *media.Session, pt uint8) *audioGen {
+	g := &audioGen{out: newGenStream(s, pt), key: -1}
+	g.out.p.Marker = true
+	g.ts = g.out.p.Timestamp
+	return g
+}
+
+func (g *audioGen) send(pt uint8, payload []byte, ts uint32) {
+	g.out.p.PayloadType, g.out.p.Timestamp = pt, ts
+	g.out.write(payload, false)
+}
+
+// stepAudio sends the call's next 20 ms packet (or event packets).
+func (c *call) stepAudio(now time.Time) {
+	g := c.agen
+	payload, step := c.gen.Next()
+	if g.key < 0 && g.gap >= keyGap && c.genDTMF != 0 {
 		select {
-		case <-c.ctx.Done():
-			return
-		case <-c.sig.Done():
-			return
-		case now := <-tick.C:
-			payload, step := c.gen.Next()
-			if key < 0 && gap >= keyGap && c.genDTMF != 0 {
-				select {
-				case k := <-c.dtmfKeys:
-					key, sent, eventTS = int(k), 0, ts
-					out.p.Marker = true // an event's first packet (RFC 4733 §2.5.1.3)
-				default:
-				}
-			}
-			if key >= 0 {
-				sent++
-				end := sent >= keyPackets
-				event[0], event[1] = byte(key), 10 // volume -10 dBm0
-				if end {
-					event[1] |= 0x80
-				}
-				binary.BigEndian.PutUint16(event[2:], uint16(sent*int(step)))
-				n := 1
-				if end {
-					n = 3 // the end, three times (§2.5.1.4)
-				}
-				for range n {
-					send(c.genDTMF, event[:], eventTS)
-				}
-				if end {
-					key, gap = -1, 0
-				}
-			} else {
-				send(c.genPT, payload, ts)
-				gap++
-			}
-			ts += step
-			out.p.Timestamp = ts
-			out.report(now)
+		case k := <-c.dtmfKeys:
+			g.key, g.sent, g.eventTS = int(k), 0, g.ts
+			g.out.p.Marker = true // an event's first packet (RFC 4733 §2.5.1.3)
+		default:
 		}
+	}
+	if g.key >= 0 {
+		g.sent++
+		end := g.sent >= keyPackets
+		g.event[0], g.event[1] = byte(g.key), 10 // volume -10 dBm0
+		if end {
+			g.event[1] |= 0x80
+		}
+		binary.BigEndian.PutUint16(g.event[2:], uint16(g.sent*int(step)))
+		n := 1
+		if end {
+			n = 3 // the end, three times (§2.5.1.4)
+		}
+		for range n {
+			g.send(c.genDTMF, g.event[:], g.eventTS)
+		}
+		if end {
+			g.key, g.gap = -1, 0
+		}
+	} else {
+		g.send(c.genPT, payload, g.ts)
+		g.gap++
+	}
+	g.ts += step
+	g.out.p.Timestamp = g.ts
+	g.out.report(now)
+}
+
+// stepVideo sends the callee its next black picture (5 fps, an IDR every 2 s, each NAL
+// unit one RTP packet) and a Sender Report every 5 s.
+func (c *call) stepVideo(now time.Time) {
+	out := c.vgenOut
+	nalus, step := c.vgen.Next()
+	for i, n := range nalus {
+		out.write(n, i == len(nalus)-1)
+	}
+	out.p.Timestamp += step
+	out.report(now)
+}
+
+// genStep is one 20 ms step of what the call generates: its audio each step, its video
+// every videoSteps.
+func (c *call) genStep(now time.Time) {
+	if c.agen != nil {
+		c.stepAudio(now)
+	}
+	if c.vgenOut != nil {
+		if c.genSteps%videoSteps == 0 {
+			c.stepVideo(now)
+		}
+		c.genSteps++
 	}
 }
 
-// generateVideo sends the callee black pictures (5 fps, an IDR every 2 s, each NAL unit
-// one RTP packet) and a Sender Report every 5 s, until the call ends (one of the
-// call's background goroutines).
-func (c *call) generateVideo() {
-	out := newGenStream(c.vgenSession, c.vgenPT)
-	tick := time.NewTicker(time.Second / mixer.BlackFrameRate)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-c.sig.Done():
-			return
-		case now := <-tick.C:
-			nalus, step := c.vgen.Next()
-			for i, n := range nalus {
-				out.write(n, i == len(nalus)-1)
-			}
-			out.p.Timestamp += step
-			out.report(now)
-		}
-	}
-}
+// videoSteps is how many 20 ms steps a black picture lasts (5 fps).
+const videoSteps = 1000 / mixer.FramePeriod / mixer.BlackFrameRate
 
 // genStream is an RTP stream the Bridge makes (generated audio or video): random SSRC,
 // first sequence number and timestamp (RFC 3550 §5.1), its counts, and a Sender Report
@@ -728,10 +741,13 @@ func (c *call) run() {
 		}
 	}
 	if c.gen != nil {
-		c.background(c.generate)
+		c.agen = newAudioGen(c.genSession, c.genPT)
 	}
 	if c.vgen != nil {
-		c.background(c.generateVideo)
+		c.vgenOut = newGenStream(c.vgenSession, c.vgenPT)
+	}
+	if c.agen != nil || c.vgenOut != nil {
+		c.b.gens.add(c)
 	}
 	timeout := time.NewTimer(c.b.cfg.StartTimeout)
 	defer timeout.Stop()
@@ -749,6 +765,7 @@ func (c *call) run() {
 			done = true
 		}
 	}
+	c.b.gens.remove(c) // before its sessions close: no step of it runs after this
 	c.stop()
 	c.closeMedia() // no more frames from the Poller; Close's last ones are in the inbox
 	c.inMu.Lock()
