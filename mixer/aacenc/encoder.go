@@ -1017,17 +1017,65 @@ func bandBits(q []int32, cb uint8) int {
 }
 
 // bandBits2 is bandBits of codebooks cb and cb+1, a pair (1-2, 3-4, 5-6, 7-8, 9-10)
-// whose tuples index alike and whose sign bits are alike: one pass for both.
+// whose tuples index alike and whose sign bits are alike: one pass for both, the tuple's
+// index computed for the pair's layout (the hottest loop of the gain search).
 func bandBits2(q []int32, cb uint8) (int, int) {
-	dim := int(books[cb].dim)
 	ta, tb := spectral[cb].bits, spectral[cb+1].bits
 	a, b := 0, 0
-	for i := 0; i+dim <= len(q); i += dim {
-		idx, extra := index(q[i:i+dim], cb)
-		a += int(ta[idx]) + extra
-		b += int(tb[idx]) + extra
+	switch cb {
+	case 1: // signed quads, -1..1
+		for i := 0; i+4 <= len(q); i += 4 {
+			idx := (((q[i]+1)*3+q[i+1]+1)*3+q[i+2]+1)*3 + q[i+3] + 1
+			a += int(ta[idx])
+			b += int(tb[idx])
+		}
+	case 3: // unsigned quads, 0..2, and a sign bit per value not zero
+		for i := 0; i+4 <= len(q); i += 4 {
+			x0, x1, x2, x3 := abs32(q[i]), abs32(q[i+1]), abs32(q[i+2]), abs32(q[i+3])
+			idx := ((x0*3+x1)*3+x2)*3 + x3
+			signs := nz(x0) + nz(x1) + nz(x2) + nz(x3)
+			a += int(ta[idx]) + signs
+			b += int(tb[idx]) + signs
+		}
+	case 5: // signed pairs, -4..4
+		for i := 0; i+2 <= len(q); i += 2 {
+			idx := (q[i]+4)*9 + q[i+1] + 4
+			a += int(ta[idx])
+			b += int(tb[idx])
+		}
+	case 7, 9: // unsigned pairs (0..7 in 8s, 0..12 in 13s), and sign bits
+		mod := books[cb].mod
+		for i := 0; i+2 <= len(q); i += 2 {
+			x0, x1 := abs32(q[i]), abs32(q[i+1])
+			idx := x0*mod + x1
+			signs := nz(x0) + nz(x1)
+			a += int(ta[idx]) + signs
+			b += int(tb[idx]) + signs
+		}
+	default:
+		dim := int(books[cb].dim)
+		for i := 0; i+dim <= len(q); i += dim {
+			idx, extra := index(q[i:i+dim], cb)
+			a += int(ta[idx]) + extra
+			b += int(tb[idx]) + extra
+		}
 	}
 	return a, b
+}
+
+func abs32(x int32) int32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// nz is 1 for a value not zero (one sign bit), 0 for zero.
+func nz(x int32) int {
+	if x != 0 {
+		return 1
+	}
+	return 0
 }
 
 // write writes the frame quantized last.

@@ -98,3 +98,25 @@ func TestMDCTSparse(t *testing.T) {
 		}
 	}
 }
+
+// bandBits2's loops for each codebook pair count what bandBits counts for each book of
+// the pair, on random bands within the pair's range (and past it for the escapes).
+func TestBandBits2MatchesBandBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 16))
+	for _, cb := range []uint8{1, 3, 5, 7, 9} {
+		lav := books[cb].lav
+		for range 2000 {
+			q := make([]int32, 4*(1+rng.IntN(8)))
+			for i := range q {
+				q[i] = rng.Int32N(2*lav+1) - lav
+				if rng.IntN(3) == 0 {
+					q[i] = 0
+				}
+			}
+			a, b := bandBits2(q, cb)
+			if wa, wb := bandBits(q, cb), bandBits(q, cb+1); a != wa || b != wb {
+				t.Fatalf("codebooks %d/%d of %v: %d/%d bits, bandBits says %d/%d", cb, cb+1, q, a, b, wa, wb)
+			}
+		}
+	}
+}
