@@ -77,9 +77,14 @@ type Recorder struct {
 	seq  uint32
 	base time.Duration
 	// based says base is set (at the first fragment: the earliest DTS buffered).
-	based     bool
-	video     *track
-	audio     *track
+	based bool
+	video *track
+	audio *track
+	// sps and pps are the video's parameter sets in force; inband says they changed
+	// since the init segment's (a conference's picture switched to another speaker):
+	// from then on each keyframe carries them in its sample.
+	sps, pps  []byte
+	inband    bool
 	fragStart time.Duration
 	started   bool
 	closed    bool
@@ -126,6 +131,7 @@ func Create(cfg Config) (*Recorder, error) {
 			return nil, fmt.Errorf("recording: video track: %w", err)
 		}
 		r.video = &track{id: trak.Tkhd.TrackID, timescale: 90000}
+		r.sps, r.pps = bytes.Clone(v.SPS), bytes.Clone(v.PPS)
 	}
 	if a := cfg.Audio; a != nil {
 		ac, err := aac.ParseConfig(a.Config)
@@ -379,8 +385,25 @@ func (r *Recorder) WriteFrame(fr *media.Frame) error {
 			return err
 		}
 	}
-	s := mp4.FullSample{Data: bytes.Clone(fr.Data)}
-	s.Size = uint32(len(fr.Data))
+	if t == r.video && fr.Track != nil && fr.Track.SPS != nil && fr.Track.PPS != nil &&
+		(!bytes.Equal(fr.Track.SPS, r.sps) || !bytes.Equal(fr.Track.PPS, r.pps)) {
+		r.sps, r.pps, r.inband = bytes.Clone(fr.Track.SPS), bytes.Clone(fr.Track.PPS), true
+	}
+	var data []byte
+	if t == r.video && r.inband && fr.Keyframe {
+		if sps, _ := h264.ParamSets(fr.Data); sps == nil {
+			// New parameter sets (another size, another encoder) go in-band with each
+			// keyframe: the sample description keeps the first ones, and decoders take
+			// the ones in the stream.
+			data = h264.AppendAVCC(h264.AppendAVCC(make([]byte, 0, len(fr.Data)+len(r.sps)+len(r.pps)+8), r.sps), r.pps)
+			data = append(data, fr.Data...)
+		}
+	}
+	if data == nil {
+		data = bytes.Clone(fr.Data)
+	}
+	s := mp4.FullSample{Data: data}
+	s.Size = uint32(len(data))
 	if t == r.video {
 		s.Flags = mp4.NonSyncSampleFlags
 		if fr.Keyframe {
