@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/sipcast/sipcast/media/aac"
@@ -676,14 +677,14 @@ func (e *Encoder) psychoacoustics() {
 		for g := range e.ngroups {
 			lo, hi := g*e.maxSFB, (g+1)*e.maxSFB
 			for u := lo + 1; u < hi; u++ { // upwards
-				thr[u] = math.Max(thr[u], thr[u-1]*up[u-lo])
+				thr[u] = max(thr[u], thr[u-1]*up[u-lo])
 			}
 			for u := hi - 2; u >= lo; u-- { // downwards
-				thr[u] = math.Max(thr[u], thr[u+1]*down[u-lo])
+				thr[u] = max(thr[u], thr[u+1]*down[u-lo])
 			}
 		}
 		for u := range e.nunits {
-			thr[u] = math.Max(thr[u], quiet[u%e.maxSFB])
+			thr[u] = max(thr[u], quiet[u%e.maxSFB])
 			e.masked[c][u] = dens[u] < thr[u] && !e.transparent
 		}
 	}
@@ -737,7 +738,9 @@ func (e *Encoder) fit(avail int) int {
 			}
 			var peak float64
 			for _, v := range e.spec[c][e.ustart[u]:e.ustart[u+1]] {
-				peak = math.Max(peak, math.Abs(v))
+				if a := math.Abs(v); a > peak { // not math.Max: no NaN here (clip), and it is the hot loop
+					peak = a
+				}
 			}
 			if peak > 0 {
 				lo = max(lo, int(math.Ceil(100+4*(math.Log2(peak)-log2MaxQuant)))-off)
@@ -968,7 +971,7 @@ func bestCodebook(q []int32, peak int32) (uint8, int) {
 	case peak <= 12:
 		first = 9
 	default:
-		return 11, bandBits(q, 11)
+		return 11, escBits(q)
 	}
 	a, b := bandBits2(q, first)
 	if b < a {
@@ -1061,6 +1064,28 @@ func bandBits2(q []int32, cb uint8) (int, int) {
 		}
 	}
 	return a, b
+}
+
+// escBits is bandBits of codebook 11: unsigned pairs of 0..16, a sign bit per value
+// not zero, and an escape sequence for each value of 16 and above (ISO/IEC 14496-3
+// §4.6.3.3: n-4 ones, a zero, then n bits of the value, n = ⌊log2 v⌋).
+func escBits(q []int32) int {
+	t := spectral[11].bits
+	n := 0
+	for i := 0; i+2 <= len(q); i += 2 {
+		x0, x1 := abs32(q[i]), abs32(q[i+1])
+		n += nz(x0) + nz(x1)
+		if x0 >= 16 {
+			n += 2*(31-bits.LeadingZeros32(uint32(x0))) - 3
+			x0 = 16
+		}
+		if x1 >= 16 {
+			n += 2*(31-bits.LeadingZeros32(uint32(x1))) - 3
+			x1 = 16
+		}
+		n += int(t[x0*17+x1])
+	}
+	return n
 }
 
 func abs32(x int32) int32 {

@@ -100,7 +100,8 @@ func TestMDCTSparse(t *testing.T) {
 }
 
 // bandBits2's loops for each codebook pair count what bandBits counts for each book of
-// the pair, on random bands within the pair's range (and past it for the escapes).
+// the pair, on random bands within the pair's range; escBits counts what bandBits counts
+// for the escape book, escapes included.
 func TestBandBits2MatchesBandBits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 16))
 	for _, cb := range []uint8{1, 3, 5, 7, 9} {
@@ -117,6 +118,18 @@ func TestBandBits2MatchesBandBits(t *testing.T) {
 			if wa, wb := bandBits(q, cb), bandBits(q, cb+1); a != wa || b != wb {
 				t.Fatalf("codebooks %d/%d of %v: %d/%d bits, bandBits says %d/%d", cb, cb+1, q, a, b, wa, wb)
 			}
+		}
+	}
+	for range 2000 { // the escape book, values up to the 13 bits a quantized value has
+		q := make([]int32, 2*(1+rng.IntN(16)))
+		for i := range q {
+			q[i] = rng.Int32N(17) - 8
+			if rng.IntN(4) == 0 {
+				q[i] = rng.Int32N(2*8191+1) - 8191
+			}
+		}
+		if got, want := escBits(q), bandBits(q, 11); got != want {
+			t.Fatalf("codebook 11 of %v: %d bits, bandBits says %d", q, got, want)
 		}
 	}
 }
