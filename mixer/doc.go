@@ -5,6 +5,9 @@
 // to callers (SilenceSource, BlackVideo) and the conference audio mixer (Mixer: a 20 ms
 // clock its owner steps, per-input jitter handling, gain and mutes, mix-minus for each
 // participant and a full mix through limiters, levels and the dominant speaker with a
-// hold-off). The Mixer is not yet wired into conference or its CMS backend (issue 17). Everything is pure Go and allocates nothing in
-// steady state; what reads bytes from the network is fuzzed.
+// hold-off) with the active speaker's video switch (VideoSwitch: H.264 forwarded from
+// one input at a time, switched on a keyframe it requests, the new parameter sets
+// announced). Neither is wired into conference or its CMS backend yet (issue 17).
+// Everything is pure Go and allocates nothing in steady state; what reads bytes from the
+// network is fuzzed.
 package mixer
