@@ -263,6 +263,27 @@ func TestSessionFIRRateLimited(t *testing.T) {
 	require.Zero(t, hooks, "the SIP-side hook only once the FIR goes unanswered")
 }
 
+// sendThenClose starts s, sends it pkts from a socket of its own (32 at a time, within
+// the socket buffer) and closes it at once after the last.
+func sendThenClose(t *testing.T, s *media.Session, pkts [][]byte) {
+	t.Helper()
+	s.Start()
+	port, _ := s.LocalPorts()
+	out, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	require.NoError(t, err)
+	defer out.Close()
+	for i, b := range pkts {
+		_, err := out.Write(b)
+		require.NoError(t, err)
+		if i%32 == 31 {
+			for s.Stats().Packets < uint64(i-31) {
+				runtime.Gosched()
+			}
+		}
+	}
+	require.NoError(t, s.Close())
+}
+
 // A caller that hangs up right after its last packets loses nothing: Close reads what
 // is still queued on the socket and gives out what the jitter buffer and the B-frame
 // reorderer hold, so every frame of the clip comes out (in both receive modes; with the
@@ -275,22 +296,8 @@ func TestSessionCloseDeliversTheLastFrames(t *testing.T) {
 			media.WithFrames(func(*media.Frame) { frames.Add(1) }))...)
 		require.NoError(t, err)
 		require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000}))
-		s.Start()
-		port, _ := s.LocalPorts()
-		out, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		require.NoError(t, err)
-		defer out.Close()
 		pkts := clipPackets(t)
-		for i, b := range pkts {
-			_, err := out.Write(b)
-			require.NoError(t, err)
-			if i%32 == 31 { // within the socket buffer
-				for s.Stats().Packets < uint64(i-31) {
-					runtime.Gosched()
-				}
-			}
-		}
-		require.NoError(t, s.Close())
+		sendThenClose(t, s, pkts)
 		require.Equal(t, int64(100), frames.Load(), "every frame of the clip (%d packets of %d)", s.Stats().Packets, len(pkts))
 		require.Equal(t, uint64(len(pkts)), s.Stats().Packets)
 	})
@@ -326,21 +333,7 @@ func TestSessionCloseDeliversALastPictureWithoutItsMarker(t *testing.T) {
 			}))...)
 		require.NoError(t, err)
 		require.NoError(t, s.AddTrack(media.TrackConfig{PayloadType: 96, Encoding: media.EncodingH264, ClockRate: 90000}))
-		s.Start()
-		port, _ := s.LocalPorts()
-		out, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		require.NoError(t, err)
-		defer out.Close()
-		for i, b := range pkts {
-			_, err := out.Write(b)
-			require.NoError(t, err)
-			if i%32 == 31 { // within the socket buffer
-				for s.Stats().Packets < uint64(i-31) {
-					runtime.Gosched()
-				}
-			}
-		}
-		require.NoError(t, s.Close())
+		sendThenClose(t, s, pkts)
 		require.Equal(t, int64(100), frames.Load(), "every picture of the clip, the last one without its marker")
 		require.Equal(t, int64(1), concealed.Load(), "the last one, damaged, is marked")
 	})

@@ -37,18 +37,7 @@ func sippDialIn(sprop string) string {
 	s = strings.Replace(s, `  <recv response="200" crlf="true"/>
 </scenario>`, `  <recv response="200" crlf="true" next="end"/>
   <label id="byed"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+  <send>`+sippAnswerLast+`  </send>
   <label id="end"/>
   <pause milliseconds="0"/>
 </scenario>`, 1)

@@ -77,18 +77,7 @@ const sippCaller = `<?xml version="1.0" encoding="ISO-8859-1" ?>
        Bridge expects: answered 200, until [hold] ms pass without one. -->
   <label id="hold"/>
   <recv request="INFO" timeout="[hold]" ontimeout="bye"/>
-  <send next="hold">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+  <send next="hold">` + sippAnswerLast + `  </send>
   <label id="bye"/>
   <send retrans="500">
     <![CDATA[
@@ -106,6 +95,20 @@ const sippCaller = `<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <recv response="200" crlf="true"/>
 </scenario>
+`
+
+// sippAnswerLast is the body of a sipp <send> that answers the last request 200 OK.
+const sippAnswerLast = `
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
 `
 
 // videoCapture writes the clip's H.264 as RTP (paced as a live encoder sends it, with a
