@@ -7,6 +7,9 @@
 //
 //	loadgen: streams=N seconds=S cpu_ms_per_stream_second=X rss_mb_per_stream=Y frames_out=F frames_dropped=D
 //
+// -json FILE writes the same (and the ffmpeg figures with -compare-ffmpeg) as JSON;
+// -memprofile FILE has the streamer write a heap profile at the end of the window.
+//
 // With -compare-ffmpeg it first measures one stream through `ffmpeg -c copy` (SDP in,
 // FLV over RTMP out; the median of three runs) and one stream alone through the
 // streamer, then compares ffmpeg's CPU for its one stream with the streamer's CPU per
@@ -36,6 +39,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -75,6 +79,7 @@ type options struct {
 	senders       int
 	profile       string
 	memProfile    string
+	json          string
 	pollInterval  time.Duration
 	// relay, when set, measures examples/relay (its binary, or "build") dialling loadgen.
 	relay string
@@ -95,6 +100,7 @@ func main() {
 	fs.BoolVar(&o.compareFFmpeg, "compare-ffmpeg", false, "measure one stream through ffmpeg -c copy and through the streamer first")
 	fs.IntVar(&o.senders, "senders", 2, "sending goroutines")
 	fs.StringVar(&o.profile, "cpuprofile", "", "have the streamer write a CPU profile here")
+	fs.StringVar(&o.json, "json", "", "also write the result as JSON to this file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "have the streamer write a heap profile here at the end of the window, the calls up")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "the streamer's -poll-interval (0: its default)")
 	fs.StringVar(&o.relay, "relay", "", `measure examples/relay instead: it places the calls to loadgen, which answers with PCMU and H.264 ("build" builds it; or a binary's path)`)
@@ -198,7 +204,40 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "loadgen: streams=%d seconds=%.0f cpu_ms_per_stream_second=%.3f rss_mb_per_stream=%.3f frames_out=%d frames_dropped=%d\n",
 		o.streams, o.duration.Seconds(), r.cpuPerStreamSecond, r.rssMBPerStream, r.framesOut, r.framesDropped)
+	if o.json != "" {
+		j := jsonResult{Streams: o.streams, Seconds: o.duration.Seconds(), Audio: o.audio, Relay: o.relay != "",
+			CPUmsPerStreamSecond: r.cpuPerStreamSecond, RSSMBPerStream: r.rssMBPerStream,
+			FramesOut: r.framesOut, FramesDropped: r.framesDropped}
+		if o.compareFFmpeg {
+			j.FFmpegCPUmsPerSecond, j.StreamerAloneCPUmsPerSecond = &ff, &alone
+			ratio := ff / r.cpuPerStreamSecond
+			j.Ratio = &ratio
+		}
+		b, err := json.MarshalIndent(j, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.json, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("-json: %w", err)
+		}
+	}
 	return nil
+}
+
+// jsonResult is what -json writes: the run's settings and figures (the ffmpeg ones with
+// -compare-ffmpeg only).
+type jsonResult struct {
+	Streams                     int      `json:"streams"`
+	Seconds                     float64  `json:"seconds"`
+	Audio                       string   `json:"audio"`
+	Relay                       bool     `json:"relay"`
+	CPUmsPerStreamSecond        float64  `json:"cpu_ms_per_stream_second"`
+	RSSMBPerStream              float64  `json:"rss_mb_per_stream"`
+	FramesOut                   uint64   `json:"frames_out"`
+	FramesDropped               uint64   `json:"frames_dropped"`
+	FFmpegCPUmsPerSecond        *float64 `json:"ffmpeg_cpu_ms_per_second,omitempty"`
+	StreamerAloneCPUmsPerSecond *float64 `json:"streamer_alone_cpu_ms_per_second,omitempty"`
+	Ratio                       *float64 `json:"ratio,omitempty"`
 }
 
 // ffmpegVersion is the first line of `ffmpeg -version`.

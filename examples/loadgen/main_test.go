@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,6 +86,7 @@ func smoke(t *testing.T, o options) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	o.streams, o.duration, o.bitrate, o.senders = 2, 2*time.Second, 2_000_000, 1
+	o.json = filepath.Join(t.TempDir(), "result.json")
 	require.NoError(t, run(ctx, o, &buf))
 	t.Log(buf.String())
 	m := regexp.MustCompile(`(?m)^loadgen: streams=2 seconds=2 cpu_ms_per_stream_second=([0-9.]+) rss_mb_per_stream=([0-9.]+) frames_out=(\d+) frames_dropped=(\d+)$`).FindStringSubmatch(buf.String())
@@ -96,4 +98,15 @@ func smoke(t *testing.T, o options) {
 	// the clip's and the transcoded PCMU's), give or take the window's edges.
 	require.InDelta(t, 2*2*(25+46.9), framesOut, 40)
 	require.Equal(t, "0", m[4], "no frame dropped")
+	// -json says the same.
+	b, err := os.ReadFile(o.json)
+	require.NoError(t, err)
+	var j jsonResult
+	require.NoError(t, json.Unmarshal(b, &j))
+	require.Equal(t, 2, j.Streams)
+	require.EqualValues(t, framesOut, j.FramesOut)
+	require.Zero(t, j.FramesDropped)
+	require.InDelta(t, cpu, j.CPUmsPerStreamSecond, 0.001)
+	require.Equal(t, o.relay != "", j.Relay)
+	require.Nil(t, j.Ratio, "no ffmpeg figures without -compare-ffmpeg")
 }
