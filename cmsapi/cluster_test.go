@@ -323,3 +323,32 @@ func TestClusterConfig(t *testing.T) {
 		require.Error(t, err, "%+v", cfg)
 	}
 }
+
+// A journal recreated under running nodes (emptied, its version back to 0): a node that
+// writes loads it anew before its write, and the other, at its next read, sees only what
+// was written since, not the objects it had read before.
+func TestSharedStoreJournalRecreated(t *testing.T) {
+	j := NewMemoryJournal()
+	ctx := context.Background()
+	a, err := NewSharedStore(ctx, j)
+	require.NoError(t, err)
+	b, err := NewSharedStore(ctx, j)
+	require.NoError(t, err)
+	for _, u := range []string{"one", "two", "three"} {
+		_, err := a.Create(&CoSpace{Name: u, URI: u}, "")
+		require.NoError(t, err)
+	}
+	_, ok := b.SpaceFor("two")
+	require.True(t, ok)
+	j.Reset()
+	_, err = b.Create(&CoSpace{Name: "Fresh", URI: "one"}, "")
+	require.NoError(t, err, "the URI is free in the recreated journal")
+	for _, s := range []*Store{a, b} {
+		_, ok := s.SpaceFor("two")
+		require.False(t, ok, "gone with the old journal")
+		fresh, ok := s.SpaceFor("one")
+		require.True(t, ok)
+		require.Equal(t, "Fresh", fresh.Name)
+		require.Len(t, All[CoSpace](s), 1)
+	}
+}

@@ -78,11 +78,28 @@ func (s *Store) lock() {
 	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
 	defer cancel()
 	recs, v, err := s.journal.Changes(ctx, s.version)
+	if err == nil && v < s.version {
+		err = s.reload(ctx)
+		recs = nil
+	}
 	if err != nil {
 		s.syncErrors++ // served from what was last read
 		return
 	}
 	s.apply(recs, v)
+}
+
+// reload replaces the store's objects with the journal's (under s.mu): the journal's
+// version went below the one last taken in, so it was recreated (a database restored
+// or made anew) and the versions read since mean nothing.
+func (s *Store) reload(ctx context.Context) error {
+	recs, v, err := s.journal.Changes(ctx, 0)
+	if err != nil {
+		return err
+	}
+	s.objects, s.profiles, s.version = map[*objectType][]*object{}, map[string]string{}, 0
+	s.apply(recs, v)
+	return nil
 }
 
 // write runs fn under the lock on the latest state. With a journal, what fn changed is
@@ -99,6 +116,13 @@ func (s *Store) write(fn func() error) error {
 	tx, recs, v, err := s.journal.Begin(ctx, s.version)
 	if err != nil {
 		return fmt.Errorf("cmsapi: store: %w", err)
+	}
+	if v < s.version { // recreated: take it in whole (the other writers wait on tx)
+		if err := s.reload(ctx); err != nil {
+			_ = tx.Rollback(ctx)
+			return fmt.Errorf("cmsapi: store: %w", err)
+		}
+		recs = nil
 	}
 	s.apply(recs, v)
 	before := s.snapshot()
@@ -246,7 +270,7 @@ type MemoryJournal struct {
 	mu      sync.Mutex
 	version int64
 	rows    []journalRow // in creation order
-	// Fail, when set, makes every call fail with it (a database gone).
+	// fail, when set, makes every call fail with it (a database gone; SetFailure).
 	fail error
 }
 
@@ -264,6 +288,14 @@ func (j *MemoryJournal) SetFailure(err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.fail = err
+}
+
+// Reset empties the journal, its version back to 0, as a database recreated under
+// running nodes: their Stores notice (the version below theirs) and load it anew.
+func (j *MemoryJournal) Reset() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.rows, j.version = nil, 0
 }
 
 // Changes implements Journal.
