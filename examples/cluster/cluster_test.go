@@ -59,13 +59,15 @@ func freeOnAll(t *testing.T, ips []string) int {
 // Kamailio and stay up:
 //   - spread: every node takes at least 20 % of them;
 //   - overflow: node 1 runs with -call-limit 8; it takes no more (its 503 fails the call
-//     over to another node), and no call fails.
+//     over to another node), and no call fails; full, it answers Kamailio's probes 503
+//     and is left out (kamailio.cfg logs "cluster: node ... down").
 //
-// Then node 2 is drained with SIGTERM while it holds its calls: five more calls all go
-// to nodes 1 and 3 and succeed (node 2 answers INVITEs and OPTIONS 503), node 2's calls
+// Then node 2 is drained with SIGTERM while it holds its calls: Kamailio's probes leave
+// it out, five more calls all go to nodes 1 and 3 and succeed (node 2 answers INVITEs
+// and OPTIONS 503), node 2's calls
 // carry on until the callers hang up (their BYEs reach it through Kamailio), and then it
-// exits by itself, with status 0. Then node 3 is killed (kill -9) with its calls up:
-// six more calls all succeed on node 1. Every one of the 41 streams reached nginx-rtmp,
+// exits by itself, with status 0. Node 1's calls end and Kamailio takes it back; then
+// node 3 is killed (kill -9) with its calls up: six more calls all succeed on node 1. Every one of the 41 streams reached nginx-rtmp,
 // and no call failed.
 func TestInteropClusterBehindKamailio(t *testing.T) {
 	peer.Serialize(t)
@@ -128,12 +130,19 @@ func TestInteropClusterBehindKamailio(t *testing.T) {
 	}
 	require.LessOrEqual(t, per[0], limits[0], "node 1 takes no more than its limit: %v", per)
 	streams(30)
+	if per[0] == limits[0] {
+		// Full, node 1 answers Kamailio's probes 503, and is left out.
+		require.Eventually(t, func() bool { return cl.left(ips[0]) }, 10*time.Second, 20*time.Millisecond,
+			"Kamailio leaves out node 1 at its limit\nkamailio: %s", tailLines(kam.Output(), 20))
+	}
 
 	// Drain node 2: SIGTERM while it holds calls.
 	drained := per[1]
 	nodes[1].proc.Send(syscall.SIGTERM)
 	require.Eventually(t, func() bool { return strings.Contains(nodes[1].proc.Output(), "drain") }, 10*time.Second, 20*time.Millisecond,
 		"%s", nodes[1].proc.Output())
+	require.Eventually(t, func() bool { return cl.left(ips[1]) }, 10*time.Second, 20*time.Millisecond,
+		"Kamailio's probes (OPTIONS 503) leave out the draining node 2\nkamailio: %s", tailLines(kam.Output(), 20))
 	for i := 30; i < 35; i++ {
 		calls = append(calls, call(i))
 	}
@@ -162,6 +171,10 @@ func TestInteropClusterBehindKamailio(t *testing.T) {
 			require.NoError(t, p.c.Close())
 		}
 	}
+	// Node 1 at its limit answered Kamailio's probes 503 and was left out: it must be
+	// taken back before node 3 dies, or no node is left to fail over to.
+	require.Eventually(t, func() bool { return !cl.left(ips[0]) }, 10*time.Second, 20*time.Millisecond,
+		"Kamailio takes node 1 back once its calls are over\nkamailio: %s", tailLines(kam.Output(), 20))
 	nodes[2].proc.Kill()
 	for i := 35; i < 41; i++ {
 		calls = append(calls, call(i))
@@ -193,6 +206,21 @@ func TestInteropClusterBehindKamailio(t *testing.T) {
 		t.Fatalf("node 1 exited:\n%s", nodes[0].proc.Output())
 	default:
 	}
+}
+
+// nodeState is Kamailio's log line for a node left out or taken back (kamailio.cfg's
+// dispatcher event routes).
+var nodeState = regexp.MustCompile(`cluster: node (?:sip:)?(127\.0\.0\.\d+):\d+ (up|down)`)
+
+// left says whether Kamailio's last word on the node at ip is that it left it out.
+func (cl *cluster) left(ip string) bool {
+	down := false
+	for _, m := range nodeState.FindAllStringSubmatch(cl.kam.Output(), -1) {
+		if m[1] == ip {
+			down = m[2] == "down"
+		}
+	}
+	return down
 }
 
 func tailLines(s string, n int) string {
