@@ -109,6 +109,7 @@ type Bridge struct {
 
 	mu     sync.Mutex
 	calls  map[string]*call
+	rooms  map[string]*room // by Outputs.Room
 	closed bool
 	// maxActive and completed count calls for /system/status.
 	maxActive, completed int
@@ -153,7 +154,7 @@ func New(cfg Config) (*Bridge, error) {
 			return nil, fmt.Errorf("conference: stream URL: %w", err)
 		}
 	}
-	b := &Bridge{cfg: cfg, log: cfg.Logger, calls: map[string]*call{}}
+	b := &Bridge{cfg: cfg, log: cfg.Logger, calls: map[string]*call{}, rooms: map[string]*room{}}
 	if cfg.PollInterval >= 0 {
 		b.poller = media.NewPoller(media.PollerConfig{Interval: cfg.PollInterval, AfterTick: b.flushOutputs})
 	}
@@ -389,6 +390,9 @@ func (b *Bridge) onInvite(c *sip.Call) ([]byte, error) {
 		if out, ok := b.ctrl.Route(c); ok {
 			bc.controlled = true
 			bc.wantURL, bc.wantRec, bc.spaceID = out.URL, out.Record, out.SpaceID
+			if out.Room != "" {
+				bc.room = b.roomFor(out.Room, out)
+			}
 		}
 	}
 	var answer []byte
@@ -434,6 +438,9 @@ func (b *Bridge) admit(c *call) bool {
 
 // refused tells the controller that a call it routed ended before it started.
 func (b *Bridge) refused(c *call, reason string) {
+	if c.room != nil {
+		c.room.release()
+	}
 	if c.controlled {
 		b.ctrl.Event(Event{Type: EventCallEnded, Time: time.Now(), CallID: c.id, Remote: c.remote, Reason: reason,
 			Err: &sip.EndError{Class: sip.ErrCallFailed, Reason: reason}})

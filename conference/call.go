@@ -125,6 +125,13 @@ type call struct {
 	agen     *audioGen
 	vgenOut  *genStream
 	genSteps int
+	// room is the conference the call is mixed in (Outputs.Room; nil: none), set before
+	// its media starts: its frames go to the room, not to outputs of its own. roomOut
+	// is set on a room's own outputs call. member is the call in its room's mixer: the
+	// generator goroutine's.
+	room    *room
+	roomOut *room
+	member  *member
 	// infoTracks are the outputs' tracks (copies), as the media announced them.
 	infoTracks []media.Track
 	started    time.Time
@@ -440,6 +447,10 @@ func (c *call) sipKeyframes(done chan<- struct{}) {
 // requestKeyframe asks the caller for a keyframe (RTCP PLI/FIR, rate-limited by the
 // session; SIP INFO through the keyframe hook).
 func (c *call) requestKeyframe() {
+	if c.roomOut != nil { // a room's outputs: the speaker shown is asked
+		c.roomOut.keyframe.Store(true)
+		return
+	}
 	c.sessMu.Lock()
 	s := c.sessions["video"]
 	c.sessMu.Unlock()
@@ -506,6 +517,9 @@ func (g *audioGen) send(pt uint8, payload []byte, ts uint32) {
 func (c *call) stepAudio(now time.Time) {
 	g := c.agen
 	payload, step := c.gen.Next()
+	if m := c.member; m != nil && m.fresh {
+		payload, step, m.fresh = m.payload, m.step, false // its mix-minus, this round's
+	}
 	if g.key < 0 && g.gap >= keyGap && c.genDTMF != 0 {
 		select {
 		case k := <-c.dtmfKeys:
@@ -746,6 +760,9 @@ func (c *call) run() {
 	if c.vgen != nil {
 		c.vgenOut = newGenStream(c.vgenSession, c.vgenPT)
 	}
+	if c.room != nil {
+		c.room.join(c)
+	}
 	if c.agen != nil || c.vgenOut != nil {
 		c.b.gens.add(c)
 	}
@@ -766,6 +783,9 @@ func (c *call) run() {
 		}
 	}
 	c.b.gens.remove(c) // before its sessions close: no step of it runs after this
+	if c.room != nil {
+		c.room.leave(c)
+	}
 	c.stop()
 	c.closeMedia() // no more frames from the Poller; Close's last ones are in the inbox
 	c.inMu.Lock()
@@ -848,6 +868,10 @@ func (c *call) serve(byRun, last bool) {
 // frame takes one frame of the call (run's goroutine): it learns the tracks from it and,
 // once the outputs run, writes it to the pipeline.
 func (c *call) frame(f *media.Frame) {
+	if c.room != nil {
+		c.room.write(c, f)
+		return
+	}
 	o := &c.o
 	if !o.started {
 		if !o.seen {

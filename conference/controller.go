@@ -41,6 +41,13 @@ type Outputs struct {
 	Record bool
 	// SpaceID names the recording's folder, spaces/<SpaceID>/ ("": forwardedCalls/).
 	SpaceID string
+	// Room mixes the call with the other calls given the same Room (a conference's id):
+	// each hears the others (its mix-minus, in its codec), and the room's own outputs —
+	// a call in Calls whose ID is Room — stream and record the mix and the dominant
+	// speaker's video. URL, Record and SpaceID are the room's, from its first call;
+	// SetOutputs of any of its calls moves them. Audio the Bridge does not decode (AAC)
+	// is not mixed; the video of every call can be shown.
+	Room string
 }
 
 // ErrClosed is returned for what a closing Bridge no longer does.
@@ -58,7 +65,25 @@ func (b *Bridge) SetOutputs(id string, o Outputs, why string) error {
 	if c == nil {
 		return fmt.Errorf("conference: no call %q", id)
 	}
+	if c.room != nil {
+		c = c.room.out
+	}
 	c.setOutputs(o.URL, o.Record, why)
+	return nil
+}
+
+// SetMute mutes or unmutes a call of a room (nil: unchanged): rx leaves what the call
+// sends out of every mix (the others and the outputs do not hear it), tx sends it
+// silence in place of its mix (the CMS API's rxAudioMute and txAudioMute).
+func (b *Bridge) SetMute(id string, rx, tx *bool) error {
+	c := b.call(id)
+	if c == nil {
+		return fmt.Errorf("conference: no call %q", id)
+	}
+	if c.room == nil {
+		return fmt.Errorf("conference: call %q is not mixed in a conference", id)
+	}
+	c.room.setMute(c, rx, tx)
 	return nil
 }
 
@@ -98,9 +123,15 @@ func (b *Bridge) Dial(ctx context.Context, req DialRequest) error {
 	}
 	c.controlled, c.noVideo, c.sendVideo = true, req.NoVideo, req.SendVideo && !req.NoVideo
 	c.wantURL, c.wantRec, c.spaceID = req.Outputs.URL, req.Outputs.Record, req.Outputs.SpaceID
+	if req.Outputs.Room != "" {
+		c.room = b.roomFor(req.Outputs.Room, req.Outputs)
+	}
 	fail := func(err error) error {
 		c.closeMedia()
 		c.stop()
+		if c.room != nil {
+			c.room.release()
+		}
 		return err
 	}
 	offer, err := sdp.Offer(c.offerConfig())

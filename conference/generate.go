@@ -17,7 +17,9 @@ type generators struct {
 	mu      sync.Mutex
 	idle    sync.Cond // L = &mu: signalled when a round ends
 	calls   []*call
+	rooms   []*room // stepped first in a round: their legs send what they mixed
 	round   []*call // the calls of the round in progress (reused)
+	rounds  []*room // and its rooms
 	running bool    // a round is stepping calls (outside mu)
 	alive   bool
 	done    chan struct{} // closed when the goroutine exits
@@ -50,6 +52,32 @@ func (g *generators) remove(c *call) {
 	}
 }
 
+// addRoom registers a room, as add a call.
+func (g *generators) addRoom(r *room) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.idle.L == nil {
+		g.idle.L = &g.mu
+	}
+	g.rooms = append(g.rooms, r)
+	if !g.alive {
+		g.alive, g.done = true, make(chan struct{})
+		go g.loop(g.done)
+	}
+}
+
+// removeRoom unregisters a room and returns once no round is stepping it.
+func (g *generators) removeRoom(r *room) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i := slices.Index(g.rooms, r); i >= 0 {
+		g.rooms = slices.Delete(g.rooms, i, i+1)
+	}
+	for g.running && slices.Contains(g.rounds, r) {
+		g.idle.Wait()
+	}
+}
+
 // wait joins the goroutine (every call removed: it exits at its next tick).
 func (g *generators) wait() {
 	g.mu.Lock()
@@ -66,14 +94,18 @@ func (g *generators) loop(done chan struct{}) {
 	defer tick.Stop()
 	for now := range tick.C {
 		g.mu.Lock()
-		if len(g.calls) == 0 {
+		if len(g.calls) == 0 && len(g.rooms) == 0 {
 			g.alive = false
 			g.mu.Unlock()
 			return
 		}
 		g.round = append(g.round[:0], g.calls...)
+		g.rounds = append(g.rounds[:0], g.rooms...)
 		g.running = true
 		g.mu.Unlock()
+		for _, r := range g.rounds {
+			r.step(now)
+		}
 		for _, c := range g.round { // outside the lock: a call's step writes to its sockets
 			c.genStep(now)
 		}

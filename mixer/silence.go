@@ -59,3 +59,6 @@ func (s *SilenceSource) Next() ([]byte, uint32) {
 	}
 	return s.payload, s.step
 }
+
+// Codec is the codec the source makes.
+func (s *SilenceSource) Codec() media.Codec { return s.codec }

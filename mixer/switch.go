@@ -86,6 +86,12 @@ func NewVideoSwitch(n int, cfg VideoSwitchConfig) *VideoSwitch {
 	return s
 }
 
+// AddInput adds an input (a participant who joined) and returns its index.
+func (s *VideoSwitch) AddInput() int {
+	s.inputs = append(s.inputs, &switchInput{s: s, i: len(s.inputs)})
+	return len(s.inputs) - 1
+}
+
 // Input returns input i's writer (its frames, on the switch's goroutine).
 func (s *VideoSwitch) Input(i int) media.FrameWriter { return s.inputs[i] }
 
