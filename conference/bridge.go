@@ -289,6 +289,19 @@ type CallInfo struct {
 	// the media announced them (codec, resolution), empty before the outputs start.
 	Started time.Time
 	Tracks  []media.Track
+	// Room is set on a room's outputs call (Outputs.Room): its members (their call IDs),
+	// the dominant speaker and the member whose video is shown ("": none yet).
+	Room *RoomInfo
+	// InRoom names the room a call is mixed in ("": none).
+	InRoom string
+}
+
+// RoomInfo describes a room (a mixed conference).
+type RoomInfo struct {
+	Members          []string
+	Speaker, Showing string
+	// Switches counts the video switches made (each on a keyframe of the new speaker).
+	Switches uint64
 }
 
 // Calls returns the calls in progress.

@@ -1343,6 +1343,12 @@ func (c *call) info() CallInfo {
 		ci.Recording, ci.Recorder = rec.Path(), rec.Stats()
 	}
 	ci.Started = c.started
+	if c.roomOut != nil {
+		ci.Room = c.roomOut.info()
+	}
+	if c.room != nil {
+		ci.InRoom = c.room.key
+	}
 	c.infoMu.Lock()
 	ci.Tracks = append([]media.Track(nil), c.infoTracks...)
 	c.infoMu.Unlock()

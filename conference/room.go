@@ -34,6 +34,10 @@ type room struct {
 	// restarted).
 	keyframe atomic.Bool
 
+	// infoMu guards what info reports, published by the step.
+	infoMu  sync.Mutex
+	infoNow RoomInfo
+
 	mu      sync.Mutex
 	refs    int // calls attached (joined, or to join)
 	closing bool
@@ -327,7 +331,42 @@ func (r *room) step(now time.Time) {
 		m.payload, m.step = m.enc.Encode(pcm)
 		m.fresh = true
 	}
+	r.publish()
 	r.steps++
+}
+
+// publish makes the step's state what info reports (when it changed).
+func (r *room) publish() {
+	var speaker, showing string
+	if d := r.mix.Dominant(); d != nil {
+		speaker = d.ID()
+	}
+	if a := r.vs.Active(); a >= 0 && r.byVideo[a] != nil {
+		showing = r.byVideo[a].c.id
+	}
+	st := r.vs.Stats()
+	r.infoMu.Lock()
+	defer r.infoMu.Unlock()
+	ri := &r.infoNow
+	if ri.Speaker == speaker && ri.Showing == showing && ri.Switches == st.Switches && len(ri.Members) == len(r.members) {
+		return
+	}
+	ri.Speaker, ri.Showing, ri.Switches = speaker, showing, st.Switches
+	ri.Members = ri.Members[:0]
+	for _, m := range r.byVideo {
+		if m != nil {
+			ri.Members = append(ri.Members, m.c.id)
+		}
+	}
+}
+
+// info is the room's state of the last step (a copy).
+func (r *room) info() *RoomInfo {
+	r.infoMu.Lock()
+	defer r.infoMu.Unlock()
+	ri := r.infoNow
+	ri.Members = append([]string(nil), ri.Members...)
+	return &ri
 }
 
 // add makes c a member.

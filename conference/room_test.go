@@ -50,7 +50,7 @@ type toneLeg struct {
 var answerAudioPort = regexp.MustCompile(`m=audio (\d+) `)
 
 // dialTone calls the Bridge's user as a toneLeg.
-func dialTone(t *testing.T, b *conference.Bridge, user, codec string, freq float64, withVideo bool) *toneLeg {
+func dialTone(t *testing.T, b *conference.Bridge, user, codec string, freq float64, clip *testmedia.Clip) *toneLeg {
 	t.Helper()
 	l := &toneLeg{codec: codec, freq: freq, rate: 8000}
 	pt := 0
@@ -63,10 +63,8 @@ func dialTone(t *testing.T, b *conference.Bridge, user, codec string, freq float
 	l.audio, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
 	offer := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-	var clip *testmedia.Clip
+	withVideo := clip != nil
 	if withVideo {
-		clip, err = testmedia.AV720p()
-		require.NoError(t, err)
 		l.video, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		require.NoError(t, err)
 		v := string(rtpsend.SDP(net.IPv4(127, 0, 0, 1), l.video.LocalAddr().(*net.UDPAddr).Port, 0, clip.SPS, clip.PPS, nil, 0, 0))
@@ -236,10 +234,12 @@ func (r *roomController) Shutdown()                                  {}
 
 // roomOutputs counts what a room's outputs carry (Config.Outputs, for the room's call).
 type roomOutputs struct {
-	mu          sync.Mutex
-	aac, h264   int
-	keyframes   int
-	tracks      int // video frames announcing parameter sets (switches)
+	mu        sync.Mutex
+	aac, h264 int
+	keyframes int
+	// announced are the video frames announcing parameter sets (the start and each
+	// switch): their times and whether each was a keyframe.
+	announced   []announce
 	lastAudio   time.Duration
 	audioSorted bool
 }
@@ -260,10 +260,15 @@ func (o *roomOutputs) WriteFrame(f *media.Frame) error {
 			o.keyframes++
 		}
 		if f.Track != nil {
-			o.tracks++
+			o.announced = append(o.announced, announce{f.PTS, f.Keyframe})
 		}
 	}
 	return nil
+}
+
+type announce struct {
+	pts      time.Duration
+	keyframe bool
 }
 
 func (o *roomOutputs) counts() (aac, h264 int) {
@@ -292,9 +297,9 @@ func TestRoomMixMinusGoOnly(t *testing.T) {
 	defer b.Close()
 	freqs := []float64{440, 1000, 1700}
 	legs := []*toneLeg{
-		dialTone(t, b, "a", "PCMU", freqs[0], false),
-		dialTone(t, b, "b", "G722", freqs[1], false),
-		dialTone(t, b, "c", "PCMU", freqs[2], false),
+		dialTone(t, b, "a", "PCMU", freqs[0], nil),
+		dialTone(t, b, "b", "G722", freqs[1], nil),
+		dialTone(t, b, "c", "PCMU", freqs[2], nil),
 	}
 	check := func(muted int) string {
 		for i, l := range legs {
@@ -342,3 +347,65 @@ func TestRoomMixMinusGoOnly(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Three callers with video (the clip, 2 s GOP, answering PLI with its next keyframe)
+// and tones in one room, Go only. The room shows the first leg's picture from the
+// start; when only the second speaks, the picture follows it after the hold-off, on a
+// keyframe it asked for; then the third. Every switch is announced on a keyframe with
+// its parameter sets, no two switches are closer than the hold-off (1.5 s) in the
+// outputs' time, and the room reports who speaks and who is shown.
+func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	outs := &roomOutputs{audioSorted: true}
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaIP: net.IPv4(127, 0, 0, 1),
+		Controller: &roomController{out: conference.Outputs{Room: "room1"}},
+		Outputs: []conference.OutputFunc{func(ci conference.CallInfo, _ []media.Track) (media.FrameWriter, error) {
+			if ci.ID != "room1" {
+				return nil, nil
+			}
+			return outs, nil
+		}}})
+	require.NoError(t, err)
+	defer b.Close()
+	freqs := []float64{440, 1000, 1700}
+	var legs []*toneLeg
+	for i, codec := range []string{"PCMU", "G722", "PCMU"} {
+		l := dialTone(t, b, string(rune('a'+i)), codec, freqs[i], clip)
+		l.setQuiet(i != 0)
+		legs = append(legs, l)
+	}
+	room := func() conference.RoomInfo {
+		ci, ok := b.Call("room1")
+		if !ok || ci.Room == nil {
+			return conference.RoomInfo{}
+		}
+		return *ci.Room
+	}
+	id := func(i int) string { return legs[i].call.CallID() }
+	require.Eventually(t, func() bool { r := room(); return len(r.Members) == 3 && r.Showing == id(0) && r.Speaker == id(0) },
+		20*time.Second, 20*time.Millisecond, "the first speaker shown: %+v", room)
+	for _, next := range []int{1, 2} {
+		for i, l := range legs {
+			l.setQuiet(i != next)
+		}
+		require.Eventually(t, func() bool { r := room(); return r.Speaker == id(next) && r.Showing == id(next) },
+			20*time.Second, 20*time.Millisecond, "the picture follows leg %d: %+v", next, room)
+	}
+	_, h264 := outs.counts()
+	require.Eventually(t, func() bool { _, n := outs.counts(); return n > h264+25 }, 20*time.Second, 20*time.Millisecond,
+		"the outputs go on with the last speaker's picture")
+	r := room()
+	require.GreaterOrEqual(t, r.Switches, uint64(3), "%+v", r)
+	outs.mu.Lock()
+	ann := append([]announce(nil), outs.announced...)
+	outs.mu.Unlock()
+	require.GreaterOrEqual(t, len(ann), 3, "the start and two switches announced: %+v", ann)
+	for i, a := range ann {
+		require.True(t, a.keyframe, "announcement %d (%v) on a keyframe: %+v", i, a.pts, ann)
+		if i > 0 {
+			require.GreaterOrEqual(t, a.pts-ann[i-1].pts, 1500*time.Millisecond, "no switch sooner than the hold-off: %+v", ann)
+		}
+	}
+}
