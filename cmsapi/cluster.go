@@ -292,6 +292,30 @@ func (c *Cluster) EndCallLeg(ctx context.Context, id string) error {
 	return c.forward(ctx, p, func(cl *Client) error { return cl.Delete(ctx, "callLegs/"+url.PathEscape(id)) })
 }
 
+// UpdateCallLeg implements CallLegUpdater: on the node that holds the leg.
+func (c *Cluster) UpdateCallLeg(ctx context.Context, id string, u CallLegUpdate) error {
+	if c.localLeg(id) {
+		up, ok := c.cfg.Local.(CallLegUpdater)
+		if !ok {
+			return nil
+		}
+		defer c.changed()
+		return up.UpdateCallLeg(ctx, id, u)
+	}
+	p, ok := c.owner(id, true)
+	if !ok {
+		return fail("callLegDoesNotExist")
+	}
+	form := url.Values{}
+	if u.RxAudioMute != nil {
+		form.Set("rxAudioMute", strconv.FormatBool(*u.RxAudioMute))
+	}
+	if u.TxAudioMute != nil {
+		form.Set("txAudioMute", strconv.FormatBool(*u.TxAudioMute))
+	}
+	return c.forward(ctx, p, func(cl *Client) error { return cl.Update(ctx, "callLegs/"+url.PathEscape(id), form) })
+}
+
 // Calls implements Backend: this node's, then the other nodes'.
 func (c *Cluster) Calls() []Call {
 	out := c.cfg.Local.Calls()

@@ -43,6 +43,20 @@ type Backend interface {
 	Status() SystemStatus
 }
 
+// CallLegUpdater is a Backend that acts on PUT /callLegs/{id} (a Backend without it
+// accepts the request and changes nothing).
+type CallLegUpdater interface {
+	// UpdateCallLeg changes a leg: its audio mutes.
+	UpdateCallLeg(ctx context.Context, id string, u CallLegUpdate) error
+}
+
+// CallLegUpdate is PUT /callLegs/{id}: nil fields are unchanged. RxAudioMute leaves
+// what the participant sends out of the conference (nobody hears it); TxAudioMute
+// sends it silence.
+type CallLegUpdate struct {
+	RxAudioMute, TxAudioMute *bool
+}
+
 // CallRequest is POST /calls.
 type CallRequest struct {
 	Space CoSpace
@@ -511,7 +525,7 @@ func (s *Server) live(ctx context.Context, method string, parts []string, form, 
 		case method == http.MethodDelete:
 			return be.EndCallLeg(ctx, leg.ID)
 		case method == http.MethodPut:
-			return nil // leg overrides are accepted and not acted on
+			return s.updateLeg(ctx, leg.ID, form)
 		}
 	case head == "participants" && len(parts) <= 2:
 		if method != http.MethodGet {
@@ -677,6 +691,24 @@ func (s *Server) updateCall(ctx context.Context, c Call, form url.Values) error 
 		return err
 	}
 	return s.cfg.Backend.UpdateCall(ctx, c.ID, u)
+}
+
+// updateLeg is PUT /callLegs/{id}: the audio mutes go to a Backend that takes them;
+// the other leg overrides are accepted and not acted on.
+func (s *Server) updateLeg(ctx context.Context, id string, form url.Values) error {
+	var u CallLegUpdate
+	var err error
+	if u.RxAudioMute, err = parseBool(form, "rxAudioMute"); err != nil {
+		return err
+	}
+	if u.TxAudioMute, err = parseBool(form, "txAudioMute"); err != nil {
+		return err
+	}
+	up, ok := s.cfg.Backend.(CallLegUpdater)
+	if !ok || (u.RxAudioMute == nil && u.TxAudioMute == nil) {
+		return nil
+	}
+	return up.UpdateCallLeg(ctx, id, u)
 }
 
 func (s *Server) addLeg(ctx context.Context, c Call, form url.Values, a *answer) error {

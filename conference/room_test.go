@@ -30,7 +30,9 @@ import (
 // clip's H.264 too, and keeps the audio it is sent, decoded.
 type toneLeg struct {
 	ua     *sip.UA
-	call   *sip.OutboundCall
+	call   *sip.OutboundCall // a caller's call
+	run    context.Context
+	pt     int
 	audio  *net.UDPConn
 	video  *net.UDPConn
 	sender *rtpsend.Sender
@@ -43,8 +45,11 @@ type toneLeg struct {
 	silent sync.Mutex
 	quiet  bool
 
-	mu    sync.Mutex
-	heard []float32
+	closed sync.Once
+
+	mu     sync.Mutex
+	heard  []float32
+	dialog sip.Dialog // its call either way
 }
 
 var answerAudioPort = regexp.MustCompile(`m=audio (\d+) `)
@@ -52,53 +57,101 @@ var answerAudioPort = regexp.MustCompile(`m=audio (\d+) `)
 // dialTone calls the Bridge's user as a toneLeg.
 func dialTone(t *testing.T, b *conference.Bridge, user, codec string, freq float64, clip *testmedia.Clip) *toneLeg {
 	t.Helper()
+	l := newToneLeg(t, codec, freq, clip, nil)
+	offer := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+	if clip != nil {
+		offer = string(rtpsend.SDP(net.IPv4(127, 0, 0, 1), l.video.LocalAddr().(*net.UDPAddr).Port, 0, clip.SPS, clip.PPS, nil, 0, 0))
+	}
+	offer += fmt.Sprintf("m=audio %d RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\na=sendrecv\r\n", l.audio.LocalAddr().(*net.UDPAddr).Port, l.pt, l.pt, codec)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	l.call, err = l.ua.Dial(ctx, "sip:"+user+"@"+b.UA().UDPAddr().String(), []byte(offer), sip.DialOptions{})
+	require.NoError(t, err)
+	l.setDialog(l.call)
+	require.NoError(t, l.start(l.call.Answer, clip))
+	return l
+}
+
+// answerTone is a toneLeg that answers calls (the first; a dial-out's callee): addr is
+// its SIP address. Its answer takes the offer's H.264 (payload type 96) when clip is
+// given, and codec.
+func answerTone(t *testing.T, codec string, freq float64, clip *testmedia.Clip) (l *toneLeg, addr string) {
+	t.Helper()
+	l = newToneLeg(t, codec, freq, clip, sip.WithInviteHandler(func(c *sip.Call) ([]byte, error) {
+		if l.getDialog() != nil {
+			return nil, &sip.StatusError{Code: 486, Reason: "Busy Here"}
+		}
+		ans := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+		ans += fmt.Sprintf("m=audio %d RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\na=sendrecv\r\n", l.audio.LocalAddr().(*net.UDPAddr).Port, l.pt, l.pt, codec)
+		if clip != nil {
+			ans += fmt.Sprintf("m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401f\r\na=sendonly\r\n",
+				l.video.LocalAddr().(*net.UDPAddr).Port)
+		} else {
+			ans += "m=video 0 RTP/AVP 96\r\n"
+		}
+		l.setDialog(c)
+		if err := l.start(c.Offer, clip); err != nil {
+			return nil, err
+		}
+		return []byte(ans), nil
+	}))
+	return l, l.ua.UDPAddr().String()
+}
+
+func newToneLeg(t *testing.T, codec string, freq float64, clip *testmedia.Clip, opt sip.Option) *toneLeg {
+	t.Helper()
 	l := &toneLeg{codec: codec, freq: freq, rate: 8000}
-	pt := 0
 	if codec == "G722" {
-		pt, l.rate = 9, 16000
+		l.pt, l.rate = 9, 16000
+	}
+	opts := []sip.Option{sip.WithUDP("127.0.0.1:0")}
+	if opt != nil {
+		opts = append(opts, opt)
 	}
 	var err error
-	l.ua, err = sip.New(sip.WithUDP("127.0.0.1:0"))
+	l.ua, err = sip.New(opts...)
 	require.NoError(t, err)
 	l.audio, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
-	offer := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-	withVideo := clip != nil
-	if withVideo {
+	if clip != nil {
 		l.video, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		require.NoError(t, err)
-		v := string(rtpsend.SDP(net.IPv4(127, 0, 0, 1), l.video.LocalAddr().(*net.UDPAddr).Port, 0, clip.SPS, clip.PPS, nil, 0, 0))
-		offer = v // the session lines and the video m-line
 	}
-	offer += fmt.Sprintf("m=audio %d RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\na=sendrecv\r\n", l.audio.LocalAddr().(*net.UDPAddr).Port, pt, pt, codec)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	l.call, err = l.ua.Dial(ctx, "sip:"+user+"@"+b.UA().UDPAddr().String(), []byte(offer), sip.DialOptions{})
-	require.NoError(t, err)
-	m := answerAudioPort.FindSubmatch(l.call.Answer)
-	require.NotNil(t, m, "%s", l.call.Answer)
-	port, _ := strconv.Atoi(string(m[1]))
-	remote := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
-	run, stop := context.WithCancel(context.Background())
-	l.stop = stop
-	l.wg.Add(2)
-	go func() { defer l.wg.Done(); l.send(run, remote, uint8(pt)) }()
-	go func() { defer l.wg.Done(); l.receive() }()
-	if withVideo {
-		l.sender, err = rtpsend.ForAnswer(l.video, l.call.Answer, clip.SPS, clip.PPS, 48000)
-		require.NoError(t, err)
-		var video []media.Frame
-		for _, f := range clip.Interleaved() {
-			if f.Codec.IsVideo() {
-				video = append(video, f)
-			}
-		}
-		l.wg.Add(2)
-		go func() { defer l.wg.Done(); _ = l.sender.Play(run, video, clip.Duration, time.Minute, nil) }()
-		go func() { defer l.wg.Done(); _ = l.sender.AnswerKeyframes(run) }()
-	}
+	l.run, l.stop = context.WithCancel(context.Background())
 	t.Cleanup(l.close)
 	return l
+}
+
+// start sends the tone (and the clip's video) to what remote (the peer's SDP) gives.
+func (l *toneLeg) start(remote []byte, clip *testmedia.Clip) error {
+	m := answerAudioPort.FindSubmatch(remote)
+	if m == nil {
+		return fmt.Errorf("no audio in %s", remote)
+	}
+	port, _ := strconv.Atoi(string(m[1]))
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	l.wg.Add(2)
+	go func() { defer l.wg.Done(); l.send(l.run, to, uint8(l.pt)) }()
+	go func() { defer l.wg.Done(); l.receive() }()
+	if clip == nil {
+		return nil
+	}
+	var err error
+	if l.sender, err = rtpsend.ForAnswer(l.video, remote, clip.SPS, clip.PPS, 48000); err != nil {
+		return err
+	}
+	l.sender.Audio = nil
+	var video []media.Frame
+	for _, f := range clip.Interleaved() {
+		if f.Codec.IsVideo() {
+			video = append(video, f)
+		}
+	}
+	l.wg.Add(2)
+	go func() { defer l.wg.Done(); _ = l.sender.Play(l.run, video, clip.Duration, time.Minute, nil) }()
+	go func() { defer l.wg.Done(); _ = l.sender.AnswerKeyframes(l.run) }()
+	return nil
 }
 
 func (l *toneLeg) setQuiet(q bool) {
@@ -191,13 +244,30 @@ func (l *toneLeg) heardSamples() int {
 	return len(l.heard)
 }
 
-func (l *toneLeg) close() {
-	if l.call != nil {
+func (l *toneLeg) setDialog(d sip.Dialog) {
+	l.mu.Lock()
+	l.dialog = d
+	l.mu.Unlock()
+}
+
+func (l *toneLeg) getDialog() sip.Dialog {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dialog
+}
+
+// id is the leg's call in the Bridge (its Call-ID).
+func (l *toneLeg) id() string { return l.getDialog().CallID() }
+
+func (l *toneLeg) close() { l.closed.Do(l.doClose) }
+
+func (l *toneLeg) doClose() {
+	if d := l.getDialog(); d != nil {
 		select {
-		case <-l.call.Done():
+		case <-d.Done():
 		default:
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = l.call.Hangup(ctx)
+			_ = d.Hangup(ctx)
 			cancel()
 		}
 	}
@@ -331,7 +401,7 @@ func TestRoomMixMinusGoOnly(t *testing.T) {
 	require.True(t, ok, "the room's outputs are a call in the Bridge")
 	require.Len(t, ci.Tracks, 1, "audio only: %+v", ci.Tracks)
 
-	require.NoError(t, b.SetMute(legs[1].call.CallID(), ptr(true), nil))
+	require.NoError(t, b.SetMute(legs[1].id(), ptr(true), nil))
 	if !assert.Eventually(t, func() bool { why = check(1); return why == "" }, 20*time.Second, 50*time.Millisecond) {
 		t.Fatal("leg 1 muted: ", why)
 	}
@@ -352,8 +422,9 @@ func ptr[T any](v T) *T { return &v }
 // and tones in one room, Go only. The room shows the first leg's picture from the
 // start; when only the second speaks, the picture follows it after the hold-off, on a
 // keyframe it asked for; then the third. Every switch is announced on a keyframe with
-// its parameter sets, no two switches are closer than the hold-off (1.5 s) in the
-// outputs' time, and the room reports who speaks and who is shown.
+// its parameter sets, the room switches exactly three times (the first picture, two
+// speakers: no flapping), and it reports who speaks and who is shown. (The legs send
+// the same clip: the hold-off is checked in the decoded stream by the interop test.)
 func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	clip, err := testmedia.AV720p()
@@ -383,7 +454,7 @@ func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 		}
 		return *ci.Room
 	}
-	id := func(i int) string { return legs[i].call.CallID() }
+	id := func(i int) string { return legs[i].id() }
 	require.Eventually(t, func() bool { r := room(); return len(r.Members) == 3 && r.Showing == id(0) && r.Speaker == id(0) },
 		20*time.Second, 20*time.Millisecond, "the first speaker shown: %+v", room)
 	for _, next := range []int{1, 2} {
@@ -397,15 +468,12 @@ func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	require.Eventually(t, func() bool { _, n := outs.counts(); return n > h264+25 }, 20*time.Second, 20*time.Millisecond,
 		"the outputs go on with the last speaker's picture")
 	r := room()
-	require.GreaterOrEqual(t, r.Switches, uint64(3), "%+v", r)
+	require.Equal(t, uint64(3), r.Switches, "the first picture and two switches, no flapping: %+v", r)
 	outs.mu.Lock()
 	ann := append([]announce(nil), outs.announced...)
 	outs.mu.Unlock()
 	require.GreaterOrEqual(t, len(ann), 3, "the start and two switches announced: %+v", ann)
 	for i, a := range ann {
 		require.True(t, a.keyframe, "announcement %d (%v) on a keyframe: %+v", i, a.pts, ann)
-		if i > 0 {
-			require.GreaterOrEqual(t, a.pts-ann[i-1].pts, 1500*time.Millisecond, "no switch sooner than the hold-off: %+v", ann)
-		}
 	}
 }

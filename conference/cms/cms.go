@@ -19,10 +19,11 @@ import (
 
 // The CMS model on top of the Bridge: a conference ("call" in the CMS API) belongs to a
 // space and has legs — calls into the space's URI and calls dialled out through the
-// outbound dial plan rules. The conference's outputs (the stream to the space's
-// streamUrl and the recording under spaces/<space id>/) are fed by one leg, its source:
-// the first leg that connected, then the next when it leaves. Audio is not mixed and
-// video is not composed; the source leg's media is the conference's.
+// outbound dial plan rules. With Config.Mix the legs are mixed in a conference.Bridge
+// room (each hears the others; the outputs carry the mix and the active speaker's
+// video). Without it the conference's outputs (the stream to the space's streamUrl and
+// the recording under spaces/<space id>/) are fed by one leg, its source: the first
+// leg that connected, then the next when it leaves; its media is the conference's.
 
 // conf is one conference.
 type conf struct {
@@ -60,7 +61,10 @@ type leg struct {
 	started         time.Time
 	// callID is the leg's call in the Bridge ("" while dialling).
 	callID string
-	cancel context.CancelFunc
+	// rxMute and txMute are its audio mutes (PUT /callLegs/{id}; muteSet: one was
+	// given, and GET reports them in <configuration>).
+	rxMute, txMute, muteSet bool
+	cancel                  context.CancelFunc
 }
 
 // Config configures a Backend.
@@ -73,6 +77,12 @@ type Config struct {
 	CDRs *cmsapi.CDRSender
 	// Logger gets operational messages (default: discarded).
 	Logger *slog.Logger
+	// Mix mixes each conference's legs (a conference.Bridge room named by the
+	// conference's id): every leg hears the others, and the stream and the recording
+	// carry the mix (AAC) and the dominant speaker's H.264. Legs sending AAC are not
+	// mixed (no AAC decoder in this build): leave Mix off for conferences of Call
+	// Bridge streaming legs, whose source leg's media then goes out untouched.
+	Mix bool
 }
 
 // Backend is the CMS model on a conference.Bridge: it implements cmsapi.Backend (give it
@@ -84,6 +94,8 @@ type Backend struct {
 	cdrs  *cmsapi.CDRSender
 	log   *slog.Logger
 	wg    sync.WaitGroup // the dialling goroutines
+
+	mix bool
 
 	mu     sync.Mutex
 	closed bool
@@ -103,11 +115,12 @@ func New(cfg Config) *Backend {
 	if cfg.CDRs == nil {
 		cfg.CDRs = cmsapi.NewStoreCDRSender(cfg.Store, nil, cfg.Logger)
 	}
-	return &Backend{store: cfg.Store, cdrs: cfg.CDRs, log: cfg.Logger, confs: map[string]*conf{}, legs: map[string]*leg{}, byKey: map[string]*leg{}}
+	return &Backend{store: cfg.Store, cdrs: cfg.CDRs, log: cfg.Logger, mix: cfg.Mix, confs: map[string]*conf{}, legs: map[string]*leg{}, byKey: map[string]*leg{}}
 }
 
 var (
 	_ cmsapi.Backend        = (*Backend)(nil)
+	_ cmsapi.CallLegUpdater = (*Backend)(nil)
 	_ conference.Controller = (*Backend)(nil)
 )
 
@@ -323,12 +336,21 @@ func (m *Backend) attachLocked(l *leg, id string) conference.Outputs {
 	l.callID, l.state = id, "connected"
 	m.byKey[id] = l
 	out := conference.Outputs{SpaceID: f.space.ID}
+	if m.mix {
+		out = m.roomOutputsLocked(f)
+	}
 	if f.source == nil {
 		f.source = l
 		out.URL, out.Record = f.streamURL(), f.recording
 	}
 	m.cdr(f.id, cmsapi.Record{Type: cmsapi.CDRCallLegUpdate, CallLeg: &cmsapi.CDRCallLeg{ID: l.id, State: "connected", Call: f.id}})
 	return out
+}
+
+// roomOutputsLocked is what a leg of a mixed conference starts with: the conference's
+// room and its outputs.
+func (m *Backend) roomOutputsLocked(f *conf) conference.Outputs {
+	return conference.Outputs{Room: f.id, URL: f.streamURL(), Record: f.recording, SpaceID: f.space.ID}
 }
 
 // Route implements conference.Controller: an incoming call to a space's URI joins that
@@ -422,11 +444,19 @@ func (m *Backend) Event(e conference.Event) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	l := m.byKey[e.CallID]
-	if l == nil {
+	var f *conf
+	legID := ""
+	if l := m.byKey[e.CallID]; l != nil {
+		f, legID = l.conf, l.id
+	} else if m.mix {
+		f = m.confs[e.CallID] // a mixed conference's room: its outputs are a call named by the conference
+		if f != nil && f.source != nil {
+			legID = f.source.id
+		}
+	}
+	if f == nil {
 		return
 	}
-	f := l.conf
 	if e.Type == conference.EventRecordingStarted {
 		f.recordingID = cmsapi.NewID()
 		p := e.Path
@@ -434,7 +464,7 @@ func (m *Backend) Event(e conference.Event) {
 			p = strings.TrimSuffix(filepath.ToSlash(rel), ".mp4")
 		}
 		m.cdr(f.id, cmsapi.Record{Type: cmsapi.CDRRecordingStart, Recording: &cmsapi.CDRRecording{ID: f.recordingID,
-			Path: p, Call: f.id, CallLeg: l.id}})
+			Path: p, Call: f.id, CallLeg: legID}})
 		return
 	}
 	if f.recordingID != "" {
@@ -491,10 +521,14 @@ func (m *Backend) dial(ctx context.Context, l *leg, req cmsapi.CallLegRequest) {
 	}
 	m.mu.Lock()
 	l.state = "ringing"
-	spaceName, spaceID := l.conf.space.Name, l.conf.space.ID
+	spaceName := l.conf.space.Name
+	outs := conference.Outputs{SpaceID: l.conf.space.ID}
+	if m.mix {
+		outs = m.roomOutputsLocked(l.conf)
+	}
 	m.mu.Unlock()
 	m.log.Info(fmt.Sprintf("call %s: outgoing SIP call to %q from space %q", l.id, req.RemoteParty, spaceName))
-	err := m.b.Dial(ctx, conference.DialRequest{ID: l.id, Target: target, Rules: Rules(req.Rules), Outputs: conference.Outputs{SpaceID: spaceID}})
+	err := m.b.Dial(ctx, conference.DialRequest{ID: l.id, Target: target, Rules: Rules(req.Rules), Outputs: outs})
 	if err != nil {
 		reason := dialFailure(ctx, err)
 		m.log.Warn("cms: outgoing call failed", "leg", l.id, "remoteParty", req.RemoteParty, "reason", reason, "err", err)
@@ -528,6 +562,30 @@ func dialFailure(ctx context.Context, err error) string {
 		return "localTeardown"
 	}
 	return "failure"
+}
+
+// UpdateCallLeg implements cmsapi.CallLegUpdater: the leg's audio mutes, acted on in a
+// mixed conference (Config.Mix); without mixing they are kept and reported only.
+func (m *Backend) UpdateCallLeg(_ context.Context, id string, u cmsapi.CallLegUpdate) error {
+	m.mu.Lock()
+	l := m.legs[id]
+	if l == nil {
+		m.mu.Unlock()
+		return &cmsapi.Failure{Tag: "callLegDoesNotExist"}
+	}
+	l.muteSet = l.muteSet || u.RxAudioMute != nil || u.TxAudioMute != nil
+	if u.RxAudioMute != nil {
+		l.rxMute = *u.RxAudioMute
+	}
+	if u.TxAudioMute != nil {
+		l.txMute = *u.TxAudioMute
+	}
+	callID := l.callID
+	m.mu.Unlock()
+	if m.mix && callID != "" {
+		_ = m.b.SetMute(callID, u.RxAudioMute, u.TxAudioMute) // an error: the call has just ended
+	}
+	return nil
 }
 
 // EndCallLeg implements cmsapi.Backend.
@@ -596,8 +654,12 @@ func (m *Backend) CallLegs() []cmsapi.CallLeg {
 				st.RxVideo = &cmsapi.Media{Codec: "h264"}
 			}
 		}
-		out = append(out, cmsapi.CallLeg{ID: s.l.id, Name: s.l.remote, RemoteParty: s.l.remote, OriginalRemoteParty: s.l.remote,
-			Call: s.confC, Type: "sip", Direction: s.l.direction, CanMove: cmsapi.Bool(false), Status: st})
+		cl := cmsapi.CallLeg{ID: s.l.id, Name: s.l.remote, RemoteParty: s.l.remote, OriginalRemoteParty: s.l.remote,
+			Call: s.confC, Type: "sip", Direction: s.l.direction, CanMove: cmsapi.Bool(false), Status: st}
+		if s.l.muteSet {
+			cl.Configuration = &cmsapi.CallLegConfiguration{RxAudioMute: cmsapi.Bool(s.l.rxMute), TxAudioMute: cmsapi.Bool(s.l.txMute)}
+		}
+		out = append(out, cl)
 	}
 	return out
 }
