@@ -45,12 +45,16 @@ type cmsRig struct {
 	rec    string
 }
 
-func newCMSRig(t *testing.T) *cmsRig {
+func newCMSRig(t *testing.T) *cmsRig { return newCMSRigWith(t, cms.Config{}) }
+
+// newCMSRigWith is newCMSRig with cfg's options (Mix) for the backend.
+func newCMSRigWith(t *testing.T, cfg cms.Config) *cmsRig {
 	t.Helper()
 	r := &cmsRig{cdr: cmsapi.NewCDRReceiver(), events: &eventLog{}, rec: t.TempDir()}
 	store := cmsapi.NewStore()
 	cdrs := cmsapi.NewStoreCDRSender(store, nil, nil)
-	backend := cms.New(cms.Config{Store: store, CDRs: cdrs})
+	cfg.Store, cfg.CDRs = store, cdrs
+	backend := cms.New(cfg)
 	r.srv = cmsapi.NewServer(cmsapi.ServerConfig{User: tmsUser, Password: tmsPass, Store: store, CDRs: cdrs, Backend: backend})
 	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, Controller: backend,
 		RecordDir: r.rec, Events: r.events.add, MediaTimeout: time.Minute})

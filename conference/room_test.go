@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sipcast/sipcast/cmsapi"
 	"github.com/sipcast/sipcast/conference"
+	"github.com/sipcast/sipcast/conference/cms"
 	"github.com/sipcast/sipcast/internal/peer"
 	"github.com/sipcast/sipcast/internal/testmedia"
 	"github.com/sipcast/sipcast/media"
@@ -78,40 +81,38 @@ func dialTone(t *testing.T, b *conference.Bridge, user, codec string, freq float
 // given, and codec.
 func answerTone(t *testing.T, codec string, freq float64, clip *testmedia.Clip) (l *toneLeg, addr string) {
 	t.Helper()
-	l = newToneLeg(t, codec, freq, clip, sip.WithInviteHandler(func(c *sip.Call) ([]byte, error) {
-		if l.getDialog() != nil {
-			return nil, &sip.StatusError{Code: 486, Reason: "Busy Here"}
-		}
-		ans := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-		ans += fmt.Sprintf("m=audio %d RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\na=sendrecv\r\n", l.audio.LocalAddr().(*net.UDPAddr).Port, l.pt, l.pt, codec)
-		if clip != nil {
-			ans += fmt.Sprintf("m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401f\r\na=sendonly\r\n",
-				l.video.LocalAddr().(*net.UDPAddr).Port)
-		} else {
-			ans += "m=video 0 RTP/AVP 96\r\n"
-		}
-		l.setDialog(c)
-		if err := l.start(c.Offer, clip); err != nil {
-			return nil, err
-		}
-		return []byte(ans), nil
-	}))
+	l = newToneLeg(t, codec, freq, clip, func(l *toneLeg) sip.Option {
+		return sip.WithInviteHandler(func(c *sip.Call) ([]byte, error) {
+			if l.getDialog() != nil {
+				return nil, &sip.StatusError{Code: 486, Reason: "Busy Here"}
+			}
+			ans := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+			ans += fmt.Sprintf("m=audio %d RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\na=sendrecv\r\n", l.audio.LocalAddr().(*net.UDPAddr).Port, l.pt, l.pt, codec)
+			if clip != nil {
+				ans += fmt.Sprintf("m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401f\r\na=sendonly\r\n",
+					l.video.LocalAddr().(*net.UDPAddr).Port)
+			} else {
+				ans += "m=video 0 RTP/AVP 96\r\n"
+			}
+			l.setDialog(c)
+			if err := l.start(c.Offer, clip); err != nil {
+				return nil, err
+			}
+			return []byte(ans), nil
+		})
+	})
 	return l, l.ua.UDPAddr().String()
 }
 
-func newToneLeg(t *testing.T, codec string, freq float64, clip *testmedia.Clip, opt sip.Option) *toneLeg {
+// newToneLeg makes a leg's sockets, then its UA (with the option opt makes of it: an
+// INVITE handler, which may read the leg).
+func newToneLeg(t *testing.T, codec string, freq float64, clip *testmedia.Clip, opt func(*toneLeg) sip.Option) *toneLeg {
 	t.Helper()
 	l := &toneLeg{codec: codec, freq: freq, rate: 8000}
 	if codec == "G722" {
 		l.pt, l.rate = 9, 16000
 	}
-	opts := []sip.Option{sip.WithUDP("127.0.0.1:0")}
-	if opt != nil {
-		opts = append(opts, opt)
-	}
 	var err error
-	l.ua, err = sip.New(opts...)
-	require.NoError(t, err)
 	l.audio, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
 	if clip != nil {
@@ -119,6 +120,12 @@ func newToneLeg(t *testing.T, codec string, freq float64, clip *testmedia.Clip, 
 		require.NoError(t, err)
 	}
 	l.run, l.stop = context.WithCancel(context.Background())
+	opts := []sip.Option{sip.WithUDP("127.0.0.1:0")}
+	if opt != nil {
+		opts = append(opts, opt(l))
+	}
+	l.ua, err = sip.New(opts...)
+	require.NoError(t, err)
 	t.Cleanup(l.close)
 	return l
 }
@@ -476,4 +483,120 @@ func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	for i, a := range ann {
 		require.True(t, a.keyframe, "announcement %d (%v) on a keyframe: %+v", i, a.pts, ann)
 	}
+}
+
+// hearing checks that each leg hears the others' tones (at most 6 dB under what they
+// sent, the limiter's headroom) and not its own or a muted one's (40 dB under): ""
+// when it does, or what is wrong.
+func hearing(legs []*toneLeg, muted map[int]bool) string {
+	freqs := make([]float64, len(legs))
+	for i, l := range legs {
+		freqs[i] = l.freq
+	}
+	for i, l := range legs {
+		x := l.last(time.Second)
+		if x == nil {
+			return fmt.Sprintf("leg %d heard %d samples", i, l.heardSamples())
+		}
+		lv := tones(x, l.rate, freqs...)
+		for j := range freqs {
+			hear := j != i && !muted[j]
+			if hear && lv[j] < -12-6 { // sent at -12 dBFS
+				return fmt.Sprintf("leg %d hears %.0f Hz at %.1f dB: %.1f", i, freqs[j], lv[j], lv)
+			}
+			if !hear && lv[j] > -12-40 {
+				return fmt.Sprintf("leg %d hears %.0f Hz (not to be heard) at %.1f dB: %.1f", i, freqs[j], lv[j], lv)
+			}
+		}
+	}
+	return ""
+}
+
+// waitHearing waits until hearing passes.
+func waitHearing(t *testing.T, legs []*toneLeg, muted map[int]bool, what string) {
+	t.Helper()
+	var why string
+	if !assert.Eventually(t, func() bool { why = hearing(legs, muted); return why == "" }, 20*time.Second, 50*time.Millisecond) {
+		t.Fatal(what+": ", why)
+	}
+}
+
+// A CMS conference with Config.Mix, Go only: POST /calls opens a space's conference
+// (streaming and recording automatic), three legs are dialled out through the API to
+// three callees (G.711, G.722, G.711, each sending a tone and the clip's video), each
+// hears the other two and not itself; the conference streams and records the mix (its
+// outputs are the call named by the conference); GET /calls/{id}/callLegs lists the
+// three legs connected; PUT /callLegs/{id} rxAudioMute=true takes one leg's tone out of
+// what the others hear, and GET /callLegs/{id} reports the mute. Then a caller dials the
+// space's URI and joins the same conference: it hears the two unmuted callees, and they
+// hear it.
+func TestCMSMixedConferenceGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	clip, err := testmedia.AV720p()
+	require.NoError(t, err)
+	streamURL, streams := goRTMP(t)
+	r := newCMSRigWith(t, cms.Config{Mix: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	client, err := cmsapi.NewClient(r.api.URL, tmsUser, tmsPass, cmsapi.WithHTTPClient(r.api.Client()))
+	require.NoError(t, err)
+	_, err = client.CreateObject(ctx, "system/cdrReceivers", &cmsapi.CdrReceiver{URI: r.cdrURL})
+	require.NoError(t, err)
+	cp, err := client.CreateObject(ctx, "callProfiles", &cmsapi.CallProfile{StreamingMode: "automatic", RecordingMode: "automatic"})
+	require.NoError(t, err)
+	space, err := client.CreateObject(ctx, "coSpaces", &cmsapi.CoSpace{Name: "Mixed", URI: "mixed.room",
+		StreamURL: streamURL("mixed"), CallProfile: cp})
+	require.NoError(t, err)
+	var legs []*toneLeg
+	for i, codec := range []string{"PCMU", "G722", "PCMU"} {
+		l, addr := answerTone(t, codec, []float64{440, 1000, 1700}[i], clip)
+		legs = append(legs, l)
+		_, err = client.CreateObject(ctx, "outboundDialPlanRules", &cmsapi.OutboundDialPlanRule{Domain: fmt.Sprintf("leg%d.test", i),
+			Priority: cmsapi.Int(10), SipProxy: addr, SipControlEncryption: "unencrypted", FailureAction: "stop"})
+		require.NoError(t, err)
+	}
+	confID := created(t, r.do(t, "POST", "/api/v1/calls", "coSpace="+space), "calls")
+	var legIDs []string
+	for i := range legs {
+		legIDs = append(legIDs, created(t, r.do(t, "POST", "/api/v1/calls/"+confID+"/callLegs", fmt.Sprintf("remoteParty=desk@leg%d.test", i)), "callLegs"))
+	}
+	waitHearing(t, legs, nil, "three dialled-out legs")
+	require.Eventually(t, func() bool {
+		ex := r.do(t, "GET", "/api/v1/calls/"+confID+"/callLegs", "")
+		return strings.Count(ex.body, "<callLeg ") == 3
+	}, 20*time.Second, 20*time.Millisecond)
+	for _, id := range legIDs {
+		require.Contains(t, r.do(t, "GET", "/api/v1/callLegs/"+id, "").body, "<state>connected</state>")
+	}
+	for started := false; !started; {
+		select {
+		case e := <-streams:
+			started = e.Publish && e.Start && e.Key == "live/mixed"
+		case <-ctx.Done():
+			t.Fatalf("the conference's stream never started: %v", r.events.all())
+		}
+	}
+	require.Eventually(t, func() bool {
+		ci, ok := r.bridge.Call(confID)
+		return ok && ci.Room != nil && len(ci.Room.Members) == 3 && ci.Publisher.AudioFrames > 50 && ci.Publisher.VideoFrames > 25 &&
+			ci.Recorder.AudioFrames > 50
+	}, 20*time.Second, 20*time.Millisecond, "the conference's outputs: %+v", func() any { ci, _ := r.bridge.Call(confID); return ci })
+
+	modified(t, r.do(t, "PUT", "/api/v1/callLegs/"+legIDs[1], "rxAudioMute=true"))
+	waitHearing(t, legs, map[int]bool{1: true}, "leg 1 muted")
+	require.Contains(t, r.do(t, "GET", "/api/v1/callLegs/"+legIDs[1], "").body, "<rxAudioMute>true</rxAudioMute>")
+
+	caller := dialTone(t, r.bridge, "mixed.room", "G722", 2300, nil)
+	waitHearing(t, append(legs, caller), map[int]bool{1: true}, "a caller dialled into the space")
+	require.Eventually(t, func() bool {
+		ex := r.do(t, "GET", "/api/v1/calls/"+confID+"/callLegs", "")
+		return strings.Count(ex.body, "<callLeg ") == 4
+	}, 20*time.Second, 20*time.Millisecond, "the dial-in joined the API's conference")
+	_, err = r.cdr.WaitFor(ctx, cmsapi.CDRRecordingStart, nil)
+	require.NoError(t, err)
+	require.NoError(t, client.Delete(ctx, "calls/"+confID))
+	require.Eventually(t, func() bool { _, ok := r.bridge.Call(confID); return !ok }, 20*time.Second, 20*time.Millisecond,
+		"the conference's outputs end with it")
+	_, err = r.cdr.WaitFor(ctx, cmsapi.CDRRecordingEnd, nil)
+	require.NoError(t, err)
 }

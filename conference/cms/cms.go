@@ -101,7 +101,11 @@ type Backend struct {
 	closed bool
 	confs  map[string]*conf
 	legs   map[string]*leg // by leg id
-	byKey  map[string]*leg // by the leg's call ID in the Bridge
+	// rooms are the mixed conferences by their room's outputs call (the conference's
+	// id), from its EventCallStarted to its EventCallEnded: its recording may finish
+	// after the conference.
+	rooms map[string]*conf
+	byKey map[string]*leg // by the leg's call ID in the Bridge
 }
 
 // New returns a Backend; it takes calls once a Bridge is built with it.
@@ -115,7 +119,7 @@ func New(cfg Config) *Backend {
 	if cfg.CDRs == nil {
 		cfg.CDRs = cmsapi.NewStoreCDRSender(cfg.Store, nil, cfg.Logger)
 	}
-	return &Backend{store: cfg.Store, cdrs: cfg.CDRs, log: cfg.Logger, mix: cfg.Mix, confs: map[string]*conf{}, legs: map[string]*leg{}, byKey: map[string]*leg{}}
+	return &Backend{store: cfg.Store, cdrs: cfg.CDRs, log: cfg.Logger, mix: cfg.Mix, confs: map[string]*conf{}, legs: map[string]*leg{}, byKey: map[string]*leg{}, rooms: map[string]*conf{}}
 }
 
 var (
@@ -435,7 +439,18 @@ func (m *Backend) callEnded(e conference.Event) {
 // Event implements conference.Controller: a leg's end leaves the conference, and the
 // recording events of conference legs become recordingStart/End CDRs.
 func (m *Backend) Event(e conference.Event) {
-	if e.Type == conference.EventCallEnded {
+	switch e.Type {
+	case conference.EventCallStarted:
+		m.mu.Lock()
+		if f := m.confs[e.CallID]; f != nil && m.mix {
+			m.rooms[e.CallID] = f // the conference's room: its outputs started
+		}
+		m.mu.Unlock()
+		return
+	case conference.EventCallEnded:
+		m.mu.Lock()
+		delete(m.rooms, e.CallID)
+		m.mu.Unlock()
 		m.callEnded(e)
 		return
 	}
@@ -448,11 +463,8 @@ func (m *Backend) Event(e conference.Event) {
 	legID := ""
 	if l := m.byKey[e.CallID]; l != nil {
 		f, legID = l.conf, l.id
-	} else if m.mix {
-		f = m.confs[e.CallID] // a mixed conference's room: its outputs are a call named by the conference
-		if f != nil && f.source != nil {
-			legID = f.source.id
-		}
+	} else if f = m.rooms[e.CallID]; f != nil && f.source != nil {
+		legID = f.source.id // a mixed conference's room: its outputs are a call named by the conference
 	}
 	if f == nil {
 		return
