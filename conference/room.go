@@ -64,6 +64,9 @@ type room struct {
 	track   media.Track
 	sent    bool
 	videoOn bool // a member with video joined: the outputs wait for the picture
+	// switches is the switch's count at switchStep, the step it last changed.
+	switches   uint64
+	switchStep int64
 }
 
 // member is a leg in the room (the generator goroutine's).
@@ -108,7 +111,7 @@ func (b *Bridge) roomFor(key string, o Outputs) *room {
 	if r != nil && r.attach() {
 		return r
 	}
-	mix, err := mixer.NewMixer(mixer.MixConfig{})
+	mix, err := mixer.NewMixer(mixer.MixConfig{Delay: mixDelay, HoldOff: roomHoldOff})
 	if err != nil {
 		return nil
 	}
@@ -120,7 +123,8 @@ func (b *Bridge) roomFor(key string, o Outputs) *room {
 		members: map[*call]*member{}, refs: 1}
 	r.track = media.Track{Codec: media.CodecAAC, ClockRate: mixer.OutputRate, Channels: 1, Config: enc.AudioSpecificConfig()}
 	r.dlg.room = r
-	r.vs = mixer.NewVideoSwitch(0, mixer.VideoSwitchConfig{Next: media.FrameWriterFunc(r.video), RequestKeyframe: r.requestKeyframe})
+	r.vs = mixer.NewVideoSwitch(0, mixer.VideoSwitchConfig{Next: media.FrameWriterFunc(r.video), RequestKeyframe: r.requestKeyframe,
+		MinInterval: roomHoldOff})
 	r.pending = make([]float32, 0, aacenc.FrameSamples+1)
 	out, err := newLeg(b, nil, r.dlg, key, "conference "+key)
 	if err != nil {
@@ -311,6 +315,20 @@ func (r *room) step(now time.Time) {
 	if r.keyframe.Swap(false) {
 		r.requestKeyframe(r.vs.Active())
 	}
+	// The mix runs on the wall clock, not on the ticks: a tick the generator missed (a
+	// slow round) is made up, so that the mix's timeline keeps up with the video's.
+	due := int64(now.Sub(r.start)/(20*time.Millisecond)) + 1
+	for n := 0; r.steps < due && n < maxCatchUp; n++ {
+		r.mixStep()
+	}
+}
+
+// maxCatchUp bounds the mix steps one tick makes up (1 s); a longer stall is made up
+// over the next ticks.
+const maxCatchUp = 50
+
+// mixStep is one 20 ms step of the mix.
+func (r *room) mixStep() {
 	r.mix.Step()
 	r.follow()
 	r.encodeMix()
@@ -425,19 +443,25 @@ func (r *room) frame(m *member, f *media.Frame) {
 	m.in.Write(f.PTS, m.dec.Decode(f.Data), -1)
 }
 
-// follow shows the dominant speaker (when it sends video).
+// follow shows the dominant speaker (when it sends video), asking for its keyframe no
+// sooner than the hold-off after the last switch: the switch itself waits for a
+// keyframe, and the picture would otherwise change sooner than the speaker may.
 func (r *room) follow() {
+	if st := r.vs.Stats().Switches; st != r.switches {
+		r.switches, r.switchStep = st, r.steps
+	}
 	d := r.mix.Dominant()
 	if d == nil {
 		return
 	}
 	for _, m := range r.members {
-		if m.in == d {
-			if m.hasVideo {
-				r.vs.Select(m.video)
-			}
-			return
+		if m.in != d {
+			continue
 		}
+		if m.hasVideo && m.video != r.vs.Active() && (r.switches <= 1 || r.steps-r.switchStep >= int64(roomHoldOff/(20*time.Millisecond))) {
+			r.vs.Select(m.video)
+		}
+		return
 	}
 }
 
@@ -475,6 +499,10 @@ func (r *room) encodeMix() {
 
 // mixDelay is the mixer's playout delay in steps (MixConfig's default).
 const mixDelay = 3
+
+// roomHoldOff is the least time between two changes of the dominant speaker, and
+// between two changes of the picture.
+const roomHoldOff = 1500 * time.Millisecond
 
 // roomDialog is the dialog of a room's outputs: no SIP; it ends when the room closes.
 type roomDialog struct {

@@ -47,6 +47,8 @@ type toneLeg struct {
 	// silent stops the tone (the leg sends silence), for speaker changes.
 	silent sync.Mutex
 	quiet  bool
+	// amp is the tone's amplitude (default 0.25: -12 dBFS).
+	amp float64
 
 	closed sync.Once
 
@@ -89,7 +91,8 @@ func answerTone(t *testing.T, codec string, freq float64, clip *testmedia.Clip) 
 			ans := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
 			ans += fmt.Sprintf("m=audio %d RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\na=sendrecv\r\n", l.audio.LocalAddr().(*net.UDPAddr).Port, l.pt, l.pt, codec)
 			if clip != nil {
-				ans += fmt.Sprintf("m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401f\r\na=sendonly\r\n",
+				ans += fmt.Sprintf("m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401f\r\n"+
+					"a=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm fir\r\na=sendonly\r\n",
 					l.video.LocalAddr().(*net.UDPAddr).Port)
 			} else {
 				ans += "m=video 0 RTP/AVP 96\r\n"
@@ -108,7 +111,7 @@ func answerTone(t *testing.T, codec string, freq float64, clip *testmedia.Clip) 
 // INVITE handler, which may read the leg).
 func newToneLeg(t *testing.T, codec string, freq float64, clip *testmedia.Clip, opt func(*toneLeg) sip.Option) *toneLeg {
 	t.Helper()
-	l := &toneLeg{codec: codec, freq: freq, rate: 8000}
+	l := &toneLeg{codec: codec, freq: freq, rate: 8000, amp: 0.25}
 	if codec == "G722" {
 		l.pt, l.rate = 9, 16000
 	}
@@ -161,6 +164,13 @@ func (l *toneLeg) start(remote []byte, clip *testmedia.Clip) error {
 	return nil
 }
 
+// setAmp sets the tone's amplitude.
+func (l *toneLeg) setAmp(a float64) {
+	l.silent.Lock()
+	l.amp = a
+	l.silent.Unlock()
+}
+
 func (l *toneLeg) setQuiet(q bool) {
 	l.silent.Lock()
 	l.quiet = q
@@ -184,12 +194,12 @@ func (l *toneLeg) send(ctx context.Context, to *net.UDPAddr, pt uint8) {
 		case <-tick.C:
 		}
 		l.silent.Lock()
-		q := l.quiet
+		q, amp := l.quiet, l.amp
 		l.silent.Unlock()
 		for i := range pcm {
 			pcm[i] = 0
 			if !q {
-				pcm[i] = int16(0.25 * 32767 * math.Sin(2*math.Pi*l.freq*float64(k+i)/float64(l.rate)))
+				pcm[i] = int16(amp * 32767 * math.Sin(2*math.Pi*l.freq*float64(k+i)/float64(l.rate)))
 			}
 		}
 		k += n

@@ -23,6 +23,11 @@ type VideoSwitchConfig struct {
 	// RequestInterval is the least time between two requests to one input, measured on
 	// the inputs' frame times (default DefaultKeyframeRequestInterval).
 	RequestInterval time.Duration
+	// MinInterval is the least time between two switches, on the frames' decode times
+	// (0: none): a keyframe of the input asked for that comes sooner is not switched on
+	// (its next one is asked for), so that the picture never changes faster than a
+	// conference's speaker hold-off, whenever each input's keyframes come.
+	MinInterval time.Duration
 }
 
 // VideoSwitch forwards the H.264 of one of several inputs (the conference's active
@@ -31,7 +36,9 @@ type VideoSwitchConfig struct {
 // input shown goes on, so the picture never breaks. The keyframe switched on carries the
 // new input's parameter sets (Frame.Track, its SPS, PPS and size, and in-band before
 // its slices), so an FLV writer sends a new sequence header, an MP4 writer keeps them in
-// its keyframes, and a parser of the stream reads the new slices with them. Decode times
+// its keyframes, and a parser of the stream reads the new slices with them; every later
+// keyframe carries them in Frame.Track too (an output that starts mid-stream opens its
+// gate on any keyframe). With MinInterval, switches are that far apart. Decode times
 // stay strictly increasing across switches (a frame at or before the last one goes out
 // 1 ms after it). An input that sends no video is never switched to: the picture stays
 // where it is. Not safe for concurrent use: the conference's owner goroutine writes the
@@ -45,7 +52,10 @@ type VideoSwitch struct {
 	track  media.Track
 	last   time.Duration
 	sent   bool
-	stats  SwitchStats
+	// switchedAt is the decode time of the last switch (switched: there was one).
+	switchedAt time.Duration
+	switched   bool
+	stats      SwitchStats
 	// withPS holds a keyframe switched on with its parameter sets put in front
 	// (reused: allocated at the first switches only).
 	withPS []byte
@@ -142,9 +152,10 @@ func (in *switchInput) WriteFrame(f *media.Frame) error {
 		}
 	}
 	switch {
-	case s.want == in.i && f.Keyframe && in.known:
+	case s.want == in.i && f.Keyframe && in.known && (!s.switched || f.DTS-s.switchedAt >= s.cfg.MinInterval):
 		s.active, s.want = in.i, -1
 		s.stats.Switches++
+		s.switched, s.switchedAt = true, f.DTS
 		return s.forward(in, f, true)
 	case s.want == in.i:
 		in.request() // still waiting: again once the interval has passed
@@ -176,7 +187,9 @@ func (in *switchInput) learn(sps, pps []byte, w, h int) {
 func (s *VideoSwitch) forward(in *switchInput, f *media.Frame, announce bool) error {
 	s.out = *f
 	s.out.Track = nil
-	if announce || f.Track != nil {
+	// Every keyframe carries the parameter sets too: outputs that start (or restart)
+	// after the switch open their gate on any keyframe, not only on a switch.
+	if announce || f.Track != nil || (f.Keyframe && in.known) {
 		s.track = in.track // the slices are the input's: valid for this call
 		s.out.Track = &s.track
 	}

@@ -130,8 +130,10 @@ func TestVideoSwitchOnKeyframes(t *testing.T) {
 		if i == 0 || o.input != out[i-1].input {
 			require.True(t, o.key, "a switch is on a keyframe")
 			switches = append(switches, o)
+		} else if o.key {
+			require.NotZero(t, o.width, "every keyframe carries the input's parameter sets (an output that starts late opens on it)")
 		} else {
-			require.Zero(t, o.width, "parameter sets announced at switches only")
+			require.Zero(t, o.width, "parameter sets announced on switches and keyframes only")
 		}
 	}
 	back := time.Duration(-1) // input 0's first keyframe from 5 s on
