@@ -51,7 +51,8 @@ type room struct {
 	mix     *mixer.Mixer
 	vs      *mixer.VideoSwitch
 	members map[*call]*member
-	byVideo []*member // by switch input
+	shared  map[media.Codec]*sharedEnc // by codec
+	byVideo []*member                  // by switch input
 	enc     *aacenc.Encoder
 	pending []float32
 	encoded int64
@@ -88,6 +89,10 @@ type member struct {
 	payload []byte
 	step    uint32
 	fresh   bool
+	// quiet counts the steps it has contributed nothing; sharing says it is sent the
+	// shared encode.
+	quiet   int
+	sharing bool
 	rxMute  bool
 	txMute  bool
 }
@@ -120,7 +125,7 @@ func (b *Bridge) roomFor(key string, o Outputs) *room {
 		return nil
 	}
 	r = &room{b: b, key: key, dlg: &roomDialog{id: key, done: make(chan struct{})}, mix: mix, enc: enc,
-		members: map[*call]*member{}, refs: 1}
+		members: map[*call]*member{}, shared: map[media.Codec]*sharedEnc{}, refs: 1}
 	r.track = media.Track{Codec: media.CodecAAC, ClockRate: mixer.OutputRate, Channels: 1, Config: enc.AudioSpecificConfig()}
 	r.dlg.room = r
 	r.vs = mixer.NewVideoSwitch(0, mixer.VideoSwitchConfig{Next: media.FrameWriterFunc(r.video), RequestKeyframe: r.requestKeyframe,
@@ -295,6 +300,13 @@ func (r *room) step(now time.Time) {
 			}
 			r.byVideo[m.video] = nil
 			delete(r.members, c)
+			if m.enc != nil {
+				if sh := r.shared[m.enc.Codec()]; sh != nil {
+					if sh.users--; sh.users == 0 {
+						delete(r.shared, m.enc.Codec())
+					}
+				}
+			}
 		}
 		c.member = nil
 	}
@@ -317,24 +329,70 @@ func (r *room) step(now time.Time) {
 	}
 	// The mix runs on the wall clock, not on the ticks: a tick the generator missed (a
 	// slow round) is made up, so that the mix's timeline keeps up with the video's.
+	// The members are sent one packet a tick (their generator's step): they get the
+	// last step's encode, and the steps made up are not encoded for them — an encoder
+	// (G.722's adaptive state) must code exactly the frames its decoder gets.
 	due := int64(now.Sub(r.start)/(20*time.Millisecond)) + 1
 	for n := 0; r.steps < due && n < maxCatchUp; n++ {
-		r.mixStep()
+		r.mixStep(r.steps+1 >= due || n+1 == maxCatchUp)
 	}
+}
+
+// shareAfter is how many steps a member contributes nothing before it is sent the
+// shared encode of the full mix (1 s).
+const shareAfter = 50
+
+// sharedEnc is a room's encode of the full mix in one codec, for the members that
+// contribute nothing.
+type sharedEnc struct {
+	enc     *mixer.LegEncoder
+	users   int
+	payload []byte
+	step    uint32
 }
 
 // maxCatchUp bounds the mix steps one tick makes up (1 s); a longer stall is made up
 // over the next ticks.
 const maxCatchUp = 50
 
-// mixStep is one 20 ms step of the mix.
-func (r *room) mixStep() {
+// mixStep is one 20 ms step of the mix; send says its encodes go to the members.
+func (r *room) mixStep(send bool) {
 	r.mix.Step()
 	r.follow()
 	r.encodeMix()
+	// What each member hears: its own encode of its mix-minus while it contributes
+	// (and for shareAfter steps after), else the shared encode of the full mix in its
+	// codec — in a large conference most members are quiet, and they share a handful
+	// of encodes. A member that leaves the shared encode takes over its state first
+	// (before this step's), so its stream goes on unbroken; one that joins it has been
+	// encoding the very same samples (its mix-minus is the full mix) for shareAfter
+	// steps, so the two encoders' adaptive state has converged.
+	if send {
+		r.encodeMembers()
+	}
+	r.publish()
+	r.steps++
+}
+
+// encodeMembers encodes what each member hears of this step.
+func (r *room) encodeMembers() {
 	for _, m := range r.members {
 		if m.enc == nil {
 			continue
+		}
+		full := (m.in == nil && !m.txMute) || (m.in != nil && m.in.HearsFullMix())
+		if full {
+			m.quiet++
+		} else {
+			m.quiet = 0
+		}
+		if full && (m.in == nil || m.quiet >= shareAfter) {
+			m.sharing = true
+			continue
+		}
+		if m.sharing {
+			m.sharing = false
+			m.enc.CopyState(r.shared[m.enc.Codec()].enc)
 		}
 		pcm := r.mix.Mix()
 		if m.in != nil {
@@ -349,8 +407,15 @@ func (r *room) mixStep() {
 		m.payload, m.step = m.enc.Encode(pcm)
 		m.fresh = true
 	}
-	r.publish()
-	r.steps++
+	for _, sh := range r.shared {
+		sh.payload, sh.step = sh.enc.Encode(r.mix.Mix())
+	}
+	for _, m := range r.members {
+		if m.sharing {
+			sh := r.shared[m.enc.Codec()]
+			m.payload, m.step, m.fresh = sh.payload, sh.step, true
+		}
+	}
 }
 
 // publish makes the step's state what info reports (when it changed).
@@ -396,6 +461,13 @@ func (r *room) add(c *call) {
 	if c.gen != nil {
 		if enc, err := mixer.NewLegEncoder(c.gen.Codec(), r.mix.FrameSamples()*50); err == nil {
 			m.enc = enc
+			sh := r.shared[enc.Codec()]
+			if sh == nil {
+				shared, _ := mixer.NewLegEncoder(enc.Codec(), r.mix.FrameSamples()*50)
+				sh = &sharedEnc{enc: shared}
+				r.shared[enc.Codec()] = sh
+			}
+			sh.users++
 		}
 	}
 	if c.hasVideo && !r.videoOn {

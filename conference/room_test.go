@@ -1,9 +1,11 @@
 package conference_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
 	"regexp"
 	"strconv"
@@ -55,6 +57,7 @@ type toneLeg struct {
 	mu     sync.Mutex
 	heard  []float32
 	dialog sip.Dialog // its call either way
+	remote *net.UDPAddr
 }
 
 var answerAudioPort = regexp.MustCompile(`m=audio (\d+) `)
@@ -141,6 +144,9 @@ func (l *toneLeg) start(remote []byte, clip *testmedia.Clip) error {
 	}
 	port, _ := strconv.Atoi(string(m[1]))
 	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	l.mu.Lock()
+	l.remote = to
+	l.mu.Unlock()
 	l.wg.Add(2)
 	go func() { defer l.wg.Done(); l.send(l.run, to, uint8(l.pt)) }()
 	go func() { defer l.wg.Done(); l.receive() }()
@@ -609,4 +615,63 @@ func TestCMSMixedConferenceGoOnly(t *testing.T) {
 		"the conference's outputs end with it")
 	_, err = r.cdr.WaitFor(ctx, cmsapi.CDRRecordingEnd, nil)
 	require.NoError(t, err)
+}
+
+// A hostile member, Go only: besides its silent audio it sends garbage (payloads of
+// every wrong length, random bytes, RTCP-looking junk), floods the room with 20,000
+// packets of random sequence numbers and timestamps at once, then stops sending at
+// all; and another member hangs up. The three others hear each other all along as
+// they should, and the room's inbox stays bounded.
+func TestRoomHostileMemberGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaIP: net.IPv4(127, 0, 0, 1),
+		Controller: &roomController{out: conference.Outputs{Room: "room1"}}})
+	require.NoError(t, err)
+	defer b.Close()
+	legs := []*toneLeg{
+		dialTone(t, b, "a", "PCMU", 440, nil),
+		dialTone(t, b, "b", "G722", 1000, nil),
+		dialTone(t, b, "c", "PCMU", 1700, nil),
+	}
+	bad := dialTone(t, b, "d", "PCMU", 2300, nil)
+	bad.setQuiet(true)
+	leaver := dialTone(t, b, "e", "G722", 2900, nil)
+	leaver.setQuiet(true)
+	waitHearing(t, legs, nil, "before")
+
+	bad.mu.Lock()
+	to := bad.remote
+	bad.mu.Unlock()
+	rng := rand.New(rand.NewPCG(7, 7))
+	junk := make([]byte, 1400)
+	for i := range 20000 {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 2300, SequenceNumber: uint16(rng.Uint32()), Timestamp: rng.Uint32()}}
+		switch i % 4 {
+		case 0: // a 20 ms packet of silence, anywhere on the timeline
+			p.Payload = bytes.Repeat([]byte{0xff}, 160)
+		case 1: // a wrong length of random bytes
+			n := rng.IntN(len(junk))
+			for k := range n {
+				junk[k] = byte(rng.Uint32())
+			}
+			p.Payload = junk[:n]
+		case 2: // another payload type
+			p.PayloadType, p.Payload = uint8(rng.IntN(128)), junk[:rng.IntN(200)]
+		case 3: // not RTP at all
+			_, _ = bad.audio.WriteToUDP(junk[:rng.IntN(64)], to)
+			continue
+		}
+		pkt, err := p.Marshal()
+		require.NoError(t, err)
+		_, _ = bad.audio.WriteToUDP(pkt, to)
+	}
+	waitHearing(t, legs, nil, "after the flood")
+	bad.stop() // it stops sending at all
+	require.NoError(t, leaver.getDialog().Hangup(context.Background()))
+	heard := legs[0].heardSamples()
+	require.Eventually(t, func() bool { return legs[0].heardSamples() > heard+2*legs[0].rate }, 20*time.Second, 20*time.Millisecond)
+	waitHearing(t, legs, nil, "one member silent, one gone")
+	ci, ok := b.Call("room1")
+	require.True(t, ok)
+	require.Len(t, ci.Room.Members, 4, "the member that hung up left: %+v", ci.Room)
 }

@@ -151,6 +151,21 @@ func (e *LegEncoder) Encode(frame []float32) ([]byte, uint32) {
 	return e.payload, e.step
 }
 
+// CopyState makes e's stream where from's is (the same codec and rate): its encoder's
+// and resampler's state, so that e goes on exactly as from would — a leg that leaves
+// a shared encode (the full mix, for legs that contribute nothing) for its own.
+func (e *LegEncoder) CopyState(from *LegEncoder) {
+	if e.g722 != nil && from.g722 != nil {
+		*e.g722 = *from.g722
+	}
+	if e.rs != nil && from.rs != nil {
+		e.rs.CopyState(from.rs)
+	}
+}
+
+// Codec is the codec the encoder makes.
+func (e *LegEncoder) Codec() media.Codec { return e.codec }
+
 // pcm16 is a sample in [-1, 1] as 16-bit PCM (clipped).
 func pcm16(v float32) int16 {
 	switch {

@@ -45,6 +45,7 @@ type Mixer struct {
 	inputs   []*MixInput
 	step     int64
 	sum      []float32 // the step's sum of contributions (gain applied)
+	zeros    []float32 // a silent frame
 	mix      []float32 // the full mix, limited
 	limiter  limiter
 	dominant *MixInput
@@ -62,6 +63,11 @@ type MixInput struct {
 	slots   [mixSlots][]float32
 	slotAt  [mixSlots]int64
 	slotLvl [mixSlots]int // RFC 6464 level (-dBov), or -1 when not sent
+	slotDB  [mixSlots]float64
+	// rsStale: silent frames were not resampled; the resampler starts again from
+	// silence (prime: its look-ahead of zeros) at the next sound.
+	rsStale bool
+	prime   []float32
 	// origin maps the input's timestamps onto the mixer's steps: the step of timestamp
 	// zero (set by the first frame).
 	origin  int64
@@ -108,7 +114,7 @@ func NewMixer(cfg MixConfig) (*Mixer, error) {
 		return nil, errors.New("mixer: limit in (0, 1]")
 	}
 	n := cfg.Rate / 50
-	m := &Mixer{cfg: cfg, frame: n, sum: make([]float32, n), mix: make([]float32, n)}
+	m := &Mixer{cfg: cfg, frame: n, sum: make([]float32, n), mix: make([]float32, n), zeros: make([]float32, n)}
 	m.limiter.init(cfg.Limit, cfg.Rate)
 	return m, nil
 }
@@ -129,7 +135,8 @@ func (m *Mixer) Add(id string, rate int) (*MixInput, error) {
 		in.rs, in.tmp = rs, make([]float32, 0, 3*m.frame)
 		// Primed with its look-ahead of silence, the resampler makes a whole frame of
 		// every frame it takes (the input a few milliseconds later).
-		in.tmp = append(in.tmp[:0], make([]float32, rs.Latency())...)
+		in.prime = make([]float32, rs.Latency())
+		in.tmp = append(in.tmp[:0], in.prime...)
 		_ = rs.Process(nil, in.tmp)
 	}
 	for i := range in.slots {
@@ -196,6 +203,25 @@ func (in *MixInput) Write(ts time.Duration, pcm []int16, level int) {
 	}
 	k := at % mixSlots
 	s := in.slots[k][:0]
+	lvl := -1
+	if level >= 0 && level <= 127 {
+		lvl = level
+	}
+	// A silent frame (by its RFC 6464 level, or its energy) is kept as silence without
+	// being resampled: most of a large conference is quiet, and it contributes nothing.
+	// The resampler starts again from silence at the next sound (what it held was under
+	// the silence level).
+	if db := pcmDBov(pcm); (lvl >= 0 && -float64(lvl) <= silentDBov) || (lvl < 0 && db <= silentDBov) {
+		in.slots[k], in.slotAt[k], in.slotLvl[k], in.slotDB[k] = s, at, lvl, db
+		in.rsStale = in.rs != nil
+		return
+	}
+	if in.rsStale {
+		in.rsStale = false
+		in.rs.Reset()
+		in.tmp = append(in.tmp[:0], in.prime...)
+		_ = in.rs.Process(in.tmp[len(in.tmp):], in.tmp)
+	}
 	if in.rs != nil {
 		in.tmp = in.tmp[:0]
 		for _, v := range pcm {
@@ -214,10 +240,19 @@ func (in *MixInput) Write(ts time.Duration, pcm []int16, level int) {
 		}
 	}
 	in.slots[k], in.slotAt[k] = s, at
-	in.slotLvl[k] = -1
-	if level >= 0 && level <= 127 {
-		in.slotLvl[k] = level
+	in.slotLvl[k] = lvl
+}
+
+// pcmDBov is a frame's RMS level in dBov (-127 for digital silence).
+func pcmDBov(x []int16) float64 {
+	var e int64
+	for _, v := range x {
+		e += int64(v) * int64(v)
 	}
+	if e == 0 {
+		return -127
+	}
+	return max(-127, 10*math.Log10(2*float64(e)/(32768*32768*float64(len(x)))))
 }
 
 // Step mixes the next 20 ms: each input's frame for it (or silence), the full mix and
@@ -259,7 +294,15 @@ func (in *MixInput) take(s int64) {
 	k := s % mixSlots
 	in.cur = nil
 	in.level = -127
-	if in.slotAt[k] == s {
+	if in.slotAt[k] == s && len(in.slots[k]) == 0 { // a silent frame (Write)
+		in.cur = in.m.zeros
+		in.slotAt[k] = -1
+		in.Mixed++
+		in.level = in.slotDB[k]
+		if l := in.slotLvl[k]; l >= 0 {
+			in.level = -float64(l)
+		}
+	} else if in.slotAt[k] == s {
 		in.cur = in.slots[k]
 		in.slotAt[k] = -1
 		in.Mixed++

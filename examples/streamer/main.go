@@ -90,6 +90,7 @@ type config struct {
 	logLevel         string
 	drainTimeout     time.Duration
 	cmsDB            string
+	mix              bool
 	node, apiURL     string
 	heartbeat        time.Duration
 }
@@ -127,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.pollInterval, "poll-interval", 0, "how often one goroutine drains every call's RTP sockets (0: 40ms; negative: a goroutine per socket); longer costs less CPU and adds latency")
 	fs.StringVar(&c.cmsDB, "cms-db", "", `with -api, keep the API's configuration and the live calls' registry in PostgreSQL, shared with the other nodes of a cluster (package cmsapi/pgstore): a connection string without its password ("host=db.example.com dbname=sipcast user=cms"; the password from PGPASSWORD or ~/.pgpass)`)
 	fs.StringVar(&c.node, "node", "", "this node's name in a cluster: its recordings go under -record-dir/NAME/ (a directory of its own on a shared share), and with -cms-db it names the node among the API nodes (default there: host name and API address)")
+	fs.BoolVar(&c.mix, "mix", false, "with -api, mix each conference's legs (G.711, G.722, Opus): every leg hears the others, the stream and the recording carry the mix and the active speaker's video (off: the first leg's media goes out untouched, as a Call Bridge's AAC must)")
 	fs.StringVar(&c.apiURL, "api-url", "", "with -cms-db, this node's API URL as the other nodes reach it (default: from -api's address)")
 	fs.DurationVar(&c.heartbeat, "cluster-heartbeat", 2*time.Second, "with -cms-db, how often this node publishes its calls; a node silent for three is taken as gone")
 	return c, fs.Parse(args)
@@ -443,7 +445,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 			cdrs := cmsapi.NewStoreCDRSender(store, nil, log)
-			local := cms.New(cms.Config{Store: store, CDRs: cdrs, Logger: log})
+			local := cms.New(cms.Config{Store: store, CDRs: cdrs, Logger: log, Mix: c.mix})
 			apiURL, node := c.apiURL, c.node
 			if apiURL == "" {
 				apiURL = scheme + "://" + apiLn.Addr().String()
@@ -473,7 +475,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log, Store: store, CDRs: cdrs, Backend: backend})
 		} else {
 			cdrs := cmsapi.NewStoreCDRSender(store, nil, log)
-			local := cms.New(cms.Config{Store: store, CDRs: cdrs, Logger: log})
+			local := cms.New(cms.Config{Store: store, CDRs: cdrs, Logger: log, Mix: c.mix})
 			api = cmsapi.NewServer(cmsapi.ServerConfig{User: c.apiUser, Password: pw, Logger: log, Store: store, CDRs: cdrs, Backend: local})
 			ctrl = local
 		}

@@ -177,6 +177,18 @@ func (s *stage) reset() {
 	s.base, s.phase = 0, 0
 }
 
+// CopyState makes r's stream where from's is (from made by New with the same Config):
+// its history, position and counts, so that r goes on from there exactly as from
+// would. Nothing is allocated once r's buffers have grown to from's.
+func (r *Resampler) CopyState(from *Resampler) {
+	for i, s := range r.stages {
+		f := from.stages[i]
+		s.buf = append(s.buf[:0], f.buf...)
+		s.base, s.phase = f.base, f.phase
+	}
+	r.in, r.out = from.in, from.out
+}
+
 // Latency is how many input frames the Resampler holds before an output frame that
 // depends on them can come out (the filters' look-ahead).
 func (r *Resampler) Latency() int {
