@@ -675,3 +675,42 @@ func TestRoomHostileMemberGoOnly(t *testing.T) {
 	require.True(t, ok)
 	require.Len(t, ci.Room.Members, 4, "the member that hung up left: %+v", ci.Room)
 }
+
+// A dial-in conference with Config.Mix, Go only: two callers dial the space's URI (the
+// first opens its conference), a third party joins by an API dial-out; all three hear
+// each other and not themselves, and the conference ends with its last leg.
+func TestCMSDialInConferenceGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	r := newCMSRigWith(t, cms.Config{Mix: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client, err := cmsapi.NewClient(r.api.URL, tmsUser, tmsPass, cmsapi.WithHTTPClient(r.api.Client()))
+	require.NoError(t, err)
+	_, err = client.CreateObject(ctx, "coSpaces", &cmsapi.CoSpace{Name: "Huddle", URI: "huddle"})
+	require.NoError(t, err)
+	callee, addr := answerTone(t, "PCMU", 1700, nil)
+	_, err = client.CreateObject(ctx, "outboundDialPlanRules", &cmsapi.OutboundDialPlanRule{Domain: "far.test", Priority: cmsapi.Int(10),
+		SipProxy: addr, SipControlEncryption: "unencrypted", FailureAction: "stop"})
+	require.NoError(t, err)
+	legs := []*toneLeg{dialTone(t, r.bridge, "huddle", "PCMU", 440, nil), dialTone(t, r.bridge, "huddle", "G722", 1000, nil)}
+	var calls []cmsapi.Call
+	require.Eventually(t, func() bool {
+		calls, err = cmsapi.ListAll[cmsapi.Call](ctx, client, "calls", nil)
+		return err == nil && len(calls) == 1
+	}, 20*time.Second, 20*time.Millisecond, "one conference for both callers")
+	confID := calls[0].ID
+	waitHearing(t, legs, nil, "the two callers")
+	ci, ok := r.bridge.Call(confID)
+	require.True(t, ok, "the conference's room")
+	require.Len(t, ci.Room.Members, 2)
+	created(t, r.do(t, "POST", "/api/v1/calls/"+confID+"/callLegs", "remoteParty=desk@far.test"), "callLegs")
+	waitHearing(t, append(legs, callee), nil, "the callers and the dialled-out leg")
+	for _, l := range append(legs, callee) {
+		l.close()
+	}
+	require.Eventually(t, func() bool {
+		calls, err = cmsapi.ListAll[cmsapi.Call](ctx, client, "calls", nil)
+		_, up := r.bridge.Call(confID)
+		return err == nil && len(calls) == 0 && !up
+	}, 20*time.Second, 20*time.Millisecond, "the conference and its room end with the last leg")
+}
