@@ -59,7 +59,6 @@ type room struct {
 	steps   int64
 	start   time.Time
 	batch   []roomFrame
-	taken   []*call
 	treqs   []func()
 	aout    media.Frame
 	track   media.Track
