@@ -33,5 +33,13 @@
 // goroutines, recordings their writer, and closing them runs on goroutines each call
 // joins.
 //
+// Controlled calls given the same Outputs.Room are mixed in a room: each hears the
+// others (its mix-minus in its own codec, sent in place of the generated silence), and
+// the room's own outputs — a call of its own in Calls, its ID the room's key, with
+// CallInfo.Room — stream and record the full mix as AAC and the dominant speaker's H.264
+// (mixer.Mixer and mixer.VideoSwitch, stepped by the Bridge's generator goroutine).
+// Bridge.SetMute mutes a member. conference/cms mixes its conferences this way with
+// cms.Config.Mix.
+//
 // Close ends every call with BYE, finalizes the recordings and waits for everything.
 package conference

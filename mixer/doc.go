@@ -7,7 +7,8 @@
 // participant and a full mix through limiters, levels and the dominant speaker with a
 // hold-off) with the active speaker's video switch (VideoSwitch: H.264 forwarded from
 // one input at a time, switched on a keyframe it requests, the new parameter sets
-// announced). Neither is wired into conference or its CMS backend yet (issue 17).
+// announced), and what a conference leg sends and hears (LegDecoder, LegEncoder). The
+// conference package's rooms put them together.
 // Everything is pure Go and allocates nothing in steady state; what reads bytes from the
 // network is fuzzed.
 package mixer
