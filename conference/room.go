@@ -511,7 +511,11 @@ func (r *room) frame(m *member, f *media.Frame) {
 		m.in.SetRxMute(m.rxMute)
 		m.in.SetTxMute(m.txMute)
 	}
-	m.in.Write(f.PTS, m.dec.Decode(f.Data), -1)
+	level := -1 // the frame's energy decides
+	if f.HasAudioLevel {
+		level = int(f.AudioLevel) // RFC 6464: what the sender measured
+	}
+	m.in.Write(f.PTS, m.dec.Decode(f.Data), level)
 }
 
 // follow shows the dominant speaker (when it sends video), asking for its keyframe no

@@ -51,6 +51,9 @@ type toneLeg struct {
 	quiet  bool
 	// amp is the tone's amplitude (default 0.25: -12 dBFS).
 	amp float64
+	// level, when >= 0, is the RFC 6464 level its packets claim (header extension id 1,
+	// offered with a=extmap); set before the call.
+	level int
 
 	closed sync.Once
 
@@ -64,13 +67,22 @@ var answerAudioPort = regexp.MustCompile(`m=audio (\d+) `)
 
 // dialTone calls the Bridge's user as a toneLeg.
 func dialTone(t *testing.T, b *conference.Bridge, user, codec string, freq float64, clip *testmedia.Clip) *toneLeg {
+	return dialToneLevel(t, b, user, codec, freq, clip, -1)
+}
+
+// dialToneLevel is dialTone with RFC 6464 levels (level >= 0) claimed by every packet.
+func dialToneLevel(t *testing.T, b *conference.Bridge, user, codec string, freq float64, clip *testmedia.Clip, level int) *toneLeg {
 	t.Helper()
 	l := newToneLeg(t, codec, freq, clip, nil)
+	l.level = level
 	offer := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
 	if clip != nil {
 		offer = string(rtpsend.SDP(net.IPv4(127, 0, 0, 1), l.video.LocalAddr().(*net.UDPAddr).Port, 0, clip.SPS, clip.PPS, nil, 0, 0))
 	}
 	offer += fmt.Sprintf("m=audio %d RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\na=sendrecv\r\n", l.audio.LocalAddr().(*net.UDPAddr).Port, l.pt, l.pt, codec)
+	if level >= 0 {
+		offer += "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n"
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
@@ -114,7 +126,7 @@ func answerTone(t *testing.T, codec string, freq float64, clip *testmedia.Clip) 
 // INVITE handler, which may read the leg).
 func newToneLeg(t *testing.T, codec string, freq float64, clip *testmedia.Clip, opt func(*toneLeg) sip.Option) *toneLeg {
 	t.Helper()
-	l := &toneLeg{codec: codec, freq: freq, rate: 8000, amp: 0.25}
+	l := &toneLeg{codec: codec, freq: freq, rate: 8000, amp: 0.25, level: -1}
 	if codec == "G722" {
 		l.pt, l.rate = 9, 16000
 	}
@@ -215,6 +227,9 @@ func (l *toneLeg) send(ctx context.Context, to *net.UDPAddr, pt uint8) {
 			payload = g711.ULaw.Encode(payload[:0], pcm)
 		}
 		p.Payload = payload
+		if l.level >= 0 {
+			_ = p.Header.SetExtension(1, []byte{byte(l.level)})
+		}
 		b, _ := p.Marshal()
 		_, _ = l.audio.WriteToUDP(b, to)
 		p.SequenceNumber++
@@ -713,4 +728,26 @@ func TestCMSDialInConferenceGoOnly(t *testing.T) {
 		_, up := r.bridge.Call(confID)
 		return err == nil && len(calls) == 0 && !up
 	}, 20*time.Second, 20*time.Millisecond, "the conference and its room end with the last leg")
+}
+
+// RFC 6464 levels decide, where a member sends them: a member whose packets claim
+// silence (127) is not mixed, though it sends a tone; one whose packets claim -3 dBov
+// is the dominant speaker, though its tone is as loud as a member's without levels
+// (-12 dBFS, measured by its energy). The answer accepts the offer's a=extmap.
+func TestRoomUsesRFC6464LevelsGoOnly(t *testing.T) {
+	peer.CheckNoLeaks(t)
+	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaIP: net.IPv4(127, 0, 0, 1),
+		Controller: &roomController{out: conference.Outputs{Room: "room1"}}})
+	require.NoError(t, err)
+	defer b.Close()
+	silent := dialToneLevel(t, b, "a", "PCMU", 440, nil, 127)
+	loud := dialToneLevel(t, b, "b", "PCMU", 1000, nil, 3)
+	plain := dialTone(t, b, "c", "G722", 1700, nil)
+	require.Contains(t, string(silent.call.Answer), "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+	require.NotContains(t, string(plain.call.Answer), "extmap", "no levels offered, none answered")
+	waitHearing(t, []*toneLeg{silent, loud, plain}, map[int]bool{0: true}, "the member claiming silence is not mixed")
+	require.Eventually(t, func() bool {
+		ci, ok := b.Call("room1")
+		return ok && ci.Room != nil && ci.Room.Speaker == loud.id()
+	}, 20*time.Second, 20*time.Millisecond, "the member claiming -3 dBov speaks")
 }

@@ -67,4 +67,8 @@ type Frame struct {
 	// writer that sets up a container from it (an FLV sequence header, an MP4 init
 	// segment) follows it, copying what it keeps. Like Data, it is valid during the call.
 	Track *Track
+	// AudioLevel is the RFC 6464 level the sender gave the frame's packet (0 to 127,
+	// -dBov; 127 is silence) when HasAudioLevel (TrackConfig.AudioLevelID negotiated).
+	AudioLevel    uint8
+	HasAudioLevel bool
 }

@@ -49,6 +49,10 @@ type TrackConfig struct {
 	// JitterMinDelay and JitterMaxDelay bound the jitter buffer's target delay (defaults
 	// 20 ms and 500 ms).
 	JitterMinDelay, JitterMaxDelay time.Duration
+	// AudioLevelID is the RTP header extension id of RFC 6464 audio levels (one-byte
+	// headers, RFC 8285), 0 for none: each G.711, G.722 or Opus frame then carries the
+	// level its packet gave (Frame.AudioLevel).
+	AudioLevelID uint8
 }
 
 // codec returns the frame codec of an encoding.
@@ -347,7 +351,7 @@ func (d *aacDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Time
 		return
 	}
 	for i, au := range aus {
-		t.emitAudio(CodecAAC, au, tss[i], t.clock, arrival, t.emit)
+		t.emitAudio(CodecAAC, au, tss[i], -1, t.clock, arrival, t.emit)
 	}
 }
 
@@ -365,7 +369,7 @@ func (d *latmDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Tim
 		return
 	}
 	for i, au := range aus {
-		t.emitAudio(CodecAAC, au, ts+uint32(i)*1024, t.clock, arrival, t.emit)
+		t.emitAudio(CodecAAC, au, ts+uint32(i)*1024, -1, t.clock, arrival, t.emit)
 	}
 }
 
@@ -398,9 +402,16 @@ func (d *dtmfDepacketizer) config() []byte          { return nil }
 type rawDepacketizer struct{}
 
 func (rawDepacketizer) depacketize(t *track, p *rtp.Packet, arrival time.Time) {
-	if len(p.Payload) > 0 {
-		t.emitAudio(t.codec, p.Payload, p.Timestamp, t.clock, arrival, t.emit)
+	if len(p.Payload) == 0 {
+		return
 	}
+	level := -1
+	if id := t.cfg.AudioLevelID; id != 0 && p.Extension {
+		if ext := p.GetExtension(id); len(ext) >= 1 {
+			level = int(ext[0] & 0x7f) // the V (voice) bit aside
+		}
+	}
+	t.emitAudio(t.codec, p.Payload, p.Timestamp, level, t.clock, arrival, t.emit)
 }
 
 func (rawDepacketizer) lost(*track)             {}
@@ -543,13 +554,16 @@ func (t *track) emitVideo(data []byte, ts uint32, keyframe, damaged bool, arriva
 	t.reorder.push(&t.frame, t.emit)
 }
 
-func (t *track) emitAudio(c Codec, data []byte, ts uint32, clock *Clock, arrival time.Time, emit func(*Frame)) {
+func (t *track) emitAudio(c Codec, data []byte, ts uint32, level int, clock *Clock, arrival time.Time, emit func(*Frame)) {
 	pts := clock.Map(t.cid, ts, arrival)
 	if t.haveDTS && pts < t.lastDTS {
 		pts = t.lastDTS // the timeline stepped back once (arrival time to Sender Reports)
 	}
 	t.lastDTS, t.haveDTS = pts, true
 	t.frame = Frame{Codec: c, PTS: pts, DTS: pts, Data: data}
+	if level >= 0 {
+		t.frame.AudioLevel, t.frame.HasAudioLevel = uint8(level), true
+	}
 	if t.announceAudio(c) {
 		t.frame.Track = &t.desc
 	}

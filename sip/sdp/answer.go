@@ -131,6 +131,34 @@ type Media struct {
 	Direction string
 	// BandwidthAS is the offer's b=AS (kbit/s), 0 when absent.
 	BandwidthAS int
+	// AudioLevelID is the RTP header extension id of the sender's RFC 6464 audio levels
+	// (a=extmap with AudioLevelURI, accepted in the answer), 0 when none.
+	AudioLevelID uint8
+}
+
+// AudioLevelURI names RFC 6464's client-to-mixer audio level header extension.
+const AudioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+// audioLevelExt finds the audio level extension among an m-line's a=extmap lines
+// ("<id>[/<direction>] <uri> [<attributes>]"): ids 1 to 14 only (one-byte headers,
+// RFC 8285), the first one offered.
+func audioLevelExt(md *psdp.MediaDescription) (uint8, bool) {
+	for _, a := range md.Attributes {
+		if a.Key != "extmap" {
+			continue
+		}
+		f := strings.Fields(a.Value)
+		if len(f) < 2 || f[1] != AudioLevelURI {
+			continue
+		}
+		idStr, dir, _ := strings.Cut(f[0], "/")
+		id, err := strconv.Atoi(idStr)
+		if err != nil || id < 1 || id > 14 || (dir != "" && dir != "sendrecv" && dir != "sendonly") {
+			continue
+		}
+		return uint8(id), true
+	}
+	return 0, false
 }
 
 // Answer answers offer.
@@ -407,6 +435,12 @@ func answerMedia(sd *psdp.SessionDescription, md *psdp.MediaDescription, cfg *Co
 		}
 		attrs = append(attrs, psdp.Attribute{Key: "rtcp-fb", Value: strconv.Itoa(int(chosen.pt)) + " " + strings.TrimSpace(fb)})
 	}
+	if md.MediaName.Media == "audio" {
+		if id, ok := audioLevelExt(md); ok {
+			res.AudioLevelID = id
+			attrs = append(attrs, psdp.Attribute{Key: "extmap", Value: strconv.Itoa(int(id)) + " " + AudioLevelURI})
+		}
+	}
 	cryptoTag := ""
 	if secure {
 		c, tag, ok := chooseCrypto(md)
@@ -537,6 +571,6 @@ func chooseCrypto(md *psdp.MediaDescription) (*Crypto, string, bool) {
 func (m Media) TrackConfig() media.TrackConfig {
 	return media.TrackConfig{
 		PayloadType: m.PayloadType, Encoding: media.Encoding(m.Codec), ClockRate: m.ClockRate,
-		FMTP: m.FMTP, NACK: m.NACK, PLI: m.PLI, FIR: m.FIR,
+		FMTP: m.FMTP, NACK: m.NACK, PLI: m.PLI, FIR: m.FIR, AudioLevelID: m.AudioLevelID,
 	}
 }

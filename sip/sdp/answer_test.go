@@ -157,3 +157,37 @@ func FuzzAnswer(f *testing.F) {
 		require.Equal(t, len(res), len(sd.MediaDescriptions))
 	})
 }
+
+// RFC 6464 audio levels: the first acceptable a=extmap of the audio m-line is answered
+// and named in the result (and its TrackConfig); two-byte ids (15 and up), a recvonly
+// extension and other extensions are not; a video m-line's is not either.
+func TestAnswerAudioLevelExtension(t *testing.T) {
+	for _, tc := range []struct {
+		lines string
+		id    uint8
+	}{
+		{"a=extmap:3 urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\n", 3},
+		{"a=extmap:2/sendrecv urn:ietf:params:rtp-hdrext:ssrc-audio-level\n", 2},
+		{"a=extmap:15 urn:ietf:params:rtp-hdrext:ssrc-audio-level\na=extmap:4 urn:ietf:params:rtp-hdrext:ssrc-audio-level\n", 4},
+		{"a=extmap:5/recvonly urn:ietf:params:rtp-hdrext:ssrc-audio-level\n", 0},
+		{"a=extmap:1 urn:ietf:params:rtp-hdrext:toffset\n", 0},
+		{"a=extmap:x urn:ietf:params:rtp-hdrext:ssrc-audio-level\n", 0},
+		{"", 0},
+	} {
+		offer := "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n" +
+			"m=audio 4000 RTP/AVP 0\na=sendrecv\n" + tc.lines +
+			"m=video 4002 RTP/AVP 98\na=rtpmap:98 H264/90000\na=extmap:6 urn:ietf:params:rtp-hdrext:ssrc-audio-level\n"
+		ans, res, err := Answer(crlf(offer), Config{Ports: ports})
+		require.NoError(t, err, tc.lines)
+		require.Equal(t, tc.id, res[0].AudioLevelID, tc.lines)
+		require.Equal(t, tc.id, res[0].TrackConfig().AudioLevelID, tc.lines)
+		require.Zero(t, res[1].AudioLevelID, "video")
+		n := strings.Count(string(ans), "extmap")
+		if tc.id == 0 {
+			require.Zero(t, n, "%s\n%s", tc.lines, ans)
+		} else {
+			require.Equal(t, 1, n, "%s", ans)
+			require.Contains(t, string(ans), "a=extmap:"+string(rune('0'+tc.id))+" "+AudioLevelURI)
+		}
+	}
+}
