@@ -69,7 +69,9 @@ func Offer(cfg Config) ([]byte, error) {
 	if len(formats) == 0 {
 		return nil, errors.New("sdp: no audio codec to offer (Opus, G.722, PCMU, PCMA)")
 	}
-	add("audio", append(formats, "101"), append(attrs, a("rtpmap", "101 telephone-event/8000"), a("fmtp", "101 0-16")))
+	// RFC 6464 levels from the callee, where it sends them: a conference mixes by them.
+	add("audio", append(formats, "101"), append(attrs, a("rtpmap", "101 telephone-event/8000"), a("fmtp", "101 0-16"),
+		a("extmap", "1 "+AudioLevelURI)))
 	if cfg.Resolution != ResolutionAudioOnly {
 		var attrs []psdp.Attribute
 		for _, pt := range []struct{ pt, mode int }{{96, 1}, {97, 0}} {

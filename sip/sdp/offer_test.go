@@ -52,3 +52,16 @@ func TestOfferAndNegotiate(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(offer), "m=video")
 }
+
+// Our offers name RFC 6464 levels (a=extmap:1); a callee's answer that keeps them makes
+// the negotiated audio carry them.
+func TestOfferAudioLevels(t *testing.T) {
+	offer, err := Offer(offerConfig())
+	require.NoError(t, err)
+	require.Contains(t, string(offer), "a=extmap:1 "+AudioLevelURI)
+	answer := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=extmap:1 " + AudioLevelURI + "\r\na=sendrecv\r\n"
+	ms, err := Negotiate([]byte(answer), offerConfig())
+	require.NoError(t, err)
+	require.Equal(t, uint8(1), ms[0].AudioLevelID)
+}
