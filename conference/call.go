@@ -132,6 +132,8 @@ type call struct {
 	room    *room
 	roomOut *room
 	member  *member
+	// roomQueued counts its frames in the room's inbox (the room's mu).
+	roomQueued int
 	// infoTracks are the outputs' tracks (copies), as the media announced them.
 	infoTracks []media.Track
 	started    time.Time

@@ -102,8 +102,12 @@ type roomFrame struct {
 	f media.Frame
 }
 
-// maxRoomInbox bounds the frames waiting for a step: a flood fills it and no more.
-const maxRoomInbox = 4096
+// maxRoomInbox bounds the frames waiting for a step, and maxMemberQueued one member's
+// share of them: a member's flood fills its own share and no more.
+const (
+	maxRoomInbox    = 4096
+	maxMemberQueued = 256
+)
 
 // roomFor returns the room for key, making it (and starting its outputs with o) when
 // there is none; the call is attached to it (release or leave detach it). nil when the
@@ -246,10 +250,11 @@ func (r *room) write(c *call, f *media.Frame) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := len(r.inbox)
-	if n >= maxRoomInbox {
-		r.dropped++
+	if n >= maxRoomInbox || c.roomQueued >= maxMemberQueued {
+		r.dropped++ // a flood fills its own share, not the others'
 		return
 	}
+	c.roomQueued++
 	if n < cap(r.inbox) {
 		r.inbox = r.inbox[:n+1]
 	} else {
@@ -288,6 +293,9 @@ func (r *room) step(now time.Time) {
 	}
 	r.mu.Lock()
 	r.batch, r.inbox = r.inbox, r.batch[:0]
+	for i := range r.batch {
+		r.batch[i].c.roomQueued = 0
+	}
 	joins, leaves := r.joins, r.leaves
 	r.joins, r.leaves = nil, nil
 	r.treqs, r.reqs = r.reqs, r.treqs[:0]
@@ -487,8 +495,8 @@ func (r *room) frame(m *member, f *media.Frame) {
 		f.DTS += m.offset
 		if f.Codec == media.CodecH264 && !m.hasVideo {
 			m.hasVideo = true
-			if r.vs.Active() < 0 {
-				r.vs.Select(m.video) // a picture from the start, until someone speaks
+			if r.vs.Active() < 0 && r.vs.Wanted() < 0 {
+				r.vs.Select(m.video) // the first with video: a picture from the start, until someone speaks
 			}
 		}
 		_ = r.vs.Input(m.video).WriteFrame(f)

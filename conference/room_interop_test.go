@@ -243,9 +243,8 @@ func TestInteropMixedConference(t *testing.T) {
 		}
 		return ""
 	}
-	var why string
-	require.Eventually(t, func() bool { why = hears([]float64{1000, 440}, []float64{1700}); return why == "" }, 20*time.Second, 50*time.Millisecond,
-		"our callee hears the others: %v", lazy(func() string { return why }))
+	require.Eventually(t, func() bool { return hears([]float64{1000, 440}, []float64{1700}) == "" }, 20*time.Second, 50*time.Millisecond,
+		"our callee hears the others: %v", lazy(func() string { return hears([]float64{1000, 440}, []float64{1700}) }))
 	speaker := func() string {
 		ci, ok := r.bridge.Call(confID)
 		if !ok || ci.Room == nil {
@@ -274,8 +273,8 @@ func TestInteropMixedConference(t *testing.T) {
 
 	// sipp muted through the API too: its tone leaves what our callee hears, and the mix.
 	mute("sipp", true)
-	require.Eventually(t, func() bool { why = hears(nil, []float64{1700, 440, 1000}); return why == "" }, 20*time.Second, 50*time.Millisecond,
-		"sipp muted: %v", lazy(func() string { return why }))
+	require.Eventually(t, func() bool { return hears(nil, []float64{1700, 440, 1000}) == "" }, 20*time.Second, 50*time.Millisecond,
+		"sipp muted: %v", lazy(func() string { return hears(nil, []float64{1700, 440, 1000}) }))
 	heard := ours.heardSamples()
 	require.Eventually(t, func() bool { return ours.heardSamples() > heard+2*ours.rate }, 20*time.Second, 20*time.Millisecond,
 		"two seconds more, muted")

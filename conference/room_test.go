@@ -428,9 +428,8 @@ func TestRoomMixMinusGoOnly(t *testing.T) {
 		}
 		return ""
 	}
-	var why string
-	if !assert.Eventually(t, func() bool { why = check(-1); return why == "" }, 20*time.Second, 50*time.Millisecond) {
-		t.Fatal("mix-minus: ", why)
+	if !assert.Eventually(t, func() bool { return check(-1) == "" }, 20*time.Second, 50*time.Millisecond) {
+		t.Fatal("mix-minus: ", check(-1))
 	}
 	aac, _ := outs.counts()
 	require.Positive(t, aac, "the room's outputs carry the mix")
@@ -440,8 +439,8 @@ func TestRoomMixMinusGoOnly(t *testing.T) {
 	require.Len(t, ci.Tracks, 1, "audio only: %+v", ci.Tracks)
 
 	require.NoError(t, b.SetMute(legs[1].id(), ptr(true), nil))
-	if !assert.Eventually(t, func() bool { why = check(1); return why == "" }, 20*time.Second, 50*time.Millisecond) {
-		t.Fatal("leg 1 muted: ", why)
+	if !assert.Eventually(t, func() bool { return check(1) == "" }, 20*time.Second, 50*time.Millisecond) {
+		t.Fatal("leg 1 muted: ", check(1))
 	}
 
 	for _, l := range legs {
@@ -546,9 +545,8 @@ func hearing(legs []*toneLeg, muted map[int]bool) string {
 // waitHearing waits until hearing passes.
 func waitHearing(t *testing.T, legs []*toneLeg, muted map[int]bool, what string) {
 	t.Helper()
-	var why string
-	if !assert.Eventually(t, func() bool { why = hearing(legs, muted); return why == "" }, 20*time.Second, 50*time.Millisecond) {
-		t.Fatal(what+": ", why)
+	if !assert.Eventually(t, func() bool { return hearing(legs, muted) == "" }, 20*time.Second, 50*time.Millisecond) {
+		t.Fatal(what+": ", hearing(legs, muted))
 	}
 }
 

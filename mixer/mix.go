@@ -68,6 +68,8 @@ type MixInput struct {
 	// silence (prime: its look-ahead of zeros) at the next sound.
 	rsStale bool
 	prime   []float32
+	// lateRun counts the late frames in a row (a timeline to start again).
+	lateRun int
 	// origin maps the input's timestamps onto the mixer's steps: the step of timestamp
 	// zero (set by the first frame).
 	origin  int64
@@ -191,8 +193,17 @@ func (in *MixInput) Write(ts time.Duration, pcm []int16, level int) {
 	}
 	at := in.origin + rel + int64(m.cfg.Delay)
 	switch {
+	case at < m.step-mixSlots/2 || (at < m.step && in.lateRun >= m.cfg.Delay):
+		// Far behind, or late frame after late frame: the input's timeline moved back
+		// (its sender's clock, or this mixer's steps made up after a stall): it starts
+		// again from this frame, or every frame after it would be late too.
+		in.origin = m.step - rel
+		at = m.step + int64(m.cfg.Delay)
+		in.Late++
+		in.lateRun = 0
 	case at < m.step:
 		in.Late++
+		in.lateRun++
 		return
 	case at >= m.step+mixSlots:
 		// Far ahead: a new timeline (the sender's restarted, or its timestamps jumped).
@@ -201,6 +212,7 @@ func (in *MixInput) Write(ts time.Duration, pcm []int16, level int) {
 		at = m.step + int64(m.cfg.Delay)
 		in.Early++
 	}
+	in.lateRun = 0
 	k := at % mixSlots
 	s := in.slots[k][:0]
 	lvl := -1

@@ -304,3 +304,64 @@ func FuzzMixWrite(f *testing.F) {
 		}
 	})
 }
+
+// The mixer's owner stalls (600 ms of an input's frames come in one batch, then the
+// steps are made up at once): the input's timeline starts again, and once the steps
+// are made up its frames are mixed again, not dropped as late for ever.
+func TestMixInputAfterAStall(t *testing.T) {
+	m, err := mixer.NewMixer(mixer.MixConfig{Delay: 3})
+	require.NoError(t, err)
+	a, _ := m.Add("a", 8000)
+	b, _ := m.Add("b", 16000)
+	pa := &party{in: a, rate: 8000, f: 500, amp: 0.2}
+	pb := &party{in: b, rate: 16000, f: 700, amp: 0.2}
+	for range 20 {
+		pa.send()
+		pb.send()
+		m.Step()
+	}
+	for range 30 { // the stall: frames queue, no step
+		pa.send()
+		pb.send()
+	}
+	for range 30 { // made up
+		m.Step()
+	}
+	var heardB []float32
+	for range 25 {
+		pa.send()
+		pb.send()
+		m.Step()
+		heardB = append(heardB, b.MixMinus()...)
+	}
+	require.Greater(t, goertzel(heardB[len(heardB)-3200:], 16000, 500), 1e-4, "b hears a again (mixed %d, late %d, early %d)", a.Mixed, a.Late, a.Early)
+}
+
+// The mixer's steps run 100 ms ahead of an input's timeline (its owner made up steps
+// the input's frames had not reached): every frame would come late by a few steps. A
+// few late frames in a row start the input's timeline again, and it is mixed.
+func TestMixInputLateInARow(t *testing.T) {
+	m, err := mixer.NewMixer(mixer.MixConfig{Delay: 3})
+	require.NoError(t, err)
+	a, _ := m.Add("a", 16000)
+	b, _ := m.Add("b", 16000)
+	pa := &party{in: a, rate: 16000, f: 500, amp: 0.2}
+	pb := &party{in: b, rate: 16000, f: 700, amp: 0.2}
+	for range 20 {
+		pa.send()
+		pb.send()
+		m.Step()
+	}
+	for range 8 { // 160 ms of steps with no frame: a's frames now come 5 steps late
+		m.Step()
+	}
+	var heardB []float32
+	for range 25 {
+		pa.send()
+		pb.send()
+		m.Step()
+		heardB = append(heardB, b.MixMinus()...)
+	}
+	require.Greater(t, goertzel(heardB[len(heardB)-3200:], 16000, 500), 1e-4, "b hears a again (mixed %d, late %d)", a.Mixed, a.Late)
+	require.LessOrEqual(t, a.Late, uint64(4), "a few late frames, then a new timeline")
+}

@@ -105,6 +105,9 @@ func (s *VideoSwitch) AddInput() int {
 // Input returns input i's writer (its frames, on the switch's goroutine).
 func (s *VideoSwitch) Input(i int) media.FrameWriter { return s.inputs[i] }
 
+// Wanted returns the input asked for and not shown yet (-1: none).
+func (s *VideoSwitch) Wanted() int { return s.want }
+
 // Active returns the input shown (-1: none yet).
 func (s *VideoSwitch) Active() int { return s.active }
 
