@@ -26,54 +26,42 @@ type generators struct {
 }
 
 // add registers a call (its streams made); the goroutine starts if it is not running.
-func (g *generators) add(c *call) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.idle.L == nil {
-		g.idle.L = &g.mu
-	}
-	g.calls = append(g.calls, c)
-	if !g.alive {
-		g.alive, g.done = true, make(chan struct{})
-		go g.loop(g.done)
-	}
-}
+func (g *generators) add(c *call) { register(g, &g.calls, c) }
 
 // remove unregisters a call and returns once no round is stepping it: after it, the
 // call's sessions may close.
-func (g *generators) remove(c *call) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if i := slices.Index(g.calls, c); i >= 0 {
-		g.calls = slices.Delete(g.calls, i, i+1)
-	}
-	for g.running && slices.Contains(g.round, c) {
-		g.idle.Wait()
-	}
-}
+func (g *generators) remove(c *call) { unregister(g, &g.calls, &g.round, c) }
 
 // addRoom registers a room, as add a call.
-func (g *generators) addRoom(r *room) {
+func (g *generators) addRoom(r *room) { register(g, &g.rooms, r) }
+
+// removeRoom unregisters a room and returns once no round is stepping it.
+func (g *generators) removeRoom(r *room) { unregister(g, &g.rooms, &g.rounds, r) }
+
+// register adds x to list (a call or a room) and starts the goroutine if it is not
+// running.
+func register[T any](g *generators, list *[]T, x T) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.idle.L == nil {
 		g.idle.L = &g.mu
 	}
-	g.rooms = append(g.rooms, r)
+	*list = append(*list, x)
 	if !g.alive {
 		g.alive, g.done = true, make(chan struct{})
 		go g.loop(g.done)
 	}
 }
 
-// removeRoom unregisters a room and returns once no round is stepping it.
-func (g *generators) removeRoom(r *room) {
+// unregister takes x out of list and waits until the round in progress (round) is not
+// stepping it.
+func unregister[T comparable](g *generators, list, round *[]T, x T) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if i := slices.Index(g.rooms, r); i >= 0 {
-		g.rooms = slices.Delete(g.rooms, i, i+1)
+	if i := slices.Index(*list, x); i >= 0 {
+		*list = slices.Delete(*list, i, i+1)
 	}
-	for g.running && slices.Contains(g.rounds, r) {
+	for g.running && slices.Contains(*round, x) {
 		g.idle.Wait()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,9 +73,14 @@ func dialTone(t *testing.T, b *conference.Bridge, user, codec string, freq float
 
 // dialToneLevel is dialTone with RFC 6464 levels (level >= 0) claimed by every packet.
 func dialToneLevel(t *testing.T, b *conference.Bridge, user, codec string, freq float64, clip *testmedia.Clip, level int) *toneLeg {
+	return dialToneWith(t, b, user, codec, freq, clip, level, false)
+}
+
+// dialToneWith is dialToneLevel, quiet from the start when quiet.
+func dialToneWith(t *testing.T, b *conference.Bridge, user, codec string, freq float64, clip *testmedia.Clip, level int, quiet bool) *toneLeg {
 	t.Helper()
 	l := newToneLeg(t, codec, freq, clip, nil)
-	l.level = level
+	l.level, l.quiet = level, quiet
 	offer := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
 	if clip != nil {
 		offer = string(rtpsend.SDP(net.IPv4(127, 0, 0, 1), l.video.LocalAddr().(*net.UDPAddr).Port, 0, clip.SPS, clip.PPS, nil, 0, 0))
@@ -459,8 +465,8 @@ func ptr[T any](v T) *T { return &v }
 // and tones in one room, Go only. The room shows the first leg's picture from the
 // start; when only the second speaks, the picture follows it after the hold-off, on a
 // keyframe it asked for; then the third. Every switch is announced on a keyframe with
-// its parameter sets, the room switches exactly three times (the first picture, two
-// speakers: no flapping), and it reports who speaks and who is shown. (The legs send
+// its parameter sets, the room switches exactly twice for the two speakers after the
+// first (no flapping), and it reports who speaks and who is shown. (The legs send
 // the same clip: the hold-off is checked in the decoded stream by the interop test.)
 func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
@@ -480,9 +486,7 @@ func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	freqs := []float64{440, 1000, 1700}
 	var legs []*toneLeg
 	for i, codec := range []string{"PCMU", "G722", "PCMU"} {
-		l := dialTone(t, b, string(rune('a'+i)), codec, freqs[i], clip)
-		l.setQuiet(i != 0)
-		legs = append(legs, l)
+		legs = append(legs, dialToneWith(t, b, string(rune('a'+i)), codec, freqs[i], clip, -1, i != 0))
 	}
 	room := func() conference.RoomInfo {
 		ci, ok := b.Call("room1")
@@ -494,6 +498,11 @@ func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	id := func(i int) string { return legs[i].id() }
 	require.Eventually(t, func() bool { r := room(); return len(r.Members) == 3 && r.Showing == id(0) && r.Speaker == id(0) },
 		20*time.Second, 20*time.Millisecond, "the first speaker shown: %+v", room)
+	// The first picture is the first member whose video reached the room (the first
+	// leg's, unless a loaded machine delayed it): one switch, or two when the first
+	// speaker's picture had to follow another's.
+	first := room().Switches
+	require.Contains(t, []uint64{1, 2}, first)
 	for _, next := range []int{1, 2} {
 		for i, l := range legs {
 			l.setQuiet(i != next)
@@ -505,7 +514,7 @@ func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	require.Eventually(t, func() bool { _, n := outs.counts(); return n > h264+25 }, 20*time.Second, 20*time.Millisecond,
 		"the outputs go on with the last speaker's picture")
 	r := room()
-	require.Equal(t, uint64(3), r.Switches, "the first picture and two switches, no flapping: %+v", r)
+	require.Equal(t, first+2, r.Switches, "two speakers after the first, two switches: no flapping: %+v", r)
 	outs.mu.Lock()
 	ann := append([]announce(nil), outs.announced...)
 	outs.mu.Unlock()
@@ -513,6 +522,38 @@ func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	for i, a := range ann {
 		require.True(t, a.keyframe, "announcement %d (%v) on a keyframe: %+v", i, a.pts, ann)
 	}
+}
+
+// heardLevels is each frequency's level in x (dBFS of its amplitude) as the median of
+// five Hann-windowed stretches: a phase break in the audio a leg was sent (a packet
+// lost to a starved machine) lowers one stretch's figure, not the whole second's.
+func heardLevels(x []float32, rate int, freqs ...float64) []float64 {
+	out := make([]float64, len(freqs))
+	n := len(x) / 5
+	for i, f := range freqs {
+		var lv [5]float64
+		for k := range lv {
+			lv[k] = hannLevel(x[k*n:(k+1)*n], rate, f)
+		}
+		slices.Sort(lv[:])
+		out[i] = lv[2]
+	}
+	return out
+}
+
+// hannLevel is frequency f's amplitude in x, Hann-windowed (sidelobes far down, so a
+// loud neighbour does not leak into a tone that must be absent), in dBFS.
+func hannLevel(x []float32, rate int, f float64) float64 {
+	c := 2 * math.Cos(2*math.Pi*f/float64(rate))
+	var s1, s2, sum float64
+	for i, v := range x {
+		w := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(len(x)-1))
+		s0 := float64(v)*w + c*s1 - s2
+		s2, s1 = s1, s0
+		sum += w
+	}
+	p := s1*s1 + s2*s2 - c*s1*s2
+	return 20 * math.Log10(2*math.Sqrt(max(p, 0))/sum+1e-10)
 }
 
 // hearing checks that each leg hears the others' tones (at most 6 dB under what they
@@ -528,7 +569,7 @@ func hearing(legs []*toneLeg, muted map[int]bool) string {
 		if x == nil {
 			return fmt.Sprintf("leg %d heard %d samples", i, l.heardSamples())
 		}
-		lv := tones(x, l.rate, freqs...)
+		lv := heardLevels(x, l.rate, freqs...)
 		for j := range freqs {
 			hear := j != i && !muted[j]
 			if hear && lv[j] < -12-6 { // sent at -12 dBFS
