@@ -336,12 +336,18 @@ func (r *room) step(now time.Time) {
 	}
 	// The mix runs on the wall clock, not on the ticks: a tick the generator missed (a
 	// slow round) is made up, so that the mix's timeline keeps up with the video's.
-	// The members are sent one packet a tick (their generator's step): they get the
-	// last step's encode, and the steps made up are not encoded for them — an encoder
-	// (G.722's adaptive state) must code exactly the frames its decoder gets.
 	due := int64(now.Sub(r.start)/(20*time.Millisecond)) + 1
 	for n := 0; r.steps < due && n < maxCatchUp; n++ {
-		r.mixStep(r.steps+1 >= due || n+1 == maxCatchUp)
+		r.mixStep()
+	}
+	// The members are sent one packet a tick (their generator's step), so each is
+	// encoded exactly once a tick, from the last step's mix: the steps a late tick made
+	// up are not encoded for them, and an early tick that made none encodes the last
+	// one again. An encoder must code exactly the frames its decoder gets (G.722's
+	// adaptive state), and a packet of another encoder's (the generated silence) in
+	// between would break it.
+	if r.steps > 0 {
+		r.encodeMembers()
 	}
 }
 
@@ -362,8 +368,8 @@ type sharedEnc struct {
 // over the next ticks.
 const maxCatchUp = 50
 
-// mixStep is one 20 ms step of the mix; send says its encodes go to the members.
-func (r *room) mixStep(send bool) {
+// mixStep is one 20 ms step of the mix.
+func (r *room) mixStep() {
 	r.mix.Step()
 	r.follow()
 	r.encodeMix()
@@ -374,9 +380,6 @@ func (r *room) mixStep(send bool) {
 	// (before this step's), so its stream goes on unbroken; one that joins it has been
 	// encoding the very same samples (its mix-minus is the full mix) for shareAfter
 	// steps, so the two encoders' adaptive state has converged.
-	if send {
-		r.encodeMembers()
-	}
 	r.publish()
 	r.steps++
 }
