@@ -346,6 +346,26 @@ func (r *roomController) Route(*sip.Call) (conference.Outputs, bool) { return r.
 func (r *roomController) Event(conference.Event)                     {}
 func (r *roomController) Shutdown()                                  {}
 
+// roomBridge is a Bridge whose every call joins the room "room1"; outs, when set, gets
+// the room's outputs (Config.Outputs). Closed at the test's end.
+func roomBridge(t *testing.T, outs *roomOutputs) *conference.Bridge {
+	t.Helper()
+	cfg := conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaIP: net.IPv4(127, 0, 0, 1),
+		Controller: &roomController{out: conference.Outputs{Room: "room1"}}}
+	if outs != nil {
+		cfg.Outputs = []conference.OutputFunc{func(ci conference.CallInfo, _ []media.Track) (media.FrameWriter, error) {
+			if ci.ID != "room1" {
+				return nil, nil
+			}
+			return outs, nil
+		}}
+	}
+	b, err := conference.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
 // roomOutputs counts what a room's outputs carry (Config.Outputs, for the room's call).
 type roomOutputs struct {
 	mu        sync.Mutex
@@ -399,16 +419,7 @@ func (o *roomOutputs) counts() (aac, h264 int) {
 func TestRoomMixMinusGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
 	outs := &roomOutputs{audioSorted: true}
-	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaIP: net.IPv4(127, 0, 0, 1),
-		Controller: &roomController{out: conference.Outputs{Room: "room1"}},
-		Outputs: []conference.OutputFunc{func(ci conference.CallInfo, _ []media.Track) (media.FrameWriter, error) {
-			if ci.ID != "room1" {
-				return nil, nil
-			}
-			return outs, nil
-		}}})
-	require.NoError(t, err)
-	defer b.Close()
+	b := roomBridge(t, outs)
 	freqs := []float64{440, 1000, 1700}
 	legs := []*toneLeg{
 		dialTone(t, b, "a", "PCMU", freqs[0], nil),
@@ -473,16 +484,7 @@ func TestRoomVideoFollowsTheSpeakerGoOnly(t *testing.T) {
 	clip, err := testmedia.AV720p()
 	require.NoError(t, err)
 	outs := &roomOutputs{audioSorted: true}
-	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaIP: net.IPv4(127, 0, 0, 1),
-		Controller: &roomController{out: conference.Outputs{Room: "room1"}},
-		Outputs: []conference.OutputFunc{func(ci conference.CallInfo, _ []media.Track) (media.FrameWriter, error) {
-			if ci.ID != "room1" {
-				return nil, nil
-			}
-			return outs, nil
-		}}})
-	require.NoError(t, err)
-	defer b.Close()
+	b := roomBridge(t, outs)
 	freqs := []float64{440, 1000, 1700}
 	var legs []*toneLeg
 	for i, codec := range []string{"PCMU", "G722", "PCMU"} {
@@ -678,10 +680,7 @@ func TestCMSMixedConferenceGoOnly(t *testing.T) {
 // they should, and the room's inbox stays bounded.
 func TestRoomHostileMemberGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
-	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaIP: net.IPv4(127, 0, 0, 1),
-		Controller: &roomController{out: conference.Outputs{Room: "room1"}}})
-	require.NoError(t, err)
-	defer b.Close()
+	b := roomBridge(t, nil)
 	legs := []*toneLeg{
 		dialTone(t, b, "a", "PCMU", 440, nil),
 		dialTone(t, b, "b", "G722", 1000, nil),
@@ -775,10 +774,7 @@ func TestCMSDialInConferenceGoOnly(t *testing.T) {
 // (-12 dBFS, measured by its energy). The answer accepts the offer's a=extmap.
 func TestRoomUsesRFC6464LevelsGoOnly(t *testing.T) {
 	peer.CheckNoLeaks(t)
-	b, err := conference.New(conference.Config{SIP: []sip.Option{sip.WithUDP("127.0.0.1:0")}, MediaIP: net.IPv4(127, 0, 0, 1),
-		Controller: &roomController{out: conference.Outputs{Room: "room1"}}})
-	require.NoError(t, err)
-	defer b.Close()
+	b := roomBridge(t, nil)
 	silent := dialToneLevel(t, b, "a", "PCMU", 440, nil, 127)
 	loud := dialToneLevel(t, b, "b", "PCMU", 1000, nil, 3)
 	plain := dialTone(t, b, "c", "G722", 1700, nil)
