@@ -396,7 +396,7 @@ func (r *room) encodeMembers() {
 		} else {
 			m.quiet = 0
 		}
-		if full && (m.in == nil || m.quiet >= shareAfter) {
+		if full && m.enc.Shareable() && (m.in == nil || m.quiet >= shareAfter) {
 			m.sharing = true
 			continue
 		}
@@ -471,13 +471,15 @@ func (r *room) add(c *call) {
 	if c.gen != nil {
 		if enc, err := mixer.NewLegEncoder(c.gen.Codec(), r.mix.FrameSamples()*50); err == nil {
 			m.enc = enc
-			sh := r.shared[enc.Codec()]
-			if sh == nil {
-				shared, _ := mixer.NewLegEncoder(enc.Codec(), r.mix.FrameSamples()*50)
-				sh = &sharedEnc{enc: shared}
-				r.shared[enc.Codec()] = sh
+			if enc.Shareable() {
+				sh := r.shared[enc.Codec()]
+				if sh == nil {
+					shared, _ := mixer.NewLegEncoder(enc.Codec(), r.mix.FrameSamples()*50)
+					sh = &sharedEnc{enc: shared}
+					r.shared[enc.Codec()] = sh
+				}
+				sh.users++
 			}
-			sh.users++
 		}
 	}
 	if c.hasVideo && !r.videoOn {

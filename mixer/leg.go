@@ -86,6 +86,7 @@ type LegEncoder struct {
 	codec   media.Codec
 	law     g711.Codec
 	g722    *g722.Encoder
+	opus    *opusdec.Encoder
 	rs      *resample.Resampler // mixing rate to the codec's; nil at it
 	tmp     []float32
 	pcm     []int16
@@ -93,12 +94,19 @@ type LegEncoder struct {
 	step    uint32
 }
 
-// NewLegEncoder returns an encoder of 20 ms frames at the mixing rate rate into codec
-// (PCMU, PCMA or G722; Opus legs are sent silence: SilenceSource).
+// NewLegEncoder returns an encoder of 20 ms frames at the mixing rate rate into codec:
+// PCMU, PCMA, G722, or Opus in the build tagged opus (libopus at the mixing rate; the
+// RTP clock is 48 kHz). Without it Opus legs are sent silence (SilenceSource).
 func NewLegEncoder(codec media.Codec, rate int) (*LegEncoder, error) {
 	e := &LegEncoder{codec: codec, step: 160}
 	out := 8000
 	switch codec {
+	case media.CodecOpus:
+		enc, err := opusdec.NewEncoder(rate)
+		if err != nil {
+			return nil, fmt.Errorf("mixer: no encoding of Opus for a conference: %w", err)
+		}
+		e.opus, e.step, out = enc, 960, rate
 	case media.CodecPCMU:
 		e.law = g711.ULaw
 	case media.CodecPCMA:
@@ -132,8 +140,11 @@ func (e *LegEncoder) Encode(frame []float32) ([]byte, uint32) {
 		x = e.tmp
 	}
 	n := int(e.step)
-	if e.g722 != nil {
+	switch {
+	case e.g722 != nil:
 		n = 320
+	case e.opus != nil:
+		n = len(x)
 	}
 	e.pcm = e.pcm[:0]
 	for i := range n {
@@ -143,9 +154,16 @@ func (e *LegEncoder) Encode(frame []float32) ([]byte, uint32) {
 		}
 		e.pcm = append(e.pcm, pcm16(v))
 	}
-	if e.g722 != nil {
+	switch {
+	case e.g722 != nil:
 		e.payload = e.g722.Encode(e.payload[:0], e.pcm)
-	} else {
+	case e.opus != nil:
+		p, err := e.opus.Encode(e.pcm)
+		if err != nil {
+			p = nil // libopus refused the frame: an empty payload, the stream goes on
+		}
+		e.payload = append(e.payload[:0], p...)
+	default:
 		e.payload = e.law.Encode(e.payload[:0], e.pcm)
 	}
 	return e.payload, e.step
@@ -162,6 +180,10 @@ func (e *LegEncoder) CopyState(from *LegEncoder) {
 		e.rs.CopyState(from.rs)
 	}
 }
+
+// Shareable says whether CopyState can hand this encoder's stream over (G.711 and
+// G.722; not libopus's, whose state cannot be copied).
+func (e *LegEncoder) Shareable() bool { return e.opus == nil }
 
 // Codec is the codec the encoder makes.
 func (e *LegEncoder) Codec() media.Codec { return e.codec }

@@ -38,3 +38,29 @@ func (d *Decoder) Decode(dst []int16, packet []byte) ([]int16, error) {
 	}
 	return append(dst, d.buf[:n*d.ch]...), nil
 }
+
+// Encoder encodes one mono stream (libopus, VoIP application): what a conference sends
+// an Opus leg.
+type Encoder struct {
+	e   *opus.Encoder
+	buf []byte
+}
+
+// NewEncoder returns an encoder of mono PCM at rate Hz (8, 12, 16, 24 or 48 kHz).
+func NewEncoder(rate int) (*Encoder, error) {
+	e, err := opus.NewEncoder(rate, 1, opus.AppVoIP)
+	if err != nil {
+		return nil, fmt.Errorf("opusdec: %w", err)
+	}
+	return &Encoder{e: e, buf: make([]byte, 1500)}, nil
+}
+
+// Encode encodes one frame (2.5 to 60 ms of samples); the packet is valid until the
+// next call.
+func (e *Encoder) Encode(pcm []int16) ([]byte, error) {
+	n, err := e.e.Encode(pcm, e.buf)
+	if err != nil {
+		return nil, fmt.Errorf("opusdec: %w", err)
+	}
+	return e.buf[:n], nil
+}
